@@ -1,0 +1,190 @@
+"""HTTP plumbing shared by every provider: one retry policy and one error mapping.
+
+Status reads are retried on 429 (honouring Retry-After), 5xx (HTML error pages included) and
+timeouts, with exponential backoff and jitter. A create request is retried only when the
+provider certainly did not act on it (429, 503, connection refused): after a timeout or a
+dropped reply it may already be generating, and billing, so it is never repeated blindly.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import httpx
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from providers.base import (
+    BadKeyError,
+    InsufficientCreditsError,
+    ProviderError,
+    ProviderUnavailableError,
+    RateLimitedError,
+    RequestRejectedError,
+    RetryPolicy,
+    SubmitOutcomeUnknownError,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """Parse a Retry-After header given in seconds or as an HTTP date."""
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+_TITLE = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_TAGS = re.compile(r"<[^>]+>")
+
+
+def body_snippet(response: httpx.Response, limit: int = 300) -> str:
+    """A short, log-safe rendering of a response body; HTML error pages become their title."""
+    text = response.text
+    if "<html" in text[:500].lower() or "<!doctype" in text[:500].lower():
+        match = _TITLE.search(text)
+        title = match.group(1).strip() if match else _TAGS.sub(" ", text).strip()
+        return f"HTML page: {' '.join(title.split())[:limit]}"
+    return " ".join(text.split())[:limit]
+
+
+def json_body(response: httpx.Response) -> Any:
+    """The response's JSON, or None when it is not JSON (an HTML gateway page, say)."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def error_for_status(
+    response: httpx.Response, provider: str, reason: str | None = None
+) -> ProviderError | None:
+    """Map an HTTP error status to the shared error hierarchy (None for 2xx).
+
+    ``reason`` is the provider's own message, when its envelope had one.
+    """
+    status = response.status_code
+    if status < 400:
+        return None
+    detail = f"HTTP {status}: {reason or body_snippet(response)}"
+    if status in (401, 403):
+        return BadKeyError(f"{provider} refused the API key", detail=detail)
+    if status == 402:
+        return InsufficientCreditsError(f"{provider} account is out of credits", detail=detail)
+    if status == 429:
+        return RateLimitedError(
+            f"{provider} is rate limiting requests",
+            retry_after=retry_after_seconds(response),
+            detail=detail,
+        )
+    if status >= 500:
+        return ProviderUnavailableError(
+            f"{provider} is unavailable (HTTP {status})",
+            detail=detail,
+            not_processed=status == 503,
+        )
+    return RequestRejectedError(
+        f"{provider} rejected the request: {reason or 'HTTP ' + str(status)}",
+        reason=reason,
+        detail=detail,
+    )
+
+
+async def send(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    provider: str,
+    creating: bool,
+    **kwargs: Any,
+) -> httpx.Response:
+    """Send one request, turning transport failures into provider errors.
+
+    A timeout or dropped connection on a create request becomes
+    :class:`SubmitOutcomeUnknownError`; on a read it is an ordinary transient failure.
+    """
+    try:
+        return await client.request(method, url, **kwargs)
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        raise ProviderUnavailableError(
+            f"cannot reach {provider}", detail=type(exc).__name__, not_processed=True
+        ) from exc
+    except (httpx.TimeoutException, httpx.TransportError) as exc:
+        if creating:
+            raise SubmitOutcomeUnknownError(
+                f"{provider} did not answer the create request; it may still run",
+                detail=type(exc).__name__,
+            ) from exc
+        raise ProviderUnavailableError(
+            f"{provider} did not answer in time", detail=type(exc).__name__
+        ) from exc
+
+
+def _retryable(policy: RetryPolicy, creating: bool) -> Callable[[BaseException], bool]:
+    def check(exc: BaseException) -> bool:
+        if isinstance(exc, RateLimitedError):
+            return exc.retry_after is None or exc.retry_after <= policy.max_retry_after
+        if isinstance(exc, SubmitOutcomeUnknownError):
+            return False
+        if isinstance(exc, ProviderUnavailableError):
+            return exc.not_processed or not creating
+        return False
+
+    return check
+
+
+def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
+    def wait(state: RetryCallState) -> float:
+        backoff = min(policy.max_wait, policy.initial_wait * 2 ** (state.attempt_number - 1))
+        jittered: float = backoff / 2 + _jitter() * backoff / 2
+        exc: BaseException | None = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+            return max(float(exc.retry_after), jittered)
+        return jittered
+
+    return wait
+
+
+def _jitter() -> float:
+    import random
+
+    return random.random()  # noqa: S311 - jitter, not security
+
+
+def _log_retry(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    log.warning("retrying after %s (attempt %d)", exc, state.attempt_number)
+
+
+async def with_retries(
+    call: Callable[[], Awaitable[T]], *, policy: RetryPolicy, creating: bool
+) -> T:
+    """Run ``call`` under the shared retry policy (see the module docstring)."""
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(policy.attempts),
+        wait=_wait(policy),
+        retry=retry_if_exception(_retryable(policy, creating)),
+        before_sleep=_log_retry,
+        reraise=True,
+    )
+    async for attempt in retrying:
+        with attempt:
+            return await call()
+    raise AssertionError("unreachable: tenacity reraises the last error")

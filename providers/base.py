@@ -1,0 +1,329 @@
+"""The one small interface every image provider implements.
+
+A provider module holds a :class:`Provider` subclass: its :class:`Capabilities` as data, plus
+``submit`` (start a generation), ``fetch`` (read a task's status) and ``parse_callback``
+(turn a provider's webhook body into a status, verifying a signature where the provider signs).
+Nothing outside ``providers/`` knows a provider's field names, envelopes or quirks.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import ClassVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+# --------------------------------------------------------------------------- requests
+
+
+class Mode(StrEnum):
+    """Whether the request creates a new image or edits the first reference."""
+
+    GENERATE = "generate"
+    EDIT = "edit"
+
+
+class ReferenceImage(BaseModel):
+    """One input image: a public URL, or the bytes themselves (with their MIME type)."""
+
+    model_config = ConfigDict(frozen=True, ser_json_bytes="base64", val_json_bytes="base64")
+
+    url: str | None = None
+    data: bytes | None = None
+    mime_type: str = "image/png"
+    caption: str | None = None
+
+    def describe(self) -> str:
+        """A short, log-safe description (never the bytes)."""
+        if self.url is not None:
+            return self.url
+        return f"<{self.mime_type}, {len(self.data or b'')} bytes>"
+
+
+class GenerationRequest(BaseModel):
+    """What the user asked for, independent of any provider's field names."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prompt: str
+    model: str | None = None
+    mode: Mode = Mode.GENERATE
+    references: tuple[ReferenceImage, ...] = ()
+    aspect_ratio: str | None = None
+    resolution: str | None = None
+    grounding: bool = False
+    count: int = Field(default=1, ge=1)
+    output_format: str | None = None
+
+
+# --------------------------------------------------------------------------- capabilities
+
+
+class Completion(StrEnum):
+    """How a provider reports that a task finished."""
+
+    CALLBACK = "callback"  # async task; provider POSTs to a URL we give it (polling also works)
+    POLLING = "polling"  # async task; we must ask
+    SYNCHRONOUS = "synchronous"  # the submit request returns the images
+
+
+class ModelCapabilities(BaseModel):
+    """What one model of one provider accepts. All validation reads from here."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    aspect_ratios: tuple[str, ...]
+    default_aspect_ratio: str | None
+    resolutions: tuple[str, ...]
+    default_resolution: str | None
+    max_references: int
+    min_prompt_length: int = 1
+    max_prompt_length: int
+    grounding: bool = False
+    max_images: int = 1
+    output_formats: tuple[str, ...] = ()
+    supports_edit: bool = True
+    typical_seconds: float = 30.0  # when a first status check is worth making
+
+
+class Capabilities(BaseModel):
+    """A provider's models and how it talks, as data."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: str
+    models: tuple[ModelCapabilities, ...]
+    default_model: str
+    completion: Completion
+    accepts_reference_bytes: bool
+    accepts_reference_urls: bool
+    max_reference_bytes: int | None = None
+    signed_callbacks: bool = False
+
+    def model(self, name: str | None) -> ModelCapabilities:
+        """The capabilities of ``name`` (or of the default model when ``name`` is None)."""
+        wanted = name or self.default_model
+        for model in self.models:
+            if model.name == wanted:
+                return model
+        allowed = ", ".join(m.name for m in self.models)
+        raise RequestInvalidError(
+            f"{self.provider} has no model {wanted!r}; choose one of: {allowed}"
+        )
+
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        """The names of every model, default first."""
+        names = [m.name for m in self.models]
+        names.sort(key=lambda n: n != self.default_model)
+        return tuple(names)
+
+
+# --------------------------------------------------------------------------- statuses
+
+
+class TaskState(StrEnum):
+    """A provider task's normalised state."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    @property
+    def terminal(self) -> bool:
+        """True once the task will not change again."""
+        return self in (TaskState.SUCCEEDED, TaskState.FAILED)
+
+
+class ResultImage(BaseModel):
+    """One output image: a URL to download, or the bytes a provider returned inline."""
+
+    model_config = ConfigDict(frozen=True, ser_json_bytes="base64", val_json_bytes="base64")
+
+    url: str | None = None
+    data: bytes | None = None
+    mime_type: str | None = None
+
+
+class TaskStatus(BaseModel):
+    """A provider task as we understand it, from a submit, a status read or a callback."""
+
+    model_config = ConfigDict(frozen=True)
+
+    task_id: str
+    state: TaskState
+    images: tuple[ResultImage, ...] = ()
+    reason: str | None = None  # the provider's own failure text, for logs and a short user note
+    content_policy: bool = False  # the failure was a content/safety block
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class ProviderError(Exception):
+    """Base of every provider failure. ``str(err)`` is short and safe to show a user."""
+
+    def __init__(self, message: str, *, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail  # provider text for logs; never holds an API key
+
+
+class RequestInvalidError(ProviderError):
+    """The request breaks the provider's capabilities; caught before anything is spent."""
+
+
+class NotConfiguredError(ProviderError):
+    """The provider has no API key (or other required setting)."""
+
+
+class BadKeyError(ProviderError):
+    """The provider refused our API key (401/403)."""
+
+
+class InsufficientCreditsError(ProviderError):
+    """The provider account has run out of credits (402)."""
+
+
+class RateLimitedError(ProviderError):
+    """Too many requests; ``retry_after`` seconds is the provider's hint, if it gave one."""
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, detail: str | None = None
+    ) -> None:
+        super().__init__(message, detail=detail)
+        self.retry_after = retry_after
+
+
+class RequestRejectedError(ProviderError):
+    """The provider refused the request: validation or content policy, with its reason."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        content_policy: bool = False,
+        detail: str | None = None,
+    ) -> None:
+        super().__init__(message, detail=detail)
+        self.reason = reason
+        self.content_policy = content_policy
+
+
+class ProviderUnavailableError(ProviderError):
+    """A transient failure: 5xx, maintenance, network trouble, timeout.
+
+    ``not_processed`` is True when the provider certainly did not act on the request
+    (connection refused, 503, maintenance), so even a create request may be sent again.
+    """
+
+    def __init__(
+        self, message: str, *, detail: str | None = None, not_processed: bool = False
+    ) -> None:
+        super().__init__(message, detail=detail)
+        self.not_processed = not_processed
+
+
+class SubmitOutcomeUnknownError(ProviderUnavailableError):
+    """A create request may or may not have reached the provider (timeout, dropped reply).
+
+    It is never repeated automatically: it might bill twice.
+    """
+
+
+class TaskNotFoundError(ProviderError):
+    """The provider does not know the task id."""
+
+
+class ProtocolError(ProviderError):
+    """The provider answered with a payload we do not understand."""
+
+
+class CallbackRejectedError(ProviderError):
+    """A callback failed signature verification or could not be parsed."""
+
+
+# --------------------------------------------------------------------------- provider
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently transient failures are retried (see ``providers/_http``)."""
+
+    attempts: int = 4
+    initial_wait: float = 0.5
+    max_wait: float = 20.0
+    max_retry_after: float = 60.0  # a longer Retry-After is not waited out here
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """What a provider needs from settings. Built once in ``main()``; never read from env here."""
+
+    api_key: SecretStr | None = None
+    base_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    timeout_seconds: float | None = None  # overrides the provider's own read timeout
+    retry: RetryPolicy = RetryPolicy()
+
+
+class Provider(abc.ABC):
+    """One provider API. Subclasses set the class attributes and implement three methods."""
+
+    name: ClassVar[str]
+    default_base_url: ClassVar[str]
+    needs_key: ClassVar[bool] = True
+    capabilities: ClassVar[Capabilities]
+
+    def __init__(self, config: ProviderConfig, client: httpx.AsyncClient | None = None) -> None:
+        if self.needs_key and (config.api_key is None or not config.api_key.get_secret_value()):
+            raise NotConfiguredError(
+                f"{self.name} is not configured: set {self.name.upper()}_API_KEY"
+            )
+        self.config = config
+        self.base_url = (config.base_url or self.default_base_url).rstrip("/")
+        self._own_client = client is None
+        self.client = client or httpx.AsyncClient(timeout=self.timeout())
+
+    #: read timeout in seconds; synchronous providers hold the request open much longer
+    read_timeout: ClassVar[float] = 30.0
+
+    def timeout(self) -> httpx.Timeout:
+        """Timeouts for this provider's HTTP calls."""
+        return httpx.Timeout(self.config.timeout_seconds or self.read_timeout, connect=10.0)
+
+    @property
+    def api_key(self) -> str:
+        """The API key's value, for request headers only."""
+        return self.config.api_key.get_secret_value() if self.config.api_key else ""
+
+    @abc.abstractmethod
+    async def submit(
+        self, request: GenerationRequest, *, callback_url: str | None = None
+    ) -> TaskStatus:
+        """Start a generation. Async providers return a queued/running status with the task id;
+        synchronous ones return the finished result. Raises a :class:`ProviderError`."""
+
+    async def fetch(self, task_id: str, *, model: str) -> TaskStatus:
+        """Read a task's status. Synchronous providers have no tasks to read."""
+        raise TaskNotFoundError(f"{self.name} has no task status endpoint")
+
+    def parse_callback(self, headers: Mapping[str, str], body: bytes) -> TaskStatus:
+        """Turn a callback's raw body into a status, verifying its signature where signed."""
+        raise CallbackRejectedError(f"{self.name} does not send callbacks")
+
+    async def balance(self) -> float | None:
+        """Remaining account credits, where the provider reports them (None otherwise)."""
+        return None
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this provider created it."""
+        if self._own_client:
+            await self.client.aclose()

@@ -1,0 +1,145 @@
+"""An offline provider: renders a real image of the requested size from the prompt.
+
+It needs no key and no network, so anyone can try the bot (``--provider local``) and tests
+have a provider that behaves like a synchronous one. Edits paste the first reference image
+into the picture, so the result visibly depends on its input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import textwrap
+
+from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+from providers.base import (
+    Capabilities,
+    Completion,
+    GenerationRequest,
+    ModelCapabilities,
+    Provider,
+    ResultImage,
+    TaskState,
+    TaskStatus,
+)
+
+ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
+RESOLUTION_PIXELS = {"1K": 1024, "2K": 2048, "4K": 4096}
+
+
+def image_size(aspect_ratio: str | None, resolution: str | None) -> tuple[int, int]:
+    """Pixel size for an aspect ratio and a 1K/2K/4K resolution, keeping the area of a square.
+
+    Sides are multiples of 16, as image models produce them (16:9 at 1K is 1360x768).
+    """
+    side = RESOLUTION_PIXELS.get((resolution or "1K").upper(), 1024)
+    ratio_w, ratio_h = (int(part) for part in (aspect_ratio or "1:1").split(":"))
+    scale = (side * side / (ratio_w * ratio_h)) ** 0.5
+    width = max(16, round(ratio_w * scale / 16) * 16)
+    height = max(16, round(ratio_h * scale / 16) * 16)
+    return width, height
+
+
+def render_image(
+    prompt: str,
+    size: tuple[int, int],
+    *,
+    image_format: str = "PNG",
+    reference: bytes | None = None,
+    seed: int = 0,
+    noise: bool = False,
+) -> bytes:
+    """Draw the prompt on a colour gradient (derived from the prompt) and encode it.
+
+    ``noise`` adds per-pixel noise so the image compresses badly, like a photo (used by
+    tests that need a large file).
+    """
+    digest = hashlib.sha256(f"{seed}:{prompt}".encode()).digest()
+    start, end = digest[0:3], digest[3:6]
+    width, height = size
+    gradient = Image.linear_gradient("L").resize((width, height))
+    image = ImageOps.colorize(gradient, tuple(start), tuple(end)).convert("RGB")
+    if noise:
+        grain = Image.effect_noise((width, height), 64).convert("RGB")
+        image = Image.blend(image, grain, 0.35)
+    if reference is not None:
+        with Image.open(io.BytesIO(reference)) as ref:
+            inset = ImageOps.contain(ref.convert("RGB"), (width // 2, height // 2))
+        image.paste(
+            inset, (width - inset.width - width // 20, height - inset.height - height // 20)
+        )
+    draw = ImageDraw.Draw(image)
+    font_size = max(12, width // 24)
+    font = ImageFont.load_default(size=font_size)
+    text = "\n".join(textwrap.wrap(prompt, width=max(10, width // (font_size // 2 + 1)))[:8])
+    draw.multiline_text(
+        (width // 20, height // 20),
+        text,
+        fill=(255, 255, 255),
+        font=font,
+        stroke_width=max(1, font_size // 12),
+        stroke_fill=(0, 0, 0),
+    )
+    out = io.BytesIO()
+    if image_format.upper() in ("JPEG", "JPG"):
+        image.save(out, "JPEG", quality=92)
+    else:
+        image.save(out, "PNG", compress_level=1)
+    return out.getvalue()
+
+
+_MODEL = ModelCapabilities(
+    name="local",
+    aspect_ratios=ASPECT_RATIOS,
+    default_aspect_ratio="1:1",
+    resolutions=("1K", "2K", "4K"),
+    default_resolution="1K",
+    max_references=14,
+    max_prompt_length=20_000,
+    grounding=True,  # accepted and ignored: there is nothing to search offline
+    max_images=4,
+    output_formats=("png", "jpeg"),
+    typical_seconds=0.0,
+)
+
+
+class LocalProvider(Provider):
+    """Renders images on this machine; synchronous, free and keyless."""
+
+    name = "local"
+    default_base_url = "local:"
+    needs_key = False
+    capabilities = Capabilities(
+        provider="local",
+        models=(_MODEL,),
+        default_model="local",
+        completion=Completion.SYNCHRONOUS,
+        accepts_reference_bytes=True,
+        accepts_reference_urls=False,
+    )
+
+    async def submit(
+        self, request: GenerationRequest, *, callback_url: str | None = None
+    ) -> TaskStatus:
+        """Render ``request.count`` images off the event loop and return them at once."""
+        size = image_size(
+            request.aspect_ratio or _MODEL.default_aspect_ratio,
+            request.resolution or _MODEL.default_resolution,
+        )
+        image_format = "JPEG" if request.output_format == "jpeg" else "PNG"
+        reference = request.references[0].data if request.references else None
+        task_id = hashlib.sha256(request.model_dump_json().encode()).hexdigest()[:16]
+        images = []
+        for index in range(request.count):
+            data = await asyncio.to_thread(
+                render_image,
+                request.prompt,
+                size,
+                image_format=image_format,
+                reference=reference,
+                seed=index,
+            )
+            images.append(ResultImage(data=data, mime_type=f"image/{image_format.lower()}"))
+        return TaskStatus(task_id=task_id, state=TaskState.SUCCEEDED, images=tuple(images))

@@ -1,0 +1,99 @@
+"""Check a request against a provider's capabilities before anything is spent."""
+
+from __future__ import annotations
+
+from providers.base import (
+    Capabilities,
+    GenerationRequest,
+    Mode,
+    ModelCapabilities,
+    RequestInvalidError,
+)
+
+
+def _choices(values: tuple[str, ...]) -> str:
+    return ", ".join(values) if values else "none"
+
+
+def validate_request(caps: Capabilities, request: GenerationRequest) -> ModelCapabilities:
+    """Return the model's capabilities, or raise :class:`RequestInvalidError` naming what fits.
+
+    Every message says what was wrong and what the model accepts, so a user can fix it at once.
+    """
+    model = caps.model(request.model)
+    where = f"{caps.provider} {model.name}"
+    prompt_length = len(request.prompt.strip())
+    if prompt_length < model.min_prompt_length:
+        raise RequestInvalidError(
+            f"The prompt is too short: {where} needs at least {model.min_prompt_length} characters"
+        )
+    if len(request.prompt) > model.max_prompt_length:
+        raise RequestInvalidError(
+            f"The prompt is {len(request.prompt)} characters; {where} allows at most "
+            f"{model.max_prompt_length}"
+        )
+    if request.aspect_ratio is not None and request.aspect_ratio not in model.aspect_ratios:
+        raise RequestInvalidError(
+            f"Aspect ratio {request.aspect_ratio} is not supported by {where}; "
+            f"choose one of: {_choices(model.aspect_ratios)}"
+        )
+    if request.resolution is not None and request.resolution not in model.resolutions:
+        raise RequestInvalidError(
+            f"Resolution {request.resolution} is not supported by {where}; "
+            f"choose one of: {_choices(model.resolutions)}"
+        )
+    if request.grounding and not model.grounding:
+        with_grounding = [m.name for m in caps.models if m.grounding]
+        hint = f" (it is on: {', '.join(with_grounding)})" if with_grounding else ""
+        raise RequestInvalidError(f"Google-search grounding is not available on {where}{hint}")
+    if request.count > model.max_images:
+        raise RequestInvalidError(
+            f"{where} makes at most {model.max_images} image(s) per request; asked for "
+            f"{request.count}"
+        )
+    if request.output_format is not None and request.output_format not in model.output_formats:
+        raise RequestInvalidError(
+            f"Output format {request.output_format} is not supported by {where}; "
+            f"choose one of: {_choices(model.output_formats)}"
+        )
+    _validate_references(caps, model, request)
+    return model
+
+
+def _validate_references(
+    caps: Capabilities, model: ModelCapabilities, request: GenerationRequest
+) -> None:
+    where = f"{caps.provider} {model.name}"
+    if request.mode is Mode.EDIT:
+        if not model.supports_edit:
+            raise RequestInvalidError(f"{where} cannot edit images")
+        if not request.references:
+            raise RequestInvalidError("An edit needs an image to edit")
+    if len(request.references) > model.max_references:
+        raise RequestInvalidError(
+            f"{len(request.references)} reference images given; {where} accepts at most "
+            f"{model.max_references}"
+        )
+    for index, ref in enumerate(request.references, start=1):
+        if ref.url is None and ref.data is None:
+            raise RequestInvalidError(f"Reference image {index} is empty")
+        if ref.url is None and not caps.accepts_reference_bytes:
+            raise RequestInvalidError(
+                f"{caps.provider} only takes reference images by public URL; "
+                f"reference {index} is a local file (host it and pass its https:// URL)"
+            )
+        if ref.data is None and not caps.accepts_reference_urls:
+            raise RequestInvalidError(
+                f"{caps.provider} needs reference images uploaded as bytes, not URLs "
+                f"(reference {index})"
+            )
+        if (
+            ref.url is None
+            and ref.data is not None
+            and caps.max_reference_bytes is not None
+            and len(ref.data) > caps.max_reference_bytes
+        ):
+            raise RequestInvalidError(
+                f"Reference image {index} is {len(ref.data) / 1e6:.1f} MB; {caps.provider} "
+                f"accepts at most {caps.max_reference_bytes / 1e6:.1f} MB"
+            )
