@@ -1,0 +1,68 @@
+"""Wait for one task to finish by polling: the simplest way to drive a provider to the end.
+
+The job engine has its own durable poller; this one serves the headless CLI and tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+
+from providers.base import (
+    GenerationRequest,
+    Provider,
+    ProviderUnavailableError,
+    TaskStatus,
+)
+
+
+def poll_delays(
+    typical_seconds: float, *, floor: float = 2.0, cap: float = 15.0
+) -> Iterator[float]:
+    """Seconds to wait before each status read: first near the typical completion time
+    (a little before it), then a gentle backoff from ``floor`` up to ``cap``."""
+    yield max(floor, typical_seconds * 0.6)
+    delay = floor
+    while True:
+        yield delay
+        delay = min(cap, delay * 1.5)
+
+
+class DeadlineExceededError(ProviderUnavailableError):
+    """The task did not finish before the deadline."""
+
+
+async def run_to_completion(
+    provider: Provider,
+    request: GenerationRequest,
+    *,
+    deadline_seconds: float = 600.0,
+    interval: float | None = None,
+    on_status: Callable[[TaskStatus, float], None] | None = None,
+) -> TaskStatus:
+    """Submit ``request`` and poll until the task succeeds or fails.
+
+    ``interval`` fixes the polling interval (tests); otherwise :func:`poll_delays` is used.
+    ``on_status(status, elapsed_seconds)`` is called after the submit and every read.
+    Raises :class:`DeadlineExceededError` when the deadline passes first.
+    """
+    started = time.monotonic()
+    status = await provider.submit(request)
+    if on_status:
+        on_status(status, 0.0)
+    model = provider.capabilities.model(request.model)
+    delays = poll_delays(model.typical_seconds)
+    while not status.state.terminal:
+        delay = interval if interval is not None else next(delays)
+        remaining = deadline_seconds - (time.monotonic() - started)
+        if remaining <= 0:
+            raise DeadlineExceededError(
+                f"{provider.name} did not finish within {deadline_seconds:.0f} s "
+                f"(task {status.task_id})"
+            )
+        await asyncio.sleep(min(delay, remaining))
+        status = await provider.fetch(status.task_id, model=model.name)
+        if on_status:
+            on_status(status, time.monotonic() - started)
+    return status
