@@ -15,13 +15,17 @@ def _choices(values: tuple[str, ...]) -> str:
     return ", ".join(values) if values else "none"
 
 
+def _where(caps: Capabilities, model: ModelCapabilities) -> str:
+    return caps.provider if model.name == caps.provider else f"{caps.provider} {model.name}"
+
+
 def validate_request(caps: Capabilities, request: GenerationRequest) -> ModelCapabilities:
     """Return the model's capabilities, or raise :class:`RequestInvalidError` naming what fits.
 
     Every message says what was wrong and what the model accepts, so a user can fix it at once.
     """
     model = caps.model(request.model)
-    where = f"{caps.provider} {model.name}"
+    where = _where(caps, model)
     prompt_length = len(request.prompt.strip())
     if prompt_length < model.min_prompt_length:
         raise RequestInvalidError(
@@ -63,7 +67,7 @@ def validate_request(caps: Capabilities, request: GenerationRequest) -> ModelCap
 def _validate_references(
     caps: Capabilities, model: ModelCapabilities, request: GenerationRequest
 ) -> None:
-    where = f"{caps.provider} {model.name}"
+    where = _where(caps, model)
     if request.mode is Mode.EDIT:
         if not model.supports_edit:
             raise RequestInvalidError(f"{where} cannot edit images")

@@ -1,0 +1,1 @@
+"""Image bytes: recognising them by content, fetching them safely, fitting them to limits."""

@@ -1,0 +1,113 @@
+"""Download images from URLs we did not choose (provider results, user references) safely.
+
+The guard refuses non-HTTP schemes and any host that resolves to a private, loopback,
+link-local or otherwise internal address (unless ``FETCH_ALLOW_PRIVATE=1``), re-checks every
+redirect hop, caps the size while streaming, and sniffs the content so only real images pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from bot.media.sniff import ImageInfo, NotAnImageError, inspect_image
+
+DEFAULT_MAX_BYTES = 50 * 1024 * 1024
+MAX_REDIRECTS = 3
+
+
+class FetchError(Exception):
+    """An image could not be fetched; the message is safe to show a user."""
+
+
+@dataclass(frozen=True)
+class FetchedImage:
+    """Downloaded, verified image bytes."""
+
+    data: bytes
+    info: ImageInfo
+    url: str
+
+
+def _is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+async def _check_host(url: str, allow_private: bool) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise FetchError(f"refusing to fetch a {parts.scheme or 'schemeless'} URL")
+    host = parts.hostname
+    if not host:
+        raise FetchError("the URL has no host")
+    if allow_private:
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise FetchError(f"cannot resolve {host}") from exc
+    for info in infos:
+        if not _is_public(str(info[4][0])):
+            raise FetchError(f"refusing to fetch from a private address ({host})")
+
+
+class ImageFetcher:
+    """Fetches images under the SSRF guard, a size cap and content sniffing."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        allow_private: bool = False,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        self.client = client
+        self.allow_private = allow_private
+        self.max_bytes = max_bytes
+
+    async def fetch(self, url: str) -> FetchedImage:
+        """Download ``url`` and return verified image bytes, or raise :class:`FetchError`."""
+        current = url
+        for _ in range(MAX_REDIRECTS + 1):
+            await _check_host(current, self.allow_private)
+            try:
+                async with self.client.stream("GET", current, follow_redirects=False) as resp:
+                    if resp.is_redirect:
+                        location = resp.headers.get("location")
+                        if not location:
+                            raise FetchError("redirect without a location")
+                        current = urljoin(current, location)
+                        continue
+                    if resp.status_code != 200:
+                        raise FetchError(f"image download failed (HTTP {resp.status_code})")
+                    declared = resp.headers.get("content-length")
+                    if declared and declared.isdigit() and int(declared) > self.max_bytes:
+                        raise FetchError(self._too_large())
+                    chunks: list[bytes] = []
+                    size = 0
+                    async for chunk in resp.aiter_bytes():
+                        size += len(chunk)
+                        if size > self.max_bytes:
+                            raise FetchError(self._too_large())
+                        chunks.append(chunk)
+            except httpx.HTTPError as exc:
+                raise FetchError(f"image download failed ({type(exc).__name__})") from exc
+            data = b"".join(chunks)
+            try:
+                info = inspect_image(data)
+            except NotAnImageError as exc:
+                raise FetchError(f"the download is not a usable image: {exc}") from exc
+            return FetchedImage(data=data, info=info, url=url)
+        raise FetchError("too many redirects")
+
+    def _too_large(self) -> str:
+        return f"image is larger than {self.max_bytes // (1024 * 1024)} MB"

@@ -1,0 +1,73 @@
+"""Recognise an image by its content, never by a file name or a declared type."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image
+
+_MAGIC: tuple[tuple[bytes, int, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
+    (b"\xff\xd8\xff", 0, "image/jpeg"),
+    (b"GIF87a", 0, "image/gif"),
+    (b"GIF89a", 0, "image/gif"),
+)
+
+EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
+
+# A decompression bomb guard: no provider makes images near this size.
+MAX_PIXELS = 80_000_000
+
+
+class NotAnImageError(ValueError):
+    """The bytes are not a usable image (wrong type, or corrupt)."""
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What the bytes turned out to be."""
+
+    mime_type: str
+    width: int
+    height: int
+
+    @property
+    def extension(self) -> str:
+        """The usual file extension for the type."""
+        return EXTENSIONS[self.mime_type]
+
+
+def sniff_mime(data: bytes) -> str | None:
+    """The image MIME type from the magic bytes, or None."""
+    for magic, offset, mime in _MAGIC:
+        if data[offset : offset + len(magic)] == magic:
+            return mime
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def inspect_image(data: bytes) -> ImageInfo:
+    """Check that ``data`` is a whole PNG/JPEG/WebP/GIF image; raise :class:`NotAnImageError`.
+
+    The type comes from the magic bytes, and Pillow must be able to decode the pixels, so a
+    truncated or corrupt file is refused here rather than failing later at a provider.
+    """
+    mime = sniff_mime(data)
+    if mime is None:
+        raise NotAnImageError("not a PNG, JPEG, WebP or GIF image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+                if width * height > MAX_PIXELS:
+                    raise NotAnImageError(f"image too large ({width}x{height} pixels)")
+                image.load()
+    except NotAnImageError:
+        raise
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as exc:
+        raise NotAnImageError(f"corrupt or truncated image ({exc})") from exc
+    return ImageInfo(mime_type=mime, width=width, height=height)

@@ -1,0 +1,56 @@
+"""Settings from the environment (and an optional ``.env``), built once in ``main()``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from providers.base import ProviderConfig
+
+
+class Settings(BaseSettings):
+    """Every setting the bot reads; names are the fixed contract in DESIGN.md."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    discord_token: SecretStr | None = None
+    discord_api_base: str | None = None
+    discord_gateway_url: str | None = None
+
+    bananabot_db: Path = Path("bananabot.db")
+
+    callback_public_url: str | None = None
+    callback_host: str = "0.0.0.0"  # noqa: S104 - the receiver must be reachable by providers
+    callback_port: int = 8080
+
+    default_provider: str | None = None
+
+    magnific_api_key: SecretStr | None = None
+    magnific_base_url: str | None = None
+    magnific_webhook_secret: SecretStr | None = None
+    nanobananaapi_api_key: SecretStr | None = None
+    nanobananaapi_base_url: str | None = None
+    nanobananapro_api_key: SecretStr | None = None
+    nanobananapro_base_url: str | None = None
+    gemini_api_key: SecretStr | None = None
+    gemini_base_url: str | None = None
+
+    quota_daily_credits: int = 20
+    fetch_allow_private: bool = False
+
+    def provider_config(self, name: str) -> ProviderConfig:
+        """The :class:`ProviderConfig` for provider ``name`` (``<NAME>_API_KEY`` and friends)."""
+        key: SecretStr | None = getattr(self, f"{name}_api_key", None)
+        base_url: str | None = getattr(self, f"{name}_base_url", None)
+        secret: SecretStr | None = getattr(self, f"{name}_webhook_secret", None)
+        return ProviderConfig(
+            api_key=key if key and key.get_secret_value() else None,
+            base_url=base_url or None,
+            webhook_secret=secret if secret and secret.get_secret_value() else None,
+        )
+
+    def provider_configs(self, names: list[str]) -> dict[str, ProviderConfig]:
+        """Configs for each named provider."""
+        return {name: self.provider_config(name) for name in names}
