@@ -5,9 +5,13 @@ from __future__ import annotations
 import httpx
 
 from providers.base import NotConfiguredError, Provider, ProviderConfig
+from providers.gemini import GeminiProvider
 from providers.local import LocalProvider
+from providers.nanobananapro import NanoBananaProProvider
 
 PROVIDERS: dict[str, type[Provider]] = {
+    NanoBananaProProvider.name: NanoBananaProProvider,
+    GeminiProvider.name: GeminiProvider,
     LocalProvider.name: LocalProvider,
 }
 
