@@ -114,7 +114,9 @@ def _signing_keys(secret: str) -> list[bytes]:
     keys = [secret.encode()]
     if secret.startswith("whsec_"):
         with contextlib.suppress(binascii.Error, ValueError):
-            keys.append(base64.b64decode(secret.removeprefix("whsec_"), validate=True))
+            decoded = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+            if decoded:
+                keys.append(decoded)
     return keys
 
 

@@ -17,16 +17,22 @@ from providers.base import (
 )
 
 
+def poll_delay(n: int, typical_seconds: float, *, floor: float = 2.0, cap: float = 15.0) -> float:
+    """Seconds to wait before status read number ``n`` (0-based): the first a little before
+    the typical completion time, then a gentle backoff from ``floor`` up to ``cap``."""
+    if n == 0:
+        return float(max(floor, typical_seconds * 0.6))
+    return float(min(cap, floor * 1.5 ** (n - 1)))
+
+
 def poll_delays(
     typical_seconds: float, *, floor: float = 2.0, cap: float = 15.0
 ) -> Iterator[float]:
-    """Seconds to wait before each status read: first near the typical completion time
-    (a little before it), then a gentle backoff from ``floor`` up to ``cap``."""
-    yield max(floor, typical_seconds * 0.6)
-    delay = floor
+    """The delays of :func:`poll_delay`, one after another."""
+    n = 0
     while True:
-        yield delay
-        delay = min(cap, delay * 1.5)
+        yield poll_delay(n, typical_seconds, floor=floor, cap=cap)
+        n += 1
 
 
 class DeadlineExceededError(ProviderUnavailableError):

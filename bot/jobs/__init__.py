@@ -1,0 +1,1 @@
+"""The job engine: accept → submit → track (webhook or poll) → deliver. No ``import discord``."""

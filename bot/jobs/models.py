@@ -1,0 +1,118 @@
+"""The job engine's data: what is accepted, what is stored, what is reported."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from bot.jobs.states import JobStatus
+from providers.base import GenerationRequest, ResultImage
+
+
+class FailureKind(StrEnum):
+    """Why a job did not deliver, in categories a user message can be chosen from."""
+
+    INVALID = "invalid"  # breaks the provider's capabilities
+    REJECTED = "rejected"  # provider refused it (validation or content policy)
+    BAD_KEY = "bad_key"
+    NO_CREDITS = "no_credits"
+    RATE_LIMITED = "rate_limited"
+    UNAVAILABLE = "unavailable"
+    UNKNOWN_OUTCOME = "unknown_outcome"  # create may have reached the provider; not resent
+    GENERATION_FAILED = "generation_failed"
+    TIMED_OUT = "timed_out"
+    UNDELIVERABLE = "undeliverable"
+    CANCELLED = "cancelled"
+    INTERNAL = "internal"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Who asked and where: what the Discord layer needs to answer later."""
+
+    user_id: str
+    guild_id: str | None = None
+    channel_id: str | None = None
+    interaction_id: str | None = None
+    interaction_token: str | None = None
+    token_expires_at: float | None = None
+    origin_message_id: str | None = None
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A request to accept: the generation plus its origin."""
+
+    origin: Origin
+    provider: str
+    request: GenerationRequest
+    kind: str = "imagine"
+    parent_job_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """A stored job, as read from the database."""
+
+    id: str
+    status: JobStatus
+    kind: str
+    origin: Origin
+    provider: str
+    model: str
+    request: GenerationRequest
+    callback_token: str
+    cost: int
+    created_at: float
+    updated_at: float
+    deadline_at: float
+    task_id: str | None = None
+    parent_job_id: str | None = None
+    quota_day: str | None = None
+    posted_message_id: str | None = None
+    delivered_via: str | None = None
+    failure_kind: FailureKind | None = None
+    failure_reason: str | None = None
+    callback_hinted: bool = False
+    poll_count: int = 0
+    delivery_attempts: int = 0
+    next_poll_at: float | None = None
+    submitted_at: float | None = None
+    completed_at: float | None = None
+    delivered_at: float | None = None
+    results: tuple[ResultImage, ...] = field(default=())
+
+
+class Stage(StrEnum):
+    """Progress stages shown to the user."""
+
+    QUEUED = "queued"
+    SUBMITTED = "submitted"
+    GENERATING = "generating"
+    UPLOADING = "uploading"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress report for one job."""
+
+    stage: Stage
+    position: int | None = None  # place in the queue (1 = next)
+    elapsed: float = 0.0
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    """A downloaded, verified result image ready to deliver."""
+
+    data: bytes
+    mime_type: str
+    extension: str
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """How a delivery went: where the images ended up."""
+
+    via: str  # e.g. "followup", "channel", "dm", "file"
+    message_id: str | None = None

@@ -1,0 +1,538 @@
+"""nanobananaapi.ai: asynchronous tasks, finished by callback or by polling ``record-info``.
+
+Completion model: a create request (``POST /api/v1/nanobanana/<generator>``) answers at once
+with ``data.taskId``; the task then runs for tens of seconds. The provider POSTs the outcome to
+the ``callBackUrl`` we gave (unsigned, possibly repeated, 3 attempts at most) and the task can
+always be read with ``GET /api/v1/nanobanana/record-info?taskId=<id>``. Callbacks are treated as
+hints: the engine confirms them with :meth:`NanoBananaApiProvider.fetch`.
+
+Three generators, one per model:
+
+* ``nano-banana-2`` -> ``/generate-2``: camelCase ``imageUrls`` (``[]`` means text-to-image),
+  ``aspectRatio`` (15 values incl. ``auto``), ``resolution``, ``googleSearch``, ``outputFormat``.
+* ``nano-banana-pro`` -> ``/generate-pro``: ``imageUrls`` (at most 8), ``aspectRatio``
+  (11 values), ``resolution``; no grounding. Its documented answer says ``message``, not ``msg``.
+* ``nano-banana`` -> ``/generate`` (v1): ``type`` is ``TEXTTOIAMGE`` / ``IMAGETOIAMGE`` (the
+  vendor's spelling, which must be sent exactly), the aspect ratio travels in snake_case
+  ``image_size``, ``numImages`` 1-4, and ``callBackUrl`` is required.
+
+Quirks handled here:
+
+* Envelope ``{"code", "msg" | "message", "data"}``; HTTP 200 may carry an error ``code``, so the
+  body code is always checked (and plain HTTP errors / HTML gateway pages are mapped too).
+* A failed task keeps ``code: 200``; failure lives in ``data.successFlag`` (2 create-task
+  failed, 3 generation failed) and ``data.errorMessage``.
+* Null vs ``""`` vs ``0`` vary between docs and production; ``resultImageUrl`` may be a string
+  or a list (``numImages`` > 1), with ``resultUrls`` seen as an alternative. Time strings are
+  never parsed (the docs even show hour ``24``).
+* Two callback shapes: v1 ``/generate`` sends ``{"code", "msg", "data": {"taskId", "info":
+  {"resultImageUrl"}}}`` with the outcome in ``code`` (400 = content policy); generate-2 (and,
+  by assumption, generate-pro) sends the ``record-info`` data shape.
+* Reference images are taken by public URL only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import httpx
+
+from providers import _http
+from providers.base import (
+    BadKeyError,
+    CallbackRejectedError,
+    Capabilities,
+    Completion,
+    GenerationRequest,
+    InsufficientCreditsError,
+    ModelCapabilities,
+    ProtocolError,
+    Provider,
+    ProviderError,
+    ProviderUnavailableError,
+    RateLimitedError,
+    RequestRejectedError,
+    ResultImage,
+    TaskNotFoundError,
+    TaskState,
+    TaskStatus,
+)
+from providers.validation import validate_request
+
+NANO_BANANA_2 = "nano-banana-2"
+NANO_BANANA_PRO = "nano-banana-pro"
+NANO_BANANA = "nano-banana"
+
+#: model -> create path
+CREATE_PATHS: dict[str, str] = {
+    NANO_BANANA_2: "/api/v1/nanobanana/generate-2",
+    NANO_BANANA_PRO: "/api/v1/nanobanana/generate-pro",
+    NANO_BANANA: "/api/v1/nanobanana/generate",
+}
+STATUS_PATH = "/api/v1/nanobanana/record-info"
+CREDIT_PATH = "/api/v1/common/credit"
+
+#: The v1 ``type`` values, misspelled by the vendor; "fixing" them breaks the request.
+V1_TEXT_TO_IMAGE = "TEXTTOIAMGE"
+V1_IMAGE_TO_IMAGE = "IMAGETOIAMGE"
+
+#: Sent when the caller has no callback URL. v1 ``/generate`` requires ``callBackUrl`` and one
+#: integration reports the platform rejects generate-2 requests without it, so we always send
+#: one. The ``.invalid`` TLD is reserved (RFC 2606) and never resolves, so the provider's
+#: callback simply fails and nothing leaks to a third party; the task is then polled.
+PLACEHOLDER_CALLBACK_URL = "https://callback.invalid/bananabot-polling"
+
+_RESOLUTIONS = ("1K", "2K", "4K")
+
+_NB2 = ModelCapabilities(
+    name=NANO_BANANA_2,
+    aspect_ratios=(
+        "auto",
+        "1:1",
+        "1:4",
+        "1:8",
+        "2:3",
+        "3:2",
+        "3:4",
+        "4:1",
+        "4:3",
+        "4:5",
+        "5:4",
+        "8:1",
+        "9:16",
+        "16:9",
+        "21:9",
+    ),
+    # "auto" lets the model choose (and keeps an edited image's shape); clients send it.
+    default_aspect_ratio="auto",
+    resolutions=_RESOLUTIONS,
+    default_resolution="1K",  # the docs state no default; working clients send 1K
+    max_references=14,
+    max_prompt_length=20_000,
+    grounding=True,
+    max_images=1,
+    output_formats=("png", "jpg"),
+    typical_seconds=30.0,
+)
+
+_PRO = ModelCapabilities(
+    name=NANO_BANANA_PRO,
+    aspect_ratios=(
+        "auto",
+        "1:1",
+        "2:3",
+        "3:2",
+        "3:4",
+        "4:3",
+        "4:5",
+        "5:4",
+        "9:16",
+        "16:9",
+        "21:9",
+    ),
+    default_aspect_ratio="auto",
+    resolutions=_RESOLUTIONS,
+    default_resolution="1K",  # not documented; the cheapest tier, as for generate-2
+    max_references=8,
+    # Not documented for nanobananaapi; 10,000 is the limit of the same model on the kie.ai
+    # platform this service is a white-label of. A longer prompt is refused locally.
+    max_prompt_length=10_000,
+    grounding=False,
+    max_images=1,
+    output_formats=(),  # generate-pro documents no output format
+    typical_seconds=40.0,
+)
+
+_V1 = ModelCapabilities(
+    name=NANO_BANANA,
+    aspect_ratios=("1:1", "9:16", "16:9", "3:4", "4:3", "3:2", "2:3", "5:4", "4:5", "21:9"),
+    # No documented default; when none is asked for, ``image_size`` is omitted so the
+    # provider's own default applies (and an edit is not forced into a square).
+    default_aspect_ratio=None,
+    resolutions=(),
+    default_resolution=None,
+    # Neither limit is documented for v1; these are kie.ai's limits for the same model.
+    max_references=10,
+    max_prompt_length=5_000,
+    grounding=False,
+    max_images=4,
+    output_formats=(),
+    typical_seconds=15.0,
+)
+
+# Words in a failure message that mean a content/safety block rather than a technical fault.
+_CONTENT_POLICY = re.compile(
+    r"content|safety|sensitive|nsfw|flagged|policy|moderat|prohibited|inappropriate",
+    re.IGNORECASE,
+)
+
+
+def looks_like_content_policy(message: str | None) -> bool:
+    """True when a failure text suggests a content/safety block."""
+    return bool(message and _CONTENT_POLICY.search(message))
+
+
+def _as_int(value: Any) -> int | None:
+    """An integer from an int, a float or a numeric string; None for null, "" and junk."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
+
+
+def _text(value: Any) -> str | None:
+    """A non-empty stripped string, or None (for null, "", 0 and non-strings)."""
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return None
+
+
+def _urls(value: Any) -> list[str]:
+    """URLs from a string, a JSON-array string, or a list of strings (others ignored)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return _urls(json.loads(text))
+            except ValueError:
+                return []
+        return [text] if text else []
+    if isinstance(value, list):
+        return [item.strip() for item in value if isinstance(item, str) and item.strip()]
+    return []
+
+
+def _envelope_message(body: Mapping[str, Any]) -> str:
+    return _text(body.get("msg")) or _text(body.get("message")) or ""
+
+
+class NanoBananaApiProvider(Provider):
+    """nanobananaapi.ai: Nano Banana 2, Pro and v1 as async tasks (callback or polling)."""
+
+    name = "nanobananaapi"
+    default_base_url = "https://api.nanobananaapi.ai"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        provider="nanobananaapi",
+        models=(_NB2, _PRO, _V1),
+        default_model=NANO_BANANA_2,
+        completion=Completion.CALLBACK,
+        accepts_reference_bytes=False,
+        accepts_reference_urls=True,
+        signed_callbacks=False,
+    )
+    read_timeout = 30.0
+
+    # ------------------------------------------------------------------ public API
+
+    async def submit(
+        self, request: GenerationRequest, *, callback_url: str | None = None
+    ) -> TaskStatus:
+        """Create a task on the model's generator and return it queued, with its task id.
+
+        ``callback_url`` is where the provider POSTs the outcome; without one a placeholder
+        that never resolves is sent (the field is required) and the task must be polled.
+        """
+        model = validate_request(self.capabilities, request)
+        path = CREATE_PATHS[model.name]
+        body = self._create_body(model, request, callback_url or PLACEHOLDER_CALLBACK_URL)
+
+        async def call() -> TaskStatus:
+            response = await _http.send(
+                self.client,
+                "POST",
+                self.base_url + path,
+                provider=self.name,
+                creating=True,
+                json=body,
+                headers=self._headers(),
+            )
+            data = self._unwrap(response, action="create request")
+            task_id = _text(data.get("taskId")) if isinstance(data, dict) else None
+            if task_id is None:
+                raise ProtocolError(
+                    f"{self.name} answered the create request without a task id",
+                    detail=_http.body_snippet(response),
+                )
+            return TaskStatus(task_id=task_id, state=TaskState.QUEUED)
+
+        return await _http.with_retries(call, policy=self.config.retry, creating=True)
+
+    async def fetch(self, task_id: str, *, model: str) -> TaskStatus:
+        """Read a task through ``record-info`` (the same endpoint for every model)."""
+
+        async def call() -> TaskStatus:
+            response = await _http.send(
+                self.client,
+                "GET",
+                self.base_url + STATUS_PATH,
+                provider=self.name,
+                creating=False,
+                params={"taskId": task_id},  # exactly "taskId": "task_id" gives a code 500
+                headers=self._headers(),
+            )
+            data = self._unwrap(response, action="status read", task_id=task_id)
+            if not isinstance(data, dict):
+                raise ProtocolError(
+                    f"{self.name} sent a task status without data",
+                    detail=_http.body_snippet(response),
+                )
+            return self._record_status(data, task_id, error=ProtocolError)
+
+        return await _http.with_retries(call, policy=self.config.retry, creating=False)
+
+    def parse_callback(self, headers: Mapping[str, str], body: bytes) -> TaskStatus:
+        """Turn a callback body (either shape) into a status.
+
+        Callbacks are unsigned, so nothing can be verified here: the bot's unguessable
+        per-job callback URL is the only protection, and the engine confirms the outcome
+        with :meth:`fetch` before acting on it.
+        """
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise CallbackRejectedError(
+                f"{self.name} callback is not JSON", detail=body[:200].decode("utf-8", "replace")
+            ) from exc
+        if not isinstance(payload, dict) or not isinstance(payload.get("data"), dict):
+            raise CallbackRejectedError(
+                f"{self.name} callback has no data object", detail=str(payload)[:300]
+            )
+        data: dict[str, Any] = payload["data"]
+        task_id = _text(data.get("taskId"))
+        if task_id is None:
+            raise CallbackRejectedError(
+                f"{self.name} callback has no task id", detail=str(payload)[:300]
+            )
+        if "successFlag" in data or "response" in data:
+            # generate-2 / generate-pro: the record-info data shape. Its top-level code is
+            # "typically 200"; a 400 there is read as v1 reads it: a content-policy block.
+            status = self._record_status(data, task_id, error=CallbackRejectedError)
+            if status.state is TaskState.FAILED and _as_int(payload.get("code")) == 400:
+                status = status.model_copy(update={"content_policy": True})
+            return status
+        return self._v1_callback_status(payload, data, task_id)
+
+    async def balance(self) -> float | None:
+        """Remaining account credits (``GET /api/v1/common/credit``; ``data`` is a number)."""
+
+        async def call() -> float:
+            response = await _http.send(
+                self.client,
+                "GET",
+                self.base_url + CREDIT_PATH,
+                provider=self.name,
+                creating=False,
+                headers=self._headers(),
+            )
+            data = self._unwrap(response, action="credit read")
+            if isinstance(data, bool) or not isinstance(data, int | float | str):
+                raise ProtocolError(
+                    f"{self.name} sent an unreadable credit balance",
+                    detail=_http.body_snippet(response),
+                )
+            try:
+                return float(data)
+            except ValueError as exc:
+                raise ProtocolError(
+                    f"{self.name} sent an unreadable credit balance",
+                    detail=_http.body_snippet(response),
+                ) from exc
+
+        return await _http.with_retries(call, policy=self.config.retry, creating=False)
+
+    # ------------------------------------------------------------------ requests
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
+
+    @staticmethod
+    def _create_body(
+        model: ModelCapabilities, request: GenerationRequest, callback_url: str
+    ) -> dict[str, Any]:
+        urls = [ref.url for ref in request.references if ref.url is not None]
+        aspect_ratio = request.aspect_ratio or model.default_aspect_ratio
+        if model.name == NANO_BANANA:
+            body: dict[str, Any] = {
+                "prompt": request.prompt,
+                "type": V1_IMAGE_TO_IMAGE if urls else V1_TEXT_TO_IMAGE,
+                "numImages": request.count,
+                "callBackUrl": callback_url,
+            }
+            if urls:
+                body["imageUrls"] = urls
+            if aspect_ratio is not None:
+                body["image_size"] = aspect_ratio  # v1 carries the aspect ratio here
+            return body
+        body = {
+            "prompt": request.prompt,
+            "imageUrls": urls,  # [] selects text-to-image
+            "aspectRatio": aspect_ratio,
+            "resolution": request.resolution or model.default_resolution,
+            "callBackUrl": callback_url,
+        }
+        if model.name == NANO_BANANA_2:
+            body["googleSearch"] = request.grounding
+            # jpg is the documented default; sent explicitly so the result type is known.
+            body["outputFormat"] = request.output_format or "jpg"
+        return body
+
+    # ------------------------------------------------------------------ responses
+
+    def _unwrap(self, response: httpx.Response, *, action: str, task_id: str | None = None) -> Any:
+        """The envelope's ``data`` after checking the body ``code`` and the HTTP status."""
+        body = _http.json_body(response)
+        code = _as_int(body.get("code")) if isinstance(body, dict) else None
+        if isinstance(body, dict) and code is not None:
+            message = _envelope_message(body)
+            if code == 200 and response.status_code < 400:
+                return body.get("data")
+            if code != 200:
+                raise self._code_error(code, message, response, action=action, task_id=task_id)
+            error = _http.error_for_status(response, self.name, message or None)
+            assert error is not None
+            raise error
+        error = _http.error_for_status(response, self.name, None)
+        if error is not None:
+            raise error
+        raise ProtocolError(
+            f"{self.name} sent an unexpected answer to the {action}",
+            detail=f"HTTP {response.status_code}: {_http.body_snippet(response)}",
+        )
+
+    def _code_error(
+        self,
+        code: int,
+        message: str,
+        response: httpx.Response,
+        *,
+        action: str,
+        task_id: str | None,
+    ) -> ProviderError:
+        """Map an envelope error ``code`` (whatever the HTTP status) to the shared errors."""
+        detail = (
+            f"HTTP {response.status_code}, code {code}: {message or _http.body_snippet(response)}"
+        )
+        name = self.name
+        if code in (401, 403):
+            return BadKeyError(f"{name} refused the API key", detail=detail)
+        if code == 402:
+            return InsufficientCreditsError(f"{name} account is out of credits", detail=detail)
+        if code == 429:
+            return RateLimitedError(
+                f"{name} is rate limiting requests",
+                retry_after=_http.retry_after_seconds(response),
+                detail=detail,
+            )
+        if code == 404 and task_id is not None:
+            return TaskNotFoundError(f"{name} does not know task {task_id}", detail=detail)
+        if code == 455:
+            return ProviderUnavailableError(
+                f"{name} is down for maintenance", detail=detail, not_processed=True
+            )
+        if code == 501:
+            return RequestRejectedError(
+                f"{name} could not generate the image: {message or 'generation failed'}",
+                reason=message or "generation failed",
+                content_policy=looks_like_content_policy(message),
+                detail=detail,
+            )
+        if code == 505:
+            return RequestRejectedError(
+                f"{name} has this feature disabled: {message or 'feature disabled'}",
+                reason=message or "feature disabled",
+                detail=detail,
+            )
+        if 500 <= code < 600:
+            return ProviderUnavailableError(
+                f"{name} is unavailable (code {code})", detail=detail, not_processed=code == 503
+            )
+        if 400 <= code < 500:
+            return RequestRejectedError(
+                f"{name} rejected the request: {message or 'code ' + str(code)}",
+                reason=message or None,
+                content_policy=looks_like_content_policy(message),
+                detail=detail,
+            )
+        return ProtocolError(f"{name} sent unknown code {code} to the {action}", detail=detail)
+
+    def _record_status(
+        self, data: Mapping[str, Any], task_id: str, *, error: type[ProviderError]
+    ) -> TaskStatus:
+        """A status from record-info ``data`` (also the generate-2/pro callback ``data``)."""
+        task_id = _text(data.get("taskId")) or task_id
+        raw_flag = data.get("successFlag")
+        flag = _as_int(raw_flag)
+        if raw_flag is None or raw_flag == "":
+            return TaskStatus(task_id=task_id, state=TaskState.QUEUED)
+        if flag == 0:
+            return TaskStatus(task_id=task_id, state=TaskState.RUNNING)
+        if flag == 1:
+            images = self._result_images(data)
+            if not images:
+                raise error(
+                    f"{self.name} reported task {task_id} done without an image",
+                    detail=str(dict(data))[:300],
+                )
+            return TaskStatus(task_id=task_id, state=TaskState.SUCCEEDED, images=images)
+        if flag in (2, 3):
+            message = _text(data.get("errorMessage"))
+            fallback = "task creation failed" if flag == 2 else "image generation failed"
+            return TaskStatus(
+                task_id=task_id,
+                state=TaskState.FAILED,
+                reason=message or fallback,
+                content_policy=looks_like_content_policy(message),
+            )
+        raise error(
+            f"{self.name} sent unknown task state {raw_flag!r}", detail=str(dict(data))[:300]
+        )
+
+    @staticmethod
+    def _result_images(data: Mapping[str, Any]) -> tuple[ResultImage, ...]:
+        response = data.get("response")
+        response = response if isinstance(response, dict) else {}
+        urls = (
+            _urls(response.get("resultImageUrl"))
+            or _urls(response.get("resultUrls"))
+            or _urls(data.get("resultUrls"))
+            or _urls(data.get("resultImageUrl"))
+            # valid for 10 minutes only; used only when nothing better was sent
+            or _urls(response.get("originImageUrl"))
+        )
+        return tuple(ResultImage(url=url) for url in dict.fromkeys(urls))
+
+    def _v1_callback_status(
+        self, payload: Mapping[str, Any], data: Mapping[str, Any], task_id: str
+    ) -> TaskStatus:
+        """A v1 ``/generate`` callback: ``code`` 200 success, 400 content policy, else failed."""
+        code = _as_int(payload.get("code"))
+        message = _envelope_message(payload)
+        info = data.get("info")
+        info = info if isinstance(info, dict) else {}
+        if code == 200:
+            urls = _urls(info.get("resultImageUrl")) or _urls(info.get("resultUrls"))
+            if not urls:
+                raise CallbackRejectedError(
+                    f"{self.name} callback reports success without an image",
+                    detail=str(dict(payload))[:300],
+                )
+            images = tuple(ResultImage(url=url) for url in dict.fromkeys(urls))
+            return TaskStatus(task_id=task_id, state=TaskState.SUCCEEDED, images=images)
+        if code is None:
+            raise CallbackRejectedError(
+                f"{self.name} callback has no result code", detail=str(dict(payload))[:300]
+            )
+        return TaskStatus(
+            task_id=task_id,
+            state=TaskState.FAILED,
+            reason=message or f"generation failed (code {code})",
+            content_policy=code == 400 or looks_like_content_policy(message),
+        )
