@@ -247,7 +247,11 @@ class ProtocolError(ProviderError):
 
 
 class CallbackRejectedError(ProviderError):
-    """A callback failed signature verification or could not be parsed."""
+    """A callback could not be parsed (or failed verification: see the subclass)."""
+
+
+class CallbackSignatureError(CallbackRejectedError):
+    """A callback's signature is missing, stale or wrong."""
 
 
 # --------------------------------------------------------------------------- provider

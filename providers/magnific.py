@@ -44,6 +44,7 @@ import httpx
 from providers import _http
 from providers.base import (
     CallbackRejectedError,
+    CallbackSignatureError,
     Capabilities,
     Completion,
     GenerationRequest,
@@ -124,7 +125,7 @@ def verify_webhook_signature(
     secret: str, headers: Mapping[str, str], body: bytes, *, now: float | None = None
 ) -> None:
     """Check a Magnific webhook's signature on the raw body; raise
-    :class:`CallbackRejectedError` when it is missing, wrong or outside the time window.
+    :class:`CallbackSignatureError` when it is missing, wrong or outside the time window.
 
     ``webhook-signature`` is a space-separated list of ``version,base64sig`` entries; the
     delivery is genuine if any ``v1`` entry matches (compared in constant time).
@@ -134,16 +135,16 @@ def verify_webhook_signature(
     timestamp = lowered.get("webhook-timestamp", "").strip()
     signatures = lowered.get("webhook-signature", "").strip()
     if not (webhook_id and timestamp and signatures):
-        raise CallbackRejectedError("magnific callback is not signed")
+        raise CallbackSignatureError("magnific callback is not signed")
     try:
         sent_at = int(timestamp)
     except ValueError:
-        raise CallbackRejectedError(
+        raise CallbackSignatureError(
             "magnific callback has a bad timestamp", detail=f"webhook-timestamp {timestamp[:40]!r}"
         ) from None
     current = time.time() if now is None else now
     if abs(current - sent_at) > WEBHOOK_TOLERANCE_SECONDS:
-        raise CallbackRejectedError(
+        raise CallbackSignatureError(
             "magnific callback is too old or from the future",
             detail=f"timestamp {sent_at}, now {current:.0f}",
         )
@@ -161,7 +162,7 @@ def verify_webhook_signature(
         matches = [hmac.compare_digest(given, candidate) for candidate in expected]
         if any(matches):
             return
-    raise CallbackRejectedError("magnific callback signature does not match")
+    raise CallbackSignatureError("magnific callback signature does not match")
 
 
 class MagnificProvider(Provider):

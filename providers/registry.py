@@ -7,9 +7,11 @@ import httpx
 from providers.base import NotConfiguredError, Provider, ProviderConfig
 from providers.gemini import GeminiProvider
 from providers.local import LocalProvider
+from providers.magnific import MagnificProvider
 from providers.nanobananapro import NanoBananaProProvider
 
 PROVIDERS: dict[str, type[Provider]] = {
+    MagnificProvider.name: MagnificProvider,
     NanoBananaProProvider.name: NanoBananaProProvider,
     GeminiProvider.name: GeminiProvider,
     LocalProvider.name: LocalProvider,

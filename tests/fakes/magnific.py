@@ -1,0 +1,283 @@
+"""A loopback fake of Magnific's Nano Banana Pro / Pro Flash API (providers.md section 1).
+
+Speaks the documented contract: ``x-magnific-api-key`` (or legacy ``x-freepik-api-key``) auth,
+``{"data": {...}}`` envelopes, ``{"message": ...}`` and problem+json ``invalid_params`` errors,
+tasks moving ``CREATED -> IN_PROGRESS -> COMPLETED | FAILED`` over time, result images served
+from ``/files``, and unwrapped task JSON POSTed to ``webhook_url`` on every status change,
+signed like Magnific's webhooks when ``webhook_secret`` is set. Reference images are recorded,
+never downloaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes._base import FakeServer, FakeTask, Fault, On, Recorded, json_response
+
+MODELS = ("nano-banana-pro", "nano-banana-pro-flash")
+ASPECT_RATIOS = ("1:1", "2:3", "3:2", "4:3", "3:4", "5:4", "4:5", "16:9", "9:16", "21:9")
+RESOLUTIONS = ("1K", "2K", "4K")  # the docs' "low/medium/high" are not accepted (see providers.md)
+DEFAULT_RESOLUTION = {"nano-banana-pro": "2K", "nano-banana-pro-flash": "1K"}
+MIME_TYPES = ("image/png", "image/jpeg", "image/webp")
+FIELDS = {"prompt", "webhook_url", "reference_images", "aspect_ratio", "resolution"}
+FLASH_ONLY = {"use_google_search_tool"}
+REFERENCE_FIELDS = {"image", "text", "mime_type"}
+
+
+@dataclass
+class MagnificTask(FakeTask):
+    """A fake task with its current Magnific status."""
+
+    status: str = "CREATED"
+    error: str | None = None
+
+
+def sign(secret: str, webhook_id: str, timestamp: str, body: bytes) -> str:
+    """A ``webhook-signature`` value: HMAC-SHA256 keyed with the secret's UTF-8 bytes."""
+    digest = hmac.new(
+        secret.encode(), f"{webhook_id}.{timestamp}.".encode() + body, hashlib.sha256
+    ).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+class FakeMagnific(FakeServer):
+    """Magnific's text-to-image task API for both Nano Banana models."""
+
+    def __init__(self, api_key: str = "test-key", webhook_secret: str | None = None) -> None:
+        super().__init__(api_key)
+        #: signs callbacks (raw UTF-8 key) when set; unsigned otherwise
+        self.webhook_secret = webhook_secret
+        #: what a create answers; the Nano Banana docs example says IN_PROGRESS
+        self.create_status = "CREATED"
+        self.app.router.add_post("/v1/ai/text-to-image/{model}", self._create)
+        self.app.router.add_get("/v1/ai/text-to-image/{model}/{task_id}", self._status)
+
+    async def __aenter__(self) -> FakeMagnific:
+        await self.start()
+        return self
+
+    # ------------------------------------------------------------------ responses
+
+    @staticmethod
+    def _message(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+        return json_response({"message": message}, status=status, headers=headers)
+
+    @staticmethod
+    def _invalid(problems: list[tuple[str, str]]) -> web.Response:
+        return web.Response(
+            body=json.dumps(
+                {
+                    "message": "Your request parameters didn't validate.",
+                    "invalid_params": [{"name": n, "reason": r} for n, r in problems],
+                }
+            ).encode(),
+            status=400,
+            headers={"Content-Type": "application/problem+json"},
+        )
+
+    def _fault_response(self, fault: Fault) -> web.Response:
+        if fault is Fault.BAD_KEY:
+            return self._message(401, "Invalid API key")
+        if fault is Fault.NO_CREDITS:
+            return self._message(402, "Insufficient credits to perform this request")
+        if fault is Fault.RATE_LIMITED:
+            return self._message(
+                429, "Rate limit exceeded", headers={"Retry-After": self.retry_after}
+            )
+        # UNAVAILABLE, and CODE_IN_200 (Magnific has no error codes in 200 envelopes)
+        return self._message(503, "Service Unavailable. Please try again later.")
+
+    async def _prelude(
+        self, request: web.Request, kind: On
+    ) -> tuple[Recorded, web.StreamResponse | None]:
+        """Record, apply a queued fault, check the key. A response means: answer with it."""
+        recorded = await self.record(request)
+        fault = self.take_fault(kind)
+        if fault is not None:
+            response = await self.common_fault(request, fault)
+            if response is not None:
+                return recorded, response
+            if fault is not Fault.SLOW:
+                return recorded, self._fault_response(fault)
+        key = request.headers.get("x-magnific-api-key") or request.headers.get("x-freepik-api-key")
+        if not key:
+            return recorded, self._message(401, "Missing API key")
+        if key != self.api_key:
+            return recorded, self._message(401, "Invalid API key")
+        return recorded, None
+
+    @staticmethod
+    def task_json(task: MagnificTask) -> dict[str, Any]:
+        """The task object as GET returns it inside ``data`` (and webhooks send it bare)."""
+        body: dict[str, Any] = {
+            "generated": list(task.image_urls) if task.status == "COMPLETED" else [],
+            "task_id": task.task_id,
+            "status": task.status,
+        }
+        if task.status == "FAILED" and task.error is not None:
+            body["error"] = task.error
+        return body
+
+    # ------------------------------------------------------------------ validation
+
+    def _validate(self, model: str, body: Any) -> list[tuple[str, str]]:
+        if not isinstance(body, dict):
+            return [("body", "The request body must be a JSON object")]
+        problems: list[tuple[str, str]] = []
+        allowed = FIELDS | (FLASH_ONLY if model == "nano-banana-pro-flash" else set())
+        problems += [
+            (name, f"Parameter '{name}' is not valid") for name in body if name not in allowed
+        ]
+        prompt = body.get("prompt")
+        if not isinstance(prompt, str) or not prompt:
+            problems.append(("prompt", "Parameter 'prompt' must not be empty"))
+        elif not 2 <= len(prompt) <= 3000:
+            problems.append(("prompt", "Parameter 'prompt' must be between 2 and 3000 characters"))
+        webhook = body.get("webhook_url")
+        if webhook is not None and (
+            not isinstance(webhook, str) or not webhook.startswith(("http://", "https://"))
+        ):
+            problems.append(("webhook_url", "Parameter 'webhook_url' must be a valid URL"))
+        if "aspect_ratio" in body and body["aspect_ratio"] not in ASPECT_RATIOS:
+            problems.append(
+                ("aspect_ratio", f"Parameter 'aspect_ratio' must be one of {list(ASPECT_RATIOS)}")
+            )
+        if "resolution" in body and body["resolution"] not in RESOLUTIONS:
+            problems.append(
+                ("resolution", f"Parameter 'resolution' must be one of {list(RESOLUTIONS)}")
+            )
+        if "use_google_search_tool" in body and not isinstance(
+            body["use_google_search_tool"], bool
+        ):
+            problems.append(
+                ("use_google_search_tool", "Parameter 'use_google_search_tool' must be a boolean")
+            )
+        problems += self._validate_references(body.get("reference_images"))
+        return problems
+
+    @staticmethod
+    def _validate_references(refs: Any) -> list[tuple[str, str]]:
+        if refs is None:
+            return []
+        if not isinstance(refs, list):
+            return [("reference_images", "Parameter 'reference_images' must be an array")]
+        if len(refs) > 14:
+            return [("reference_images", "Parameter 'reference_images' must have at most 14 items")]
+        problems = []
+        for index, ref in enumerate(refs):
+            where = f"reference_images.{index}"
+            if not isinstance(ref, dict):
+                problems.append((where, f"Parameter '{where}' must be an object"))
+                continue
+            problems += [
+                (f"{where}.{k}", f"Parameter '{where}.{k}' is not valid")
+                for k in ref
+                if k not in REFERENCE_FIELDS
+            ]
+            image = ref.get("image")
+            if not isinstance(image, str) or not image.startswith(("http://", "https://", "gs://")):
+                problems.append(
+                    (f"{where}.image", f"Parameter '{where}.image' must be a public URL")
+                )
+            if "text" in ref and not isinstance(ref["text"], str):
+                problems.append((f"{where}.text", f"Parameter '{where}.text' must be a string"))
+            if "mime_type" in ref and ref["mime_type"] not in MIME_TYPES:
+                problems.append(
+                    (
+                        f"{where}.mime_type",
+                        f"Parameter '{where}.mime_type' must be one of {list(MIME_TYPES)}",
+                    )
+                )
+        return problems
+
+    # ------------------------------------------------------------------ handlers
+
+    async def _create(self, request: web.Request) -> web.StreamResponse:
+        recorded, early = await self._prelude(request, On.CREATE)
+        if early is not None:
+            return early
+        model = request.match_info["model"]
+        if model not in MODELS:
+            return self._message(404, "Not Found")
+        try:
+            body = json.loads(recorded.body)
+        except ValueError:
+            return self._message(400, "Invalid JSON body")
+        problems = self._validate(model, body)
+        if problems:
+            return self._invalid(problems)
+        task = MagnificTask(
+            task_id=self.new_task_id(),
+            model=model,
+            params=body,
+            outcome=self.take_outcome(),
+            callback_url=body.get("webhook_url"),
+            status=self.create_status,
+        )
+        self.tasks[task.task_id] = task
+        self.spawn(self._progress(task))
+        return json_response({"data": {**self.task_json(task), "error": None}})
+
+    async def _status(self, request: web.Request) -> web.StreamResponse:
+        _, early = await self._prelude(request, On.STATUS)
+        if early is not None:
+            return early
+        task = self.tasks.get(request.match_info["task_id"])
+        if not isinstance(task, MagnificTask) or task.model != request.match_info["model"]:
+            return self._message(404, "Not Found")
+        return json_response({"data": self.task_json(task)})
+
+    # ------------------------------------------------------------------ progression
+
+    async def _progress(self, task: MagnificTask) -> None:
+        """Advance the task one step every ``step_seconds``; call back on each change."""
+        while task.step < self.steps_to_finish:
+            await asyncio.sleep(self.step_seconds)
+            task.step += 1
+            previous = task.status
+            if task.step >= self.steps_to_finish:
+                self._finish(task)
+            else:
+                task.status = "IN_PROGRESS"
+            if task.status != previous and task.callback_url and self.send_callbacks:
+                await self._callback(task)
+
+    def _finish(self, task: MagnificTask) -> None:
+        outcome = task.outcome
+        if not outcome.success:
+            task.status = "FAILED"
+            task.error = outcome.reason
+            return
+        count = 1 if outcome.images is None else outcome.images
+        task.image_urls = self.make_result_files(
+            task.params["prompt"],
+            task.params.get("aspect_ratio", "1:1"),
+            task.params.get("resolution", DEFAULT_RESOLUTION[task.model]),
+            count,
+            image_format="JPEG",
+        )
+        task.status = "COMPLETED"
+
+    async def _callback(self, task: MagnificTask) -> None:
+        assert task.callback_url is not None
+        body = json.dumps(self.task_json(task)).encode()
+        headers: dict[str, str] = {}
+        if self.webhook_secret is not None:
+            webhook_id = f"msg_{uuid.uuid4().hex}"
+            timestamp = str(int(time.time()))
+            headers = {
+                "webhook-id": webhook_id,
+                "webhook-timestamp": timestamp,
+                "webhook-signature": sign(self.webhook_secret, webhook_id, timestamp, body),
+            }
+        await self.post_callback(task.callback_url, body, headers)
