@@ -1,0 +1,1 @@
+"""The aiohttp app inside the bot process: provider callbacks and /healthz."""
