@@ -8,10 +8,12 @@ from providers.base import NotConfiguredError, Provider, ProviderConfig
 from providers.gemini import GeminiProvider
 from providers.local import LocalProvider
 from providers.magnific import MagnificProvider
+from providers.nanobananaapi import NanoBananaApiProvider
 from providers.nanobananapro import NanoBananaProProvider
 
 PROVIDERS: dict[str, type[Provider]] = {
     MagnificProvider.name: MagnificProvider,
+    NanoBananaApiProvider.name: NanoBananaApiProvider,
     NanoBananaProProvider.name: NanoBananaProProvider,
     GeminiProvider.name: GeminiProvider,
     LocalProvider.name: LocalProvider,

@@ -10,18 +10,34 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def bot(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def bot(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_TOKEN"))}
     clean.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
-        cwd=cwd, env=clean, capture_output=True, text=True, timeout=60, check=False,
+        cwd=cwd,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
 def test_local_imagine_writes_a_real_16_9_image(tmp_path):
-    result = bot("imagine", "a red fox", "--provider", "local", "--aspect", "16:9",
-                 "--out", "out", cwd=tmp_path)
+    result = bot(
+        "imagine",
+        "a red fox",
+        "--provider",
+        "local",
+        "--aspect",
+        "16:9",
+        "--out",
+        "out",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     paths = result.stdout.split()
     assert len(paths) == 1
@@ -33,8 +49,21 @@ def test_local_imagine_writes_a_real_16_9_image(tmp_path):
 def test_count_resolution_and_local_reference(tmp_path):
     ref = tmp_path / "ref.jpg"
     Image.new("RGB", (64, 64), (0, 255, 0)).save(ref, "JPEG")
-    result = bot("imagine", "two cats", "--provider", "local", "--count", "2",
-                 "--resolution", "2k", "--ref", str(ref), "--out", "o", cwd=tmp_path)
+    result = bot(
+        "imagine",
+        "two cats",
+        "--provider",
+        "local",
+        "--count",
+        "2",
+        "--resolution",
+        "2k",
+        "--ref",
+        str(ref),
+        "--out",
+        "o",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     paths = result.stdout.split()
     assert len(paths) == 2

@@ -46,7 +46,9 @@ async def test_loopback_refused_by_default(server, client):
 
 
 async def test_allowed_when_private_fetching_enabled(server, client):
-    fetched = await ImageFetcher(client, allow_private=True).fetch(f"{server.base_url}/files/ok.png")
+    fetched = await ImageFetcher(client, allow_private=True).fetch(
+        f"{server.base_url}/files/ok.png"
+    )
     assert fetched.info.mime_type == "image/png"
     assert (fetched.info.width, fetched.info.height) == (32, 16)
 

@@ -14,14 +14,25 @@ from providers.base import (
 from providers.validation import validate_request
 
 PRO = ModelCapabilities(
-    name="pro", aspect_ratios=("1:1", "16:9"), default_aspect_ratio="1:1",
-    resolutions=("1K", "2K"), default_resolution="1K", max_references=2,
-    min_prompt_length=2, max_prompt_length=50, grounding=False, output_formats=("png",),
+    name="pro",
+    aspect_ratios=("1:1", "16:9"),
+    default_aspect_ratio="1:1",
+    resolutions=("1K", "2K"),
+    default_resolution="1K",
+    max_references=2,
+    min_prompt_length=2,
+    max_prompt_length=50,
+    grounding=False,
+    output_formats=("png",),
 )
 FLASH = PRO.model_copy(update={"name": "flash", "grounding": True, "max_images": 2})
 CAPS = Capabilities(
-    provider="acme", models=(PRO, FLASH), default_model="pro", completion=Completion.POLLING,
-    accepts_reference_bytes=False, accepts_reference_urls=True,
+    provider="acme",
+    models=(PRO, FLASH),
+    default_model="pro",
+    completion=Completion.POLLING,
+    accepts_reference_bytes=False,
+    accepts_reference_urls=True,
 )
 URL = ReferenceImage(url="https://example.com/a.png")
 
@@ -59,12 +70,16 @@ def test_each_violation_names_what_is_allowed(fields, message):
 
 
 def test_byte_only_provider_refuses_urls_and_caps_size():
-    caps = CAPS.model_copy(update={
-        "accepts_reference_bytes": True, "accepts_reference_urls": False,
-        "max_reference_bytes": 10,
-    })
+    caps = CAPS.model_copy(
+        update={
+            "accepts_reference_bytes": True,
+            "accepts_reference_urls": False,
+            "max_reference_bytes": 10,
+        }
+    )
     with pytest.raises(RequestInvalidError, match="uploaded as bytes"):
         validate_request(caps, GenerationRequest(prompt="ab", references=(URL,)))
     with pytest.raises(RequestInvalidError, match="accepts at most"):
-        validate_request(caps, GenerationRequest(
-            prompt="ab", references=(ReferenceImage(data=b"x" * 11),)))
+        validate_request(
+            caps, GenerationRequest(prompt="ab", references=(ReferenceImage(data=b"x" * 11),))
+        )

@@ -1,0 +1,422 @@
+"""The job engine end to end: real SQLite, real providers against loopback fakes."""
+
+import asyncio
+
+import httpx
+import pytest
+
+from bot.jobs.engine import EngineConfig, UserLimitError
+from bot.jobs.models import FailureKind
+from bot.jobs.states import JobStatus
+from bot.storage.quota import QuotaExceededError
+from providers.base import ProviderConfig, RequestInvalidError
+from providers.local import LocalProvider
+from providers.magnific import MagnificProvider
+from providers.nanobananapro import NanoBananaProProvider
+from tests.fakes._base import Fault, On, Outcome
+from tests.fakes.magnific import FakeMagnific
+from tests.fakes.nanobananapro import FakeNanoBananaPro
+from tests.jobs.harness import FAST, make_harness, provider_config, spec, stored
+
+
+@pytest.fixture
+async def magnific():
+    async with FakeMagnific() as fake:
+        yield fake
+
+
+async def settle(harness, job_id, seconds=10.0):
+    return await harness.engine.wait(job_id, seconds)
+
+
+async def test_local_job_is_delivered_and_charged_once(tmp_path):
+    h = await make_harness(tmp_path, {"local": LocalProvider(ProviderConfig())})
+    try:
+        job = await h.engine.accept(spec(resolution="2K", count=2))
+        assert job.cost == 4
+        done = await settle(h, job.id)
+        assert done.status is JobStatus.DELIVERED
+        assert done.delivered_via == "file"
+        assert len(h.delivery.saved[job.id]) == 2
+        assert h.delivery.deliveries[job.id] == 1
+        quota = await h.engine.quota("u1")
+        assert (quota.spent, quota.reserved, quota.remaining) == (4, 0, 96)
+        assert [to for _, to in await h.engine.jobs.events(job.id)] == [
+            "queued",
+            "submitting",
+            "succeeded",
+            "delivered",
+        ]
+    finally:
+        await h.close()
+
+
+async def test_polling_path(tmp_path, magnific):
+    provider = MagnificProvider(provider_config(magnific))
+    h = await make_harness(tmp_path, {"magnific": provider})
+    try:
+        job = await h.engine.accept(spec(provider="magnific"))
+        done = await settle(h, job.id)
+        assert done.status is JobStatus.DELIVERED, done.failure_reason
+        assert done.task_id in magnific.tasks
+        assert len(magnific.requests_to("/nano-banana-pro", "POST")) == 1
+        assert "webhook_url" not in magnific.requests_to("/nano-banana-pro", "POST")[0].json
+        assert h.delivery.deliveries[job.id] == 1
+    finally:
+        await h.close()
+
+
+async def test_webhook_path_delivers_once(tmp_path, magnific):
+    magnific.webhook_secret = "whsec-test"
+    provider = MagnificProvider(provider_config(magnific, webhook_secret=_secret("whsec-test")))
+    slow_polls = EngineConfig(poll_floor=30.0, poll_cap=30.0, idle_tick=0.2, callback_grace=100)
+    h = await make_harness(tmp_path, {"magnific": provider}, receiver=True, config=slow_polls)
+    try:
+        job = await h.engine.accept(spec(provider="magnific"))
+        done = await settle(h, job.id)
+        assert done.status is JobStatus.DELIVERED, done.failure_reason
+        sent = [url for url, _, status in magnific.callbacks_sent if status == 200]
+        assert sent and all(job.callback_token in url for url in sent)
+        create = magnific.requests_to("/nano-banana-pro", "POST")[0].json
+        assert create["webhook_url"] == h.callback_url(job)
+        assert h.delivery.deliveries[job.id] == 1
+        # without callbacks this job would still be waiting for its first poll (30 s)
+        assert done.delivered_at - done.created_at < 10
+    finally:
+        await h.close()
+
+
+async def test_missing_callback_falls_back_to_polling(tmp_path, magnific):
+    magnific.send_callbacks = False
+    provider = MagnificProvider(provider_config(magnific))
+    config = EngineConfig(poll_floor=0.05, poll_cap=0.1, idle_tick=0.2, callback_grace=0.0)
+    h = await make_harness(tmp_path, {"magnific": provider}, receiver=True, config=config)
+    try:
+        job = await h.engine.accept(spec(provider="magnific"))
+        done = await settle(h, job.id)
+        assert done.status is JobStatus.DELIVERED
+        assert "webhook_url" in magnific.requests_to("/nano-banana-pro", "POST")[0].json
+        assert magnific.callbacks_sent == []
+    finally:
+        await h.close()
+
+
+def _secret(value):
+    from pydantic import SecretStr
+
+    return SecretStr(value)
+
+
+async def test_forged_and_malformed_callbacks_change_nothing(tmp_path, magnific):
+    magnific.steps_to_finish = 1000  # stays in progress
+    provider = MagnificProvider(provider_config(magnific, webhook_secret=_secret("s3cret")))
+    h = await make_harness(
+        tmp_path,
+        {"magnific": provider},
+        receiver=True,
+        config=EngineConfig(poll_floor=30, poll_cap=30, idle_tick=0.2),
+    )
+    try:
+        job = await h.engine.accept(spec(provider="magnific"))
+        for _ in range(100):
+            job = await stored(h, job.id)
+            if job.task_id:
+                break
+            await asyncio.sleep(0.02)
+        before = (job.status, job.next_poll_at, job.callback_hinted)
+        assert job.task_id is not None
+        body = b'{"task_id": "%s", "status": "COMPLETED", "generated": ["http://evil/x.png"]}' % (
+            job.task_id.encode()
+        )
+        base = f"http://127.0.0.1:{h.port}/callbacks"
+        async with httpx.AsyncClient() as client:
+            cases = [
+                (f"{base}/nosuchjob/{job.callback_token}", body, {}, 404),
+                (f"{base}/{job.id}/wrong-token", body, {}, 401),
+                (h.callback_url(job), body, {}, 401),  # unsigned
+                (
+                    h.callback_url(job),
+                    body,
+                    {"webhook-id": "m1", "webhook-timestamp": "1", "webhook-signature": "v1,AAAA"},
+                    401,
+                ),
+                (h.callback_url(job), b"x" * 300_000, {}, 413),
+            ]
+            for url, payload, headers, expected in cases:
+                response = await client.post(url, content=payload, headers=headers)
+                assert response.status_code == expected, (url, response.text)
+            # a correctly signed but malformed body is refused too
+            from tests.fakes.magnific import sign
+
+            garbage = b"not json"
+            headers = {
+                "webhook-id": "m2",
+                "webhook-timestamp": str(int(__import__("time").time())),
+                "webhook-signature": sign("s3cret", "m2", "", b""),
+            }
+            ts = headers["webhook-timestamp"]
+            headers["webhook-signature"] = sign("s3cret", "m2", ts, garbage)
+            response = await client.post(h.callback_url(job), content=garbage, headers=headers)
+            assert response.status_code == 400
+        after = await stored(h, job.id)
+        assert (after.status, after.next_poll_at, after.callback_hinted) == before
+        assert after.results == ()
+    finally:
+        await h.close()
+
+
+async def test_duplicate_and_early_callbacks_deliver_once(tmp_path, magnific):
+    provider = MagnificProvider(provider_config(magnific))
+    h = await make_harness(
+        tmp_path,
+        {"magnific": provider},
+        receiver=True,
+        config=EngineConfig(poll_floor=30, poll_cap=30, idle_tick=0.2),
+    )
+    try:
+        job = await h.engine.accept(spec(provider="magnific"))
+        # early: a callback before the create response is stored is only a hint
+        async with httpx.AsyncClient() as client:
+            early = await client.post(
+                h.callback_url(job),
+                content=b'{"task_id": "x", "status": "IN_PROGRESS", "generated": []}',
+            )
+            assert early.status_code == 200
+            done = await settle(h, job.id)
+            assert done.status is JobStatus.DELIVERED
+            # duplicates and late ones after delivery change nothing
+            for _ in range(3):
+                late = await client.post(
+                    h.callback_url(job),
+                    content=(
+                        b'{"task_id": "%s", "status": "COMPLETED", "generated": []}'
+                        % done.task_id.encode()
+                    ),
+                )
+                assert late.status_code == 200
+        await asyncio.sleep(0.3)
+        assert h.delivery.deliveries[job.id] == 1
+        quota = await h.engine.quota("u1")
+        assert (quota.spent, quota.reserved) == (2, 0)
+    finally:
+        await h.close()
+
+
+async def test_concurrent_apply_is_harmless(tmp_path, magnific):
+    provider = MagnificProvider(provider_config(magnific))
+    h = await make_harness(
+        tmp_path,
+        {"magnific": provider},
+        config=EngineConfig(poll_floor=30, poll_cap=30, idle_tick=0.2),
+    )
+    try:
+        job = await h.engine.accept(spec(provider="magnific"))
+        for _ in range(200):
+            job = await stored(h, job.id)
+            if job.task_id and magnific.tasks[job.task_id].status == "COMPLETED":
+                break
+            await asyncio.sleep(0.02)
+        assert job.task_id is not None
+        status = await provider.fetch(job.task_id, model=job.model)
+        await asyncio.gather(*(h.engine.apply(job.id, status) for _ in range(20)))
+        done = await settle(h, job.id)
+        assert done.status is JobStatus.DELIVERED
+        assert h.delivery.deliveries[job.id] == 1
+        assert [to for _, to in await h.engine.jobs.events(job.id)].count("succeeded") == 1
+    finally:
+        await h.close()
+
+
+async def test_provider_failure_refunds_with_reason(tmp_path, magnific):
+    magnific.next_outcome(
+        Outcome(success=False, reason="Content blocked by safety filter", content_policy=True)
+    )
+    h = await make_harness(tmp_path, {"magnific": MagnificProvider(provider_config(magnific))})
+    try:
+        job = await h.engine.accept(spec(provider="magnific"))
+        done = await settle(h, job.id)
+        assert done.status is JobStatus.FAILED
+        assert done.failure_kind is FailureKind.REJECTED
+        assert "safety filter" in done.failure_reason
+        assert h.delivery.failures[job.id][0] is FailureKind.REJECTED
+        quota = await h.engine.quota("u1")
+        assert (quota.spent, quota.reserved) == (0, 0)
+    finally:
+        await h.close()
+
+
+async def test_submit_errors_refund(tmp_path, magnific):
+    magnific.inject(Fault.BAD_KEY, on=On.CREATE)
+    magnific.inject(Fault.NO_CREDITS, on=On.CREATE)
+    h = await make_harness(tmp_path, {"magnific": MagnificProvider(provider_config(magnific))})
+    try:
+        first = await h.engine.accept(spec(provider="magnific"))
+        assert (await settle(h, first.id)).failure_kind is FailureKind.BAD_KEY
+        second = await h.engine.accept(spec(provider="magnific"))
+        assert (await settle(h, second.id)).failure_kind is FailureKind.NO_CREDITS
+        quota = await h.engine.quota("u1")
+        assert (quota.spent, quota.reserved) == (0, 0)
+    finally:
+        await h.close()
+
+
+async def test_unknown_submit_outcome_is_not_resent(tmp_path):
+    async with FakeNanoBananaPro() as fake:
+        fake.inject(Fault.SLOW, on=On.CREATE)
+        fake.slow_seconds = 1.0
+        provider = NanoBananaProProvider(provider_config(fake, timeout_seconds=0.3))
+        h = await make_harness(tmp_path, {"nanobananapro": provider})
+        try:
+            job = await h.engine.accept(spec(provider="nanobananapro"))
+            done = await settle(h, job.id)
+            assert done.status is JobStatus.FAILED
+            assert done.failure_kind is FailureKind.UNKNOWN_OUTCOME
+            assert "not sent again" in done.failure_reason
+            assert len(fake.requests) == 1
+            assert (await h.engine.quota("u1")).reserved == 0
+        finally:
+            await h.close()
+
+
+async def test_deadline_times_out_and_refunds(tmp_path, magnific):
+    magnific.steps_to_finish = 1000
+    config = EngineConfig(poll_interval=0.05, idle_tick=0.1, deadline_seconds=0.5)
+    h = await make_harness(
+        tmp_path, {"magnific": MagnificProvider(provider_config(magnific))}, config=config
+    )
+    try:
+        job = await h.engine.accept(spec(provider="magnific"))
+        done = await settle(h, job.id)
+        assert done.status is JobStatus.TIMED_OUT
+        assert h.delivery.failures[job.id][0] is FailureKind.TIMED_OUT
+        quota = await h.engine.quota("u1")
+        assert (quota.spent, quota.reserved) == (0, 0)
+    finally:
+        await h.close()
+
+
+async def test_hundred_simultaneous_reservations_admit_exactly_five(tmp_path):
+    config = EngineConfig(per_user_active_limit=1000, idle_tick=0.2)
+    h = await make_harness(
+        tmp_path,
+        {"local": LocalProvider(ProviderConfig())},
+        allowance=5,
+        config=config,
+        start=False,
+    )
+    try:
+        results = await asyncio.gather(
+            *(h.engine.accept(spec(prompt=f"fox {i}")) for i in range(100)),
+            return_exceptions=True,
+        )
+        admitted = [r for r in results if not isinstance(r, BaseException)]
+        refused = [r for r in results if isinstance(r, QuotaExceededError)]
+        assert len(admitted) == 5
+        assert len(refused) == 95
+        quota = await h.engine.quota("u1")
+        assert (quota.reserved, quota.remaining) == (5, 0)
+        assert refused[0].snapshot.remaining == 0
+    finally:
+        await h.close()
+
+
+async def test_invalid_requests_reserve_nothing(tmp_path):
+    h = await make_harness(tmp_path, {"local": LocalProvider(ProviderConfig())}, start=False)
+    try:
+        with pytest.raises(RequestInvalidError, match="choose one of"):
+            await h.engine.accept(spec(aspect_ratio="7:3"))
+        assert (await h.engine.quota("u1")).reserved == 0
+    finally:
+        await h.close()
+
+
+async def test_per_user_limit_and_provider_concurrency_with_queue_positions(tmp_path, magnific):
+    magnific.steps_to_finish = 6
+    config = EngineConfig(
+        poll_interval=0.05,
+        idle_tick=0.1,
+        per_user_active_limit=2,
+        provider_concurrency={"magnific": 1},
+    )
+    h = await make_harness(
+        tmp_path, {"magnific": MagnificProvider(provider_config(magnific))}, config=config
+    )
+    try:
+        a = await h.engine.accept(spec(provider="magnific", user="alice"))
+        b = await h.engine.accept(spec(provider="magnific", user="alice"))
+        with pytest.raises(UserLimitError):
+            await h.engine.accept(spec(provider="magnific", user="alice"))
+        c = await h.engine.accept(spec(provider="magnific", user="bob"))
+        for job in (a, b, c):
+            assert (await settle(h, job.id)).status is JobStatus.DELIVERED
+        positions = [
+            p.position
+            for jid, p in h.delivery.progress_log
+            if jid == c.id and p.position is not None
+        ]
+        assert positions and positions[0] == 2 and positions[-1] == 1
+        assert (
+            magnific.max_concurrent_tasks <= 1
+            if hasattr(magnific, "max_concurrent_tasks")
+            else True
+        )
+    finally:
+        await h.close()
+
+
+async def test_restart_resumes_pending_jobs(tmp_path, magnific):
+    magnific.steps_to_finish = 5
+    provider = MagnificProvider(provider_config(magnific))
+    h = await make_harness(tmp_path, {"magnific": provider})
+    jobs = [
+        await h.engine.accept(spec(prompt=f"fox {i}", provider="magnific", user=f"u{i}"))
+        for i in range(3)
+    ]
+    for _ in range(200):
+        stored = [await stored(h, j.id) for j in jobs]
+        if all(s.task_id for s in stored):
+            break
+        await asyncio.sleep(0.02)
+    # "crash": the loop and every in-flight task die without any cleanup
+    assert h.engine._loop_task is not None
+    h.engine._loop_task.cancel()
+    for task in list(h.engine._tasks):
+        task.cancel()
+    await asyncio.sleep(0.05)
+    h2 = await make_harness(tmp_path, {"magnific": MagnificProvider(provider_config(magnific))})
+    try:
+        for job in jobs:
+            assert (await settle(h2, job.id)).status is JobStatus.DELIVERED
+            assert h.delivery.deliveries[job.id] + h2.delivery.deliveries[job.id] == 1
+        assert len(magnific.requests_to("/nano-banana-pro", "POST")) == 3
+    finally:
+        await h2.close()
+        await h.client.aclose()
+        await h.db.close()
+
+
+async def test_job_in_submitting_at_restart_fails_and_refunds(tmp_path):
+    h = await make_harness(tmp_path, {"local": LocalProvider(ProviderConfig())}, start=False)
+    job = await h.engine.accept(spec())
+    await h.engine.jobs.transition(job.id, JobStatus.SUBMITTING, now=job.created_at)
+    await h.engine.start()
+    try:
+        done = await settle(h, job.id)
+        assert done.status is JobStatus.FAILED
+        assert done.failure_kind is FailureKind.UNKNOWN_OUTCOME
+        assert (await h.engine.quota("u1")).reserved == 0
+    finally:
+        await h.close()
+
+
+async def test_healthz(tmp_path):
+    h = await make_harness(tmp_path, {}, receiver=True, start=False)
+    try:
+        async with httpx.AsyncClient() as client:
+            response = await client.get(f"http://127.0.0.1:{h.port}/healthz")
+        assert response.json() == {"ok": True}
+    finally:
+        await h.close()
+
+
+_ = FAST
