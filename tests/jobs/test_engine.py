@@ -373,8 +373,8 @@ async def test_restart_resumes_pending_jobs(tmp_path, magnific):
         for i in range(3)
     ]
     for _ in range(200):
-        stored = [await stored(h, j.id) for j in jobs]
-        if all(s.task_id for s in stored):
+        current = [await stored(h, j.id) for j in jobs]
+        if all(s.task_id for s in current):
             break
         await asyncio.sleep(0.02)
     # "crash": the loop and every in-flight task die without any cleanup
