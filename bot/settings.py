@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     gemini_api_key: SecretStr | None = None
     gemini_base_url: str | None = None
 
+    #: a fixed provider polling interval in seconds (default: adaptive, per model)
+    poll_interval_seconds: float | None = None
+
     quota_daily_credits: int = 20
     fetch_allow_private: bool = False
 

@@ -1,11 +1,15 @@
 """``python -m bot imagine`` and ``run`` as a user runs them: a real subprocess."""
 
+import asyncio
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 from PIL import Image
+
+from tests.fakes._base import Fault, On, Outcome
+from tests.fakes.magnific import FakeMagnific
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -103,3 +107,100 @@ def test_run_without_token_explains_and_runs_the_demo(tmp_path):
     assert "--provider local" in result.stderr
     saved = Path(tmp_path / result.stdout.strip())
     assert saved.is_file()
+
+
+async def run_async(*args: str, cwd: Path, env: dict[str, str]) -> tuple[int, str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_TOKEN"))}
+    clean.update(env)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=cwd,
+        env=clean,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_imagine_against_a_provider_fake(tmp_path):
+    async with FakeMagnific() as fake:
+        env = {
+            "MAGNIFIC_API_KEY": fake.api_key,
+            "MAGNIFIC_BASE_URL": fake.base_url,
+            "FETCH_ALLOW_PRIVATE": "1",
+            "POLL_INTERVAL_SECONDS": "0.05",
+        }
+        code, out, err = await run_async(
+            "imagine",
+            "a red fox",
+            "--provider",
+            "magnific",
+            "--model",
+            "nano-banana-pro-flash",
+            "--aspect",
+            "9:16",
+            "--grounding",
+            "--out",
+            "o",
+            cwd=tmp_path,
+            env=env,
+        )
+        assert code == 0, err
+        with Image.open(tmp_path / out.strip()) as image:
+            assert image.height > image.width
+        body = fake.requests_to("/nano-banana-pro-flash", "POST")[0].json
+        assert body["use_google_search_tool"] is True
+        assert body["aspect_ratio"] == "9:16"
+
+        code, out, err = await run_async(
+            "imagine", "a red fox", "--provider", "magnific", "--grounding", cwd=tmp_path, env=env
+        )
+        assert code == 2
+        assert "grounding is not available on magnific nano-banana-pro" in err
+
+        fake.next_outcome(
+            Outcome(success=False, reason="Blocked by content policy", content_policy=True)
+        )
+        code, out, err = await run_async(
+            "imagine", "a red fox", "--provider", "magnific", cwd=tmp_path, env=env
+        )
+        assert code == 1
+        assert err.strip() == "error: magnific rejected the request: Blocked by content policy"
+
+        fake.inject(Fault.BAD_KEY, on=On.CREATE)
+        code, out, err = await run_async(
+            "imagine", "a red fox", "--provider", "magnific", cwd=tmp_path, env=env
+        )
+        assert code == 1
+        assert "refused the API key" in err
+        assert fake.api_key not in err
+        assert len(err.strip().splitlines()) == 1
+
+        ref = tmp_path / "ref.png"
+        Image.new("RGB", (32, 32)).save(ref)
+        code, out, err = await run_async(
+            "imagine",
+            "a red fox",
+            "--provider",
+            "magnific",
+            "--ref",
+            str(ref),
+            cwd=tmp_path,
+            env=env,
+        )
+        assert code == 2
+        assert "only takes reference images by public URL" in err
+
+
+def test_migrate(tmp_path):
+    result = bot("migrate", cwd=tmp_path, env={"BANANABOT_DB": str(tmp_path / "b.db")})
+    assert result.returncode == 0, result.stderr
+    assert "applied 0001_initial.sql" in result.stdout
+    again = bot("migrate", cwd=tmp_path, env={"BANANABOT_DB": str(tmp_path / "b.db")})
+    assert "applied" not in again.stdout
+    assert "schema version 1" in again.stdout

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 from bot.cli.imagine import add_imagine_arguments, imagine_command
 from bot.settings import Settings
+from bot.storage.db import Database
+from bot.storage.migrate import migrate, schema_version
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,5 +41,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.cli.run import run_command
 
         return run_command(settings)
+    if args.command == "migrate":
+        return asyncio.run(migrate_command(settings))
     print(f"{args.command}: not implemented yet", file=sys.stderr)
     return 2
+
+
+async def migrate_command(settings: Settings) -> int:
+    """Apply pending migrations to ``BANANABOT_DB`` and say what was done."""
+    db = await Database.open(settings.bananabot_db)
+    try:
+        applied = await migrate(db)
+        version = await schema_version(db)
+    finally:
+        await db.close()
+    for name in applied:
+        print(f"applied {name}")
+    print(f"{settings.bananabot_db}: schema version {version}")
+    return 0

@@ -1,30 +1,31 @@
-"""``python -m bot imagine``: one generation through the provider layer, saved to files."""
+"""``python -m bot imagine``: one generation through the job engine, saved to files.
+
+The same engine as the bot (validation, submission, polling, guarded downloads), on a
+throwaway database with no quota; the delivery seam writes files instead of messages.
+"""
 
 from __future__ import annotations
 
 import argparse
 import re
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
+from bot.jobs.delivery import FileDelivery
+from bot.jobs.engine import EngineConfig, JobEngine
+from bot.jobs.models import FailureKind, Job, JobSpec, Origin, Progress
+from bot.jobs.states import JobStatus
 from bot.media.fetch import FetchError, ImageFetcher
 from bot.media.sniff import NotAnImageError, inspect_image
 from bot.settings import Settings
-from providers.base import (
-    GenerationRequest,
-    Provider,
-    ProviderError,
-    ReferenceImage,
-    ResultImage,
-    TaskState,
-    TaskStatus,
-)
-from providers.polling import run_to_completion
+from bot.storage.db import Database
+from bot.storage.migrate import migrate
+from providers.base import GenerationRequest, Provider, ProviderError, ReferenceImage
 from providers.registry import provider_class
-from providers.validation import validate_request
 
 EXIT_FAILED = 1
 EXIT_INVALID = 2
@@ -93,55 +94,28 @@ async def _load_reference(spec: str, provider: Provider, fetcher: ImageFetcher) 
     return ReferenceImage(data=data, mime_type=info.mime_type)
 
 
-class _Progress:
-    """A single updating status line on a terminal; silent otherwise."""
+class TerminalDelivery(FileDelivery):
+    """Saves files, and draws a single updating progress line when stderr is a terminal."""
 
-    def __init__(self, label: str) -> None:
+    def __init__(self, out_dir: Path, label: str) -> None:
+        super().__init__(out_dir)
         self.label = label
         self.active = sys.stderr.isatty()
+        self.started = time.monotonic()
 
-    def __call__(self, status: TaskStatus, elapsed: float) -> None:
+    async def progress(self, job: Job, progress: Progress) -> None:
+        """Draw the progress line."""
+        await super().progress(job, progress)
         if self.active:
-            sys.stderr.write(f"\r{self.label}: {status.state.value} {elapsed:5.0f}s ")
+            where = f" (position {progress.position})" if progress.position else ""
+            elapsed = time.monotonic() - self.started
+            sys.stderr.write(f"\r{self.label}: {progress.stage.value}{where} {elapsed:5.0f}s ")
             sys.stderr.flush()
 
     def done(self) -> None:
+        """End the progress line."""
         if self.active:
             sys.stderr.write("\n")
-
-
-def _slug(prompt: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")
-    return slug[:40] or "image"
-
-
-async def _save_results(
-    status: TaskStatus, prompt: str, out: Path, fetcher: ImageFetcher
-) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    saved = []
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    for index, image in enumerate(status.images, start=1):
-        data, extension = await _image_bytes(image, fetcher)
-        path = out / f"{_slug(prompt)}-{stamp}-{index}.{extension}"
-        path.write_bytes(data)
-        saved.append(path)
-    return saved
-
-
-async def _image_bytes(image: ResultImage, fetcher: ImageFetcher) -> tuple[bytes, str]:
-    if image.data is not None:
-        try:
-            return image.data, inspect_image(image.data).extension
-        except NotAnImageError as exc:
-            raise CliError(f"the provider returned something that is not an image: {exc}") from exc
-    if image.url is None:
-        raise CliError("the provider returned an empty result")
-    try:
-        fetched = await fetcher.fetch(image.url)
-    except FetchError as exc:
-        raise CliError(f"downloading the result failed: {exc}") from exc
-    return fetched.data, fetched.info.extension
 
 
 async def imagine_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -160,9 +134,9 @@ async def imagine_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _imagine(args: argparse.Namespace, settings: Settings) -> list[Path]:
+    """Run one job through the real engine, on a throwaway database, delivering to files."""
     name, model = _provider_name(args, settings)
-    cls = provider_class(name)
-    provider = cls(settings.provider_config(name))
+    provider = provider_class(name)(settings.provider_config(name))
     async with httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0)) as client:
         fetcher = ImageFetcher(client, allow_private=settings.fetch_allow_private)
         try:
@@ -176,23 +150,58 @@ async def _imagine(args: argparse.Namespace, settings: Settings) -> list[Path]:
                 grounding=args.grounding,
                 count=max(1, args.count),
             )
-            try:
-                model_caps = validate_request(provider.capabilities, request)
-            except ProviderError as exc:
-                raise CliError(str(exc), EXIT_INVALID) from exc
-            progress = _Progress(f"{name} {model_caps.name}")
-            try:
-                status = await run_to_completion(
-                    provider, request, deadline_seconds=args.timeout, on_status=progress
+            with tempfile.TemporaryDirectory(prefix="bananabot-") as scratch:
+                return await _run_job(
+                    provider, request, args, fetcher, Path(scratch), settings.poll_interval_seconds
                 )
-            finally:
-                progress.done()
-            if status.state is TaskState.FAILED:
-                reason = status.reason or "no reason given"
-                kind = "was rejected by its content policy" if status.content_policy else "failed"
-                raise CliError(f"{name} generation {kind}: {reason}")
-            if not status.images:
-                raise CliError(f"{name} reported success but returned no image")
-            return await _save_results(status, args.prompt, Path(args.out), fetcher)
         finally:
             await provider.aclose()
+
+
+async def _run_job(
+    provider: Provider,
+    request: GenerationRequest,
+    args: argparse.Namespace,
+    fetcher: ImageFetcher,
+    scratch: Path,
+    poll_interval: float | None,
+) -> list[Path]:
+    db = await Database.open(scratch / "cli.db")
+    try:
+        await migrate(db)
+        label = f"{provider.name} {request.model or ''}".strip()
+        delivery = TerminalDelivery(Path(args.out), label)
+        config = EngineConfig(
+            deadline_seconds=args.timeout, idle_tick=1.0, poll_interval=poll_interval
+        )
+        engine = JobEngine(
+            db, {provider.name: provider}, delivery, fetcher, allowance=None, config=config
+        )
+        try:
+            job = await engine.accept(
+                JobSpec(origin=Origin(user_id="cli"), provider=provider.name, request=request)
+            )
+        except ProviderError as exc:
+            raise CliError(str(exc), EXIT_INVALID) from exc
+        await engine.start()
+        try:
+            job = await engine.wait(job.id, args.timeout + 30)
+        finally:
+            delivery.done()
+            await engine.stop(grace=1.0)
+        if job.status is JobStatus.DELIVERED:
+            return delivery.saved[job.id]
+        kind, reason = delivery.failures.get(
+            job.id, (FailureKind.TIMED_OUT, "the job did not finish in time")
+        )
+        raise CliError(_failure_line(provider.name, kind, reason))
+    finally:
+        await db.close()
+
+
+def _failure_line(provider: str, kind: FailureKind, reason: str) -> str:
+    if kind is FailureKind.REJECTED:
+        return f"{provider} rejected the request: {reason}"
+    if kind is FailureKind.TIMED_OUT:
+        return f"timed out: {reason}"
+    return reason
