@@ -1,0 +1,108 @@
+"""A bot-like process for crash tests: the real engine, real SQLite, a real provider.
+
+``python -m tests.jobs.crash_worker --db DB --out DIR --log LOG --base-url URL --key KEY
+[--accept N]`` accepts N jobs (when asked), runs the engine until every job in the database is
+final, and exits. Each delivery appends the job id to LOG (fsynced), so a test that SIGKILLs
+this process and starts it again can count deliveries across both lives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from pydantic import SecretStr
+
+from bot.jobs.delivery import FileDelivery
+from bot.jobs.engine import EngineConfig, JobEngine
+from bot.jobs.models import ImageFile, Job, JobSpec, Origin, Receipt
+from bot.jobs.states import FINAL
+from bot.media.fetch import ImageFetcher
+from bot.storage.db import Database
+from bot.storage.migrate import migrate
+from providers.base import GenerationRequest, ProviderConfig, RetryPolicy
+from providers.magnific import MagnificProvider
+
+
+class LoggedDelivery(FileDelivery):
+    """File delivery that also appends each delivered job id to a log, durably.
+
+    Like every delivery it is idempotent per job: a repeated attempt (the process died between
+    delivering and recording it) first looks for its own earlier delivery, as the Discord
+    delivery looks for its earlier message.
+    """
+
+    def __init__(self, out_dir: Path, log: Path) -> None:
+        super().__init__(out_dir)
+        self.log = log
+
+    async def deliver(self, job: Job, images: list[ImageFile], attempt: int) -> Receipt:
+        if attempt > 1 and self.log.exists() and job.id in self.log.read_text().split():
+            return Receipt(via="file", message_id=None)
+        receipt = await super().deliver(job, images, attempt)
+        with self.log.open("a") as handle:
+            handle.write(f"{job.id}\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        return receipt
+
+
+async def main(args: argparse.Namespace) -> int:
+    db = await Database.open(args.db)
+    await migrate(db)
+    provider = MagnificProvider(
+        ProviderConfig(
+            api_key=SecretStr(args.key),
+            base_url=args.base_url,
+            retry=RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.05),
+        )
+    )
+    async with httpx.AsyncClient() as client:
+        engine = JobEngine(
+            db,
+            {"magnific": provider},
+            LoggedDelivery(Path(args.out), Path(args.log)),
+            ImageFetcher(client, allow_private=True),
+            allowance=100,
+            config=EngineConfig(
+                poll_interval=0.05, idle_tick=0.1, deadline_seconds=60, per_user_active_limit=100
+            ),
+        )
+        for index in range(args.accept):
+            job = await engine.accept(
+                JobSpec(
+                    origin=Origin(user_id=f"user{index % 3}"),
+                    provider="magnific",
+                    request=GenerationRequest(prompt=f"fox number {index}"),
+                )
+            )
+            print(f"ACCEPTED {job.id}", flush=True)  # noqa: T201
+        await engine.start()
+        deadline = time.monotonic() + args.seconds
+        while time.monotonic() < deadline:
+            row = await db.fetchone(
+                "SELECT COUNT(*) FROM jobs WHERE status NOT IN ({})".format(  # noqa: S608
+                    ", ".join(f"'{s.value}'" for s in FINAL)
+                )
+            )
+            if row is not None and row[0] == 0:
+                break
+            await asyncio.sleep(0.05)
+        await engine.stop(grace=2.0)
+    await provider.aclose()
+    await db.close()
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    for name in ("--db", "--out", "--log", "--base-url", "--key"):
+        parser.add_argument(name, required=True)
+    parser.add_argument("--accept", type=int, default=0)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    sys.exit(asyncio.run(main(parser.parse_args())))
