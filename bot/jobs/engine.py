@@ -380,7 +380,7 @@ class JobEngine:
                 completed_at=now,
                 next_poll_at=now,
             ):
-                await self._deliver(job.id)
+                self._spawn("deliver", job.id, self._deliver(job.id))
             return
         if status.state is TaskState.FAILED:
             kind = FailureKind.REJECTED if status.content_policy else FailureKind.GENERATION_FAILED
