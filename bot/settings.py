@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.jobs.engine import DEFAULT_COSTS, EngineConfig
 from providers.base import ProviderConfig
 
 
@@ -41,6 +42,15 @@ class Settings(BaseSettings):
     poll_interval_seconds: float | None = None
 
     quota_daily_credits: int = 20
+    #: credits per image by resolution, e.g. {"1K": 1, "2K": 2, "4K": 4} (JSON in the env var)
+    quota_costs: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_COSTS))
+    #: concurrent generations per provider, e.g. {"magnific": 5} (JSON); others use the default
+    provider_concurrency: dict[str, int] = Field(default_factory=dict)
+    provider_concurrency_default: int = 5
+    #: jobs a user may have waiting or running at once
+    user_max_jobs: int = 3
+    #: seconds after which an unfinished job is timed out and refunded
+    job_deadline_seconds: float = 900.0
     fetch_allow_private: bool = False
 
     def provider_config(self, name: str) -> ProviderConfig:
@@ -57,3 +67,15 @@ class Settings(BaseSettings):
     def provider_configs(self, names: list[str]) -> dict[str, ProviderConfig]:
         """Configs for each named provider."""
         return {name: self.provider_config(name) for name in names}
+
+    def engine_config(self) -> EngineConfig:
+        """The job engine's limits and timings."""
+        return EngineConfig(
+            default_concurrency=self.provider_concurrency_default,
+            provider_concurrency=dict(self.provider_concurrency),
+            per_user_active_limit=self.user_max_jobs,
+            deadline_seconds=self.job_deadline_seconds,
+            callback_base_url=self.callback_public_url,
+            poll_interval=self.poll_interval_seconds,
+            costs=dict(self.quota_costs),
+        )
