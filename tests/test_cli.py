@@ -203,4 +203,4 @@ def test_migrate(tmp_path):
     assert "applied 0001_initial.sql" in result.stdout
     again = bot("migrate", cwd=tmp_path, env={"BANANABOT_DB": str(tmp_path / "b.db")})
     assert "applied" not in again.stdout
-    assert "schema version 1" in again.stdout
+    assert "schema version 2" in again.stdout

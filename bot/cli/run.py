@@ -41,5 +41,9 @@ def run_command(settings: Settings) -> int:
             timeout=60.0,
         )
         return asyncio.run(imagine_command(demo, settings))
-    print("bananabot: the Discord bot is not built yet (see issue 4)", file=sys.stderr)
-    return 2
+    from bot.runtime import run_bot
+
+    try:
+        return asyncio.run(run_bot(settings))
+    except KeyboardInterrupt:
+        return 0

@@ -37,6 +37,8 @@ class Origin:
     interaction_token: str | None = None
     token_expires_at: float | None = None
     origin_message_id: str | None = None
+    status_message_id: str | None = None  # the requester's progress message
+    upload_limit: int | None = None  # bytes per file the channel accepts
 
 
 @dataclass(frozen=True)

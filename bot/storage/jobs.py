@@ -72,10 +72,10 @@ class JobRepository:
         """Store a new queued job and its reference images."""
         await tx.execute(
             "INSERT INTO jobs (id, status, kind, user_id, guild_id, channel_id, interaction_id, "
-            "interaction_token, token_expires_at, origin_message_id, parent_job_id, provider, "
-            "model, request_json, callback_token, cost, quota_day, next_poll_at, deadline_at, "
-            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-            "?, ?, ?, ?)",
+            "interaction_token, token_expires_at, origin_message_id, status_message_id, "
+            "upload_limit, parent_job_id, provider, model, request_json, callback_token, cost, "
+            "quota_day, next_poll_at, deadline_at, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 job_id,
                 JobStatus.QUEUED.value,
@@ -87,6 +87,8 @@ class JobRepository:
                 origin.interaction_token,
                 origin.token_expires_at,
                 origin.origin_message_id,
+                origin.status_message_id,
+                origin.upload_limit,
                 parent_job_id,
                 provider,
                 model,
@@ -302,6 +304,8 @@ class JobRepository:
                 interaction_token=row["interaction_token"],
                 token_expires_at=row["token_expires_at"],
                 origin_message_id=row["origin_message_id"],
+                status_message_id=row["status_message_id"],
+                upload_limit=row["upload_limit"],
             ),
             provider=row["provider"],
             model=row["model"],

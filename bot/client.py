@@ -1,0 +1,93 @@
+"""The Discord client: wires cogs, persistent buttons and command sync; nothing else."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.cogs.buttons import BUTTONS
+from bot.cogs.generate import Generate
+from bot.cogs.quota import Quota
+from bot.jobs.engine import JobEngine
+from bot.starter import JobStarter
+from bot.storage.db import Database
+from bot.storage.meta import get_meta, set_meta
+
+log = logging.getLogger(__name__)
+
+SYNC_KEY = "commands_hash"
+
+
+class BananaTree(app_commands.CommandTree["BananaBot"]):
+    """A command tree whose unexpected errors become a reference the requester can quote."""
+
+    async def on_error(
+        self, interaction: discord.Interaction[BananaBot], error: app_commands.AppCommandError
+    ) -> None:
+        """Log the traceback; tell the user privately, with a reference id."""
+        ref = secrets.token_hex(4)
+        log.error(
+            "unexpected error (ref %s) in %s",
+            ref,
+            interaction.command.name if interaction.command else "interaction",
+            exc_info=error,
+        )
+        text = f"❌ Something went wrong (ref {ref}). Nothing was charged."
+        try:
+            if interaction.response.is_done():
+                await interaction.edit_original_response(content=text)
+            else:
+                await interaction.response.send_message(text, ephemeral=True)
+        except discord.HTTPException:
+            log.warning("could not report error %s to the user", ref)
+
+
+class BananaBot(commands.Bot):
+    """The bot. The engine and starter are attached by the composition root."""
+
+    engine: JobEngine
+    starter: JobStarter
+
+    def __init__(self, db: Database, **options: Any) -> None:
+        options.setdefault("intents", discord.Intents.default())
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            tree_cls=BananaTree,
+            allowed_mentions=discord.AllowedMentions.none(),
+            help_command=None,
+            **options,
+        )
+        self.db = db
+        self.synced = False
+
+    async def setup_hook(self) -> None:
+        """Add the cogs and buttons, sync commands if they changed, resume the engine."""
+        await self.add_cog(Generate(self))
+        await self.add_cog(Quota(self))
+        self.add_dynamic_items(*BUTTONS)
+        await self.sync_commands_if_changed()
+        await self.engine.start()
+
+    def commands_hash(self) -> str:
+        """A hash of the application commands as Discord would receive them."""
+        payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
+        payload.sort(key=lambda c: (c.get("type", 1), c["name"]))
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+    async def sync_commands_if_changed(self) -> None:
+        """Sync global commands only when they differ from the last sync (kept in the db)."""
+        digest = self.commands_hash()
+        if await get_meta(self.db, SYNC_KEY) == digest:
+            log.info("application commands unchanged; not syncing")
+            return
+        synced = await self.tree.sync()
+        await set_meta(self.db, SYNC_KEY, digest)
+        self.synced = True
+        log.info("synced %d application commands", len(synced))

@@ -1,0 +1,349 @@
+"""Make result images small enough to upload to Discord.
+
+Why: Discord refuses a file larger than the interaction's ``attachment_size_limit`` (10 MiB
+by default, more in boosted servers), and a whole message's upload is capped as well. Image
+providers can return 4K PNGs of 20–30 MB, which would make delivery fail outright.
+
+Strategy, cheapest loss first:
+
+1. Bytes that already fit are returned untouched (a PNG stays a PNG, byte for byte).
+2. Otherwise the image is decoded (only PNG/JPEG/WebP/GIF, with the decompression-bomb guard
+   of :mod:`bot.media.sniff`), its EXIF orientation is baked into the pixels and it is
+   re-encoded at the quality steps 95, 90, 85, 80, 70. Each step is encoded as both WebP
+   (keeps alpha) and JPEG (alpha flattened onto white) and the smaller of the two is taken;
+   the highest quality that fits wins. Assuming size falls with quality, the search probes 95
+   first, then 70 to see whether the size can fit at all, then bisects the steps between.
+3. If nothing fits at quality 70, the image is downscaled (Lanczos) by steps of 0.85 from the
+   original pixels, down to a floor of 512 px on the longest side, and step 2 is repeated.
+   Scales that could not fit even if the file shrank with the cube of the scale are
+   skipped, so a big overshoot does not pay for every intermediate step.
+4. If even the floor at quality 70 is too big, :class:`ImageTooLargeError` is raised.
+
+The ICC profile (when it describes RGB) and the remaining EXIF data are carried over. An
+animated GIF that does not fit keeps only its first frame.
+
+The work is CPU-bound (about a second per WebP encode of a 4K image), so async code should
+call :func:`fit_image_async` / :func:`fit_all_async`, which run it in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps
+
+from bot.jobs.models import ImageFile
+from bot.media.sniff import EXTENSIONS, MAX_PIXELS, NotAnImageError, sniff_mime
+
+QUALITIES = (95, 90, 85, 80, 70)  # tried best first; each as WebP and JPEG
+SCALE_STEP = 0.85
+MIN_LONGEST_SIDE = 512  # never downscale below this (smaller originals are not upscaled)
+WEBP_METHOD = 4  # libwebp effort, 0 (fast) .. 6 (small); 4 is Pillow's default
+
+_WEBP_MAX_SIDE = 16383
+_JPEG_MAX_SIDE = 65500
+_JPEG_MAX_EXIF = 65000  # a JPEG APP1 segment holds at most 64 KiB
+_INPUT_FORMATS = ["PNG", "JPEG", "WEBP", "GIF"]
+_EXIF_ORIENTATION = 0x0112
+_WHITE = (255, 255, 255)
+
+
+class ImageTooLargeError(ValueError):
+    """The image cannot be made small enough, even downscaled to the floor at low quality."""
+
+    def __init__(self, message: str, *, max_bytes: int, smallest_bytes: int | None) -> None:
+        super().__init__(message)
+        self.max_bytes = max_bytes
+        self.smallest_bytes = smallest_bytes
+
+
+@dataclass(frozen=True)
+class _Encoded:
+    data: bytes
+    mime_type: str
+    quality: int
+    size: tuple[int, int]
+
+
+class _Source:
+    """The decoded image, normalised to RGB or RGBA, plus the metadata to carry over."""
+
+    def __init__(self, image: Image.Image) -> None:
+        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+        if orientation != 1:
+            image = ImageOps.exif_transpose(image)  # also drops the tag from the EXIF
+        exif = image.getexif()
+        self.exif = exif.tobytes() if len(exif) else b""
+        icc = image.info.get("icc_profile")
+        # Only an RGB profile still describes the pixels once they are converted to RGB(A).
+        self.icc = icc if isinstance(icc, bytes) and icc[16:20] == b"RGB " else b""
+
+        has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+            "transparency" in image.info
+        )
+        base = image.convert("RGBA" if has_alpha else "RGB")
+        if has_alpha and base.getchannel("A").getextrema()[0] == 255:
+            base = base.convert("RGB")  # an alpha channel that is opaque everywhere
+        base.info.clear()  # metadata is passed explicitly to the encoders
+        self.base = base
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.base.mode == "RGBA"
+
+    def sizes(self) -> list[tuple[int, int]]:
+        """The full size, then each downscaling step down to the floor (inclusive)."""
+        width, height = self.base.size
+        longest = max(width, height)
+        floor = min(MIN_LONGEST_SIDE, longest)
+
+        def scaled(factor: float) -> tuple[int, int]:
+            return max(1, round(width * factor)), max(1, round(height * factor))
+
+        sizes = [(width, height)]
+        factor = SCALE_STEP
+        while longest * factor >= floor:
+            size = scaled(factor)
+            if size != sizes[-1]:
+                sizes.append(size)
+            factor *= SCALE_STEP
+        if max(sizes[-1]) > floor:
+            sizes.append(scaled(floor / longest))
+        return sizes
+
+    def encoder(self, size: tuple[int, int]) -> Callable[[int], _Encoded | None]:
+        """Encode at ``size``: a function from quality to the smaller of WebP and JPEG."""
+        frame = (
+            self.base
+            if size == self.base.size
+            else self.base.resize(size, Image.Resampling.LANCZOS)
+        )
+        if self.has_alpha:
+            flat = Image.new("RGB", size, _WHITE)
+            flat.paste(frame, mask=frame.getchannel("A"))
+        else:
+            flat = frame
+        longest = max(size)
+        cache: dict[int, _Encoded | None] = {}
+
+        def encode(quality: int) -> _Encoded | None:
+            if quality not in cache:
+                options: list[_Encoded] = []
+                if longest <= _WEBP_MAX_SIDE:
+                    options.append(self._save(frame, "WEBP", quality, method=WEBP_METHOD))
+                if longest <= _JPEG_MAX_SIDE:
+                    options.append(self._save(flat, "JPEG", quality, optimize=True))
+                cache[quality] = min(options, key=lambda e: len(e.data), default=None)
+            return cache[quality]
+
+        return encode
+
+    def _save(self, image: Image.Image, fmt: str, quality: int, **options: object) -> _Encoded:
+        if self.icc:
+            options["icc_profile"] = self.icc
+        if self.exif and (fmt != "JPEG" or len(self.exif) <= _JPEG_MAX_EXIF):
+            options["exif"] = self.exif
+        out = io.BytesIO()
+        image.save(out, fmt, quality=quality, **options)
+        mime = "image/webp" if fmt == "WEBP" else "image/jpeg"
+        return _Encoded(out.getvalue(), mime, quality, image.size)
+
+
+def _decode(data: bytes) -> Image.Image:
+    if sniff_mime(data) is None:
+        raise NotAnImageError("not a PNG, JPEG, WebP or GIF image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=_INPUT_FORMATS)
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise NotAnImageError(f"image too large ({width}x{height} pixels)")
+            image.load()
+    except NotAnImageError:
+        raise
+    except (
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombWarning,
+        Image.DecompressionBombError,
+    ) as exc:
+        raise NotAnImageError(f"corrupt or truncated image ({exc})") from exc
+    return image
+
+
+def _best_quality(
+    encode: Callable[[int], _Encoded | None], max_bytes: int, *, top_first: bool
+) -> tuple[_Encoded | None, _Encoded | None]:
+    """The highest-quality encoding that fits, and the lowest-quality one (for the estimate).
+
+    Probes the top quality first when ``top_first`` (the likely win at full size), then the
+    bottom one to see whether anything fits, then bisects the steps in between.
+    """
+
+    def fits(encoded: _Encoded | None) -> bool:
+        return encoded is not None and len(encoded.data) <= max_bytes
+
+    top, middle, bottom = QUALITIES[0], QUALITIES[1:-1], QUALITIES[-1]
+    if top_first and fits(best := encode(top)):
+        return best, None
+    lowest = encode(bottom)
+    if not fits(lowest):
+        return None, lowest
+    if not top_first and fits(best := encode(top)):
+        return best, lowest
+    best, lo, hi = lowest, 0, len(middle)  # the first fitting index of ``middle`` is in [lo, hi]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        encoded = encode(middle[mid])
+        if fits(encoded):
+            assert encoded is not None
+            best, hi = encoded, mid
+        else:
+            lo = mid + 1
+    return best, lowest
+
+
+def _next_index(sizes: list[tuple[int, int]], index: int, nbytes: int, max_bytes: int) -> int:
+    """The next size worth trying after ``sizes[index]`` gave ``nbytes`` at the lowest quality.
+
+    Skips sizes that would still be too big even if the file shrank with the cube of the scale
+    (it shrinks about with the square for photos; the cube leaves a margin for noise-like
+    content, whose size falls faster).
+    """
+    current = max(sizes[index])
+    for later in range(index + 1, len(sizes)):
+        if nbytes * (max(sizes[later]) / current) ** 3 <= max_bytes:
+            return later
+    return len(sizes) - 1 if index < len(sizes) - 1 else len(sizes)
+
+
+def _mib(nbytes: int) -> str:
+    return f"{nbytes / 1024 / 1024:.2f} MiB" if nbytes >= 1024 * 1024 else f"{nbytes} bytes"
+
+
+def fit_image(image: ImageFile, max_bytes: int) -> ImageFile:
+    """Return ``image`` if it is at most ``max_bytes`` long, else a re-encoded copy that is.
+
+    The copy is WebP or JPEG at the highest quality step that fits, downscaled if needed; its
+    ``mime_type`` and ``extension`` come from sniffing the new bytes. CPU-bound: from async
+    code use :func:`fit_image_async`.
+
+    Raises :class:`ImageTooLargeError` if no encoding fits (even at the size floor and
+    quality 70), :class:`~bot.media.sniff.NotAnImageError` if the bytes are not an image, and
+    ``ValueError`` if ``max_bytes`` is not positive.
+    """
+    if max_bytes <= 0:
+        raise ValueError(f"max_bytes must be positive, not {max_bytes}")
+    if len(image.data) <= max_bytes:
+        return image
+    with _decode(image.data) as decoded:
+        source = _Source(decoded)
+    sizes = source.sizes()
+    smallest: _Encoded | None = None
+    index = 0
+    while index < len(sizes):
+        best, lowest = _best_quality(source.encoder(sizes[index]), max_bytes, top_first=index == 0)
+        if best is not None:
+            return _to_image_file(best)
+        if lowest is None:  # no encoder takes an image this wide; try a smaller one
+            index += 1
+            continue
+        smallest = lowest
+        index = _next_index(sizes, index, len(lowest.data), max_bytes)
+    width, height = source.base.size
+    detail = (
+        f"; the smallest attempt, {smallest.size[0]}x{smallest.size[1]} "
+        f"{smallest.mime_type.removeprefix('image/').upper()} at quality {smallest.quality}, "
+        f"was {_mib(len(smallest.data))}"
+        if smallest is not None
+        else ""
+    )
+    raise ImageTooLargeError(
+        f"cannot fit a {width}x{height} image ({_mib(len(image.data))}) "
+        f"into {_mib(max_bytes)}{detail}",
+        max_bytes=max_bytes,
+        smallest_bytes=len(smallest.data) if smallest is not None else None,
+    )
+
+
+def _to_image_file(encoded: _Encoded) -> ImageFile:
+    # The type is confirmed from the bytes; a full decode (inspect_image) would cost as much
+    # as half a WebP encode to re-check what Pillow just wrote.
+    mime = sniff_mime(encoded.data)
+    if mime != encoded.mime_type:  # pragma: no cover - an encoder bug
+        raise RuntimeError(f"encoded {encoded.mime_type} but the bytes are {mime}")
+    return ImageFile(data=encoded.data, mime_type=mime, extension=EXTENSIONS[mime])
+
+
+def _share(sizes: Sequence[int], total: int) -> int | None:
+    """The per-file cap that makes ``sizes`` sum to at most ``total``, or None if they do.
+
+    Water-filling: files below the cap keep their size; the rest share what is left equally.
+    """
+    if sum(sizes) <= total:
+        return None
+    remaining = total
+    ordered = sorted(sizes)
+    for position, size in enumerate(ordered):
+        left = len(ordered) - position
+        if size * left > remaining:
+            return remaining // left
+        remaining -= size
+    raise AssertionError("unreachable: the sizes sum to more than total")  # pragma: no cover
+
+
+def fit_all(
+    images: Sequence[ImageFile], max_bytes: int, total_max_bytes: int | None = None
+) -> list[ImageFile]:
+    """Fit each image under ``max_bytes``, and all of them together under ``total_max_bytes``.
+
+    When the fitted images together exceed ``total_max_bytes``, a per-file cap is chosen so
+    that smaller files stay as they are and the largest ones share the rest equally; those are
+    re-fitted from their original bytes (not re-compressed twice). Order is kept.
+
+    Raises :class:`ImageTooLargeError` if an image, or the set, cannot be made small enough.
+    CPU-bound: from async code use :func:`fit_all_async`.
+    """
+    if total_max_bytes is not None and total_max_bytes <= 0:
+        raise ValueError(f"total_max_bytes must be positive, not {total_max_bytes}")
+    fitted = [fit_image(image, max_bytes) for image in images]
+    if total_max_bytes is None:
+        return fitted
+    cap = _share([len(image.data) for image in fitted], total_max_bytes)
+    if cap is None:
+        return fitted
+    if cap <= 0:
+        raise ImageTooLargeError(
+            f"{len(images)} images cannot share {_mib(total_max_bytes)}",
+            max_bytes=total_max_bytes,
+            smallest_bytes=None,
+        )
+    try:
+        return [
+            fit_image(original, cap) if len(image.data) > cap else image
+            for original, image in zip(images, fitted, strict=True)
+        ]
+    except ImageTooLargeError as exc:
+        raise ImageTooLargeError(
+            f"{len(images)} images cannot fit into {_mib(total_max_bytes)} together: {exc}",
+            max_bytes=total_max_bytes,
+            smallest_bytes=exc.smallest_bytes,
+        ) from exc
+
+
+async def fit_image_async(image: ImageFile, max_bytes: int) -> ImageFile:
+    """:func:`fit_image` in a worker thread, so the event loop keeps running."""
+    return await asyncio.to_thread(fit_image, image, max_bytes)
+
+
+async def fit_all_async(
+    images: Sequence[ImageFile], max_bytes: int, total_max_bytes: int | None = None
+) -> list[ImageFile]:
+    """:func:`fit_all` in a worker thread, so the event loop keeps running."""
+    return await asyncio.to_thread(fit_all, images, max_bytes, total_max_bytes)

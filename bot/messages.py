@@ -1,0 +1,94 @@
+"""What the bot says: progress lines, failure messages, result embeds. Short and ping-free."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import discord
+
+from bot.jobs.models import FailureKind, Job, Progress, Stage
+from bot.storage.quota import QuotaSnapshot
+
+EMBED_DESCRIPTION_LIMIT = 4096
+COLOR = 0xF7D038  # banana
+
+NO_MENTIONS = discord.AllowedMentions.none()
+
+
+def truncate(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def progress_text(progress: Progress) -> str:
+    """One status line for the requester."""
+    if progress.stage is Stage.QUEUED:
+        where = f" — position {progress.position} in line" if progress.position else ""
+        return f"⏳ Queued{where}"
+    if progress.stage is Stage.SUBMITTED:
+        return f"🍌 Sent to the provider — {progress.elapsed:.0f} s"
+    if progress.stage is Stage.GENERATING:
+        return f"🎨 Generating… {progress.elapsed:.0f} s"
+    return "📤 Uploading…"
+
+
+_FAILURES: dict[FailureKind, str] = {
+    FailureKind.INVALID: "That request can't be made",
+    FailureKind.REJECTED: "The provider rejected the request",
+    FailureKind.BAD_KEY: "The provider refused the bot's API key (tell a server admin)",
+    FailureKind.NO_CREDITS: "The provider account is out of credits (tell a server admin)",
+    FailureKind.RATE_LIMITED: "The provider is busy right now",
+    FailureKind.UNAVAILABLE: "The provider is unavailable right now",
+    FailureKind.UNKNOWN_OUTCOME: "The provider did not answer",
+    FailureKind.GENERATION_FAILED: "The provider could not generate it",
+    FailureKind.TIMED_OUT: "It took too long",
+    FailureKind.UNDELIVERABLE: "The images could not be posted",
+    FailureKind.CANCELLED: "Cancelled",
+    FailureKind.INTERNAL: "Something went wrong",
+}
+
+
+def failure_text(job: Job, kind: FailureKind, reason: str, refunded: bool) -> str:
+    """A short failure message with the provider's reason and whether credits came back."""
+    head = _FAILURES.get(kind, "Something went wrong")
+    detail = f": {truncate(reason, 300)}" if reason and kind is not FailureKind.INTERNAL else ""
+    credits = f" Your {job.cost} credit(s) were refunded." if refunded else ""
+    ref = f" (ref {job.id})" if kind in (FailureKind.INTERNAL, FailureKind.UNKNOWN_OUTCOME) else ""
+    return f"❌ {head}{detail}.{credits}{ref}"
+
+
+def quota_line(snapshot: QuotaSnapshot) -> str:
+    """Remaining allowance and when it resets."""
+    reset = discord.utils.format_dt(snapshot.resets_at, "R")
+    if snapshot.remaining is None:
+        return f"Unlimited credits. Reserved {snapshot.reserved}, spent {snapshot.spent} today."
+    return (
+        f"{snapshot.remaining} of {snapshot.allowance} credit(s) left today "
+        f"(reserved {snapshot.reserved}, spent {snapshot.spent}); resets {reset}."
+    )
+
+
+def result_embed(job: Job, quota: QuotaSnapshot | None, finished_at: float) -> discord.Embed:
+    """The compact embed posted with the images."""
+    embed = discord.Embed(
+        description=truncate(job.request.prompt, 1000),
+        color=COLOR,
+        timestamp=datetime.fromtimestamp(finished_at).astimezone(),
+    )
+    request = job.request
+    settings = [f"{request.aspect_ratio or 'default'} aspect"]
+    if request.resolution:
+        settings.append(request.resolution)
+    if request.grounding:
+        settings.append("grounded")
+    if request.references:
+        settings.append(f"{len(request.references)} reference(s)")
+    embed.add_field(name="Settings", value=", ".join(settings), inline=True)
+    embed.add_field(name="Model", value=f"{job.provider} · {job.model}", inline=True)
+    credits = f"{job.cost} used"
+    if quota is not None and quota.remaining is not None:
+        credits += f", {quota.remaining} left today"
+    embed.add_field(name="Credits", value=credits, inline=True)
+    embed.add_field(name="Requested by", value=f"<@{job.origin.user_id}>", inline=True)
+    embed.set_footer(text=f"{finished_at - job.created_at:.0f} s · job {job.id}")
+    return embed

@@ -1,0 +1,250 @@
+"""The Discord side of the delivery seam: progress edits, result posts, failure notices.
+
+Progress goes to the requester's private status message (the deferred interaction response),
+edited at most every few seconds. Results go as a public follow-up while the interaction token
+lives (15 minutes); after that, or when a follow-up fails with 50027, as the bot's own channel
+message; if the bot may not post there, by DM. Every message is sent with no allowed mentions
+except, for a channel message, the requester. Delivery is idempotent per job: a repeated attempt
+first looks for the message it may already have posted.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import discord
+
+from bot.jobs.delivery import DeliveryError
+from bot.jobs.models import FailureKind, ImageFile, Job, Progress, Receipt, Stage
+from bot.media.fit import ImageTooLargeError, fit_all_async
+from bot.messages import NO_MENTIONS, failure_text, progress_text, result_embed
+from bot.storage.quota import QuotaSnapshot
+
+log = logging.getLogger(__name__)
+
+DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+TOKEN_MARGIN = 60.0  # stop using an interaction token this long before it expires
+EDIT_INTERVAL = 3.0  # seconds between progress edits of one message
+MAX_FILES = 10
+INVALID_WEBHOOK_TOKEN = 50027
+UNKNOWN_WEBHOOK = 10015
+
+ViewFactory = Callable[[Job], discord.ui.View]
+
+
+class DiscordDelivery:
+    """Implements :class:`bot.jobs.delivery.Delivery` with Discord messages."""
+
+    def __init__(self, client: discord.Client, view_for: ViewFactory) -> None:
+        self.client = client
+        self.view_for = view_for
+        self.quota: Callable[[str], Awaitable[QuotaSnapshot]] | None = None
+        self.clock: Callable[[], float] = time.time
+        self._last_edit: dict[str, tuple[float, str]] = {}
+
+    # ------------------------------------------------------------------ helpers
+
+    def _token_alive(self, job: Job) -> bool:
+        expires = job.origin.token_expires_at
+        return (
+            bool(job.origin.interaction_token)
+            and expires is not None
+            and (self.clock() < expires - TOKEN_MARGIN)
+        )
+
+    def _webhook(self, job: Job) -> discord.Webhook:
+        app_id = self.client.application_id
+        assert app_id is not None and job.origin.interaction_token is not None
+        return discord.Webhook.partial(app_id, job.origin.interaction_token, client=self.client)
+
+    async def _edit_status(self, job: Job, text: str) -> None:
+        if not self._token_alive(job) or job.origin.status_message_id is None:
+            return
+        try:
+            await self._webhook(job).edit_message(
+                int(job.origin.status_message_id), content=text, allowed_mentions=NO_MENTIONS
+            )
+        except discord.HTTPException as exc:
+            log.info("job %s: status edit failed (%s)", job.id, exc)
+
+    # ------------------------------------------------------------------ Delivery
+
+    async def progress(self, job: Job, progress: Progress) -> None:
+        """Edit the requester's status message, throttled to stay inside rate limits."""
+        text = progress_text(progress)
+        now = self.clock()
+        last = self._last_edit.get(job.id)
+        if last is not None:
+            last_at, last_text = last
+            if last_text == text or (
+                now - last_at < EDIT_INTERVAL and progress.stage is not Stage.UPLOADING
+            ):
+                return
+        self._last_edit[job.id] = (now, text)
+        await self._edit_status(job, text)
+
+    async def deliver(self, job: Job, images: list[ImageFile], attempt: int) -> Receipt:
+        """Post the results (see the module docstring); idempotent per job."""
+        if attempt > 1:
+            earlier = await self._find_earlier_post(job)
+            if earlier is not None:
+                return earlier
+        limit = job.origin.upload_limit or DEFAULT_UPLOAD_LIMIT
+        try:
+            fitted = await fit_all_async(images[:MAX_FILES], limit)
+        except ImageTooLargeError as exc:
+            raise DeliveryError(str(exc), permanent=True) from exc
+        embed = result_embed(job, await self._quota(job), self.clock())
+        if self._token_alive(job):
+            try:
+                message = await self._webhook(job).send(
+                    embed=embed,
+                    files=_files(job, fitted),
+                    view=self.view_for(job),
+                    allowed_mentions=NO_MENTIONS,
+                    wait=True,
+                )
+            except discord.HTTPException as exc:
+                if exc.code not in (INVALID_WEBHOOK_TOKEN, UNKNOWN_WEBHOOK) and exc.status < 500:
+                    raise DeliveryError(f"Discord refused the upload: {exc.text}") from exc
+                log.info("job %s: follow-up failed (%s); posting in the channel", job.id, exc)
+            else:
+                assert message is not None
+                self._last_edit.pop(job.id, None)
+                await self._edit_status(job, "✅ Done — posted below.")
+                return Receipt(via="followup", message_id=str(message.id))
+        return await self._post_in_channel(job, fitted, embed)
+
+    async def failed(self, job: Job, kind: FailureKind, message: str, refunded: bool) -> None:
+        """Tell the requester, privately when the token lives, else by DM or a channel note."""
+        self._last_edit.pop(job.id, None)
+        text = failure_text(job, kind, message, refunded)
+        if self._token_alive(job) and job.origin.status_message_id is not None:
+            await self._edit_status(job, text)
+            return
+        user = await self._user(job)
+        if user is not None:
+            try:
+                await user.send(text, allowed_mentions=NO_MENTIONS)
+                return
+            except discord.HTTPException:
+                pass
+        channel = await self._channel(job)
+        if channel is not None:
+            try:
+                await channel.send(
+                    f"<@{job.origin.user_id}> {text}",
+                    allowed_mentions=discord.AllowedMentions(
+                        everyone=False, roles=False, users=[discord.Object(int(job.origin.user_id))]
+                    ),
+                )
+            except discord.HTTPException as exc:
+                log.warning(
+                    "job %s: could not tell the requester about the failure (%s)", job.id, exc
+                )
+
+    # ------------------------------------------------------------------ fallbacks
+
+    async def _post_in_channel(
+        self, job: Job, images: list[ImageFile], embed: discord.Embed
+    ) -> Receipt:
+        channel = await self._channel(job)
+        mention_requester = discord.AllowedMentions(
+            everyone=False,
+            roles=False,
+            replied_user=False,
+            users=[discord.Object(int(job.origin.user_id))],
+        )
+        if channel is not None:
+            try:
+                message = await channel.send(
+                    content=f"<@{job.origin.user_id}>",
+                    embed=embed,
+                    files=_files(job, images),
+                    view=self.view_for(job),
+                    allowed_mentions=mention_requester,
+                    nonce=f"bb{job.id}",
+                )
+                return Receipt(via="channel", message_id=str(message.id))
+            except discord.Forbidden as exc:
+                log.info("job %s: may not post in the channel (%s); sending a DM", job.id, exc)
+            except discord.HTTPException as exc:
+                raise DeliveryError(f"Discord refused the channel post: {exc.text}") from exc
+        user = await self._user(job)
+        if user is None:
+            raise DeliveryError(
+                "neither the channel nor the requester can be reached", permanent=True
+            )
+        try:
+            message = await user.send(
+                content="I couldn't post in that channel, so here are your images.",
+                embed=embed,
+                files=_files(job, images),
+                view=self.view_for(job),
+                allowed_mentions=NO_MENTIONS,
+            )
+        except discord.HTTPException as exc:
+            raise DeliveryError(
+                "the bot may not post in the channel and the requester's DMs are closed",
+                permanent=True,
+            ) from exc
+        return Receipt(via="dm", message_id=str(message.id))
+
+    async def _find_earlier_post(self, job: Job) -> Receipt | None:
+        """After a crash mid-delivery: a result message for this job that is already posted."""
+        channel = await self._channel(job)
+        if channel is None:
+            return None
+        marker = f":{job.id}"
+        try:
+            async for message in channel.history(limit=50):
+                if message.author.id != self.client.user.id if self.client.user else True:
+                    continue
+                for row in message.components:
+                    for item in getattr(row, "children", []):
+                        if str(getattr(item, "custom_id", "")).endswith(marker):
+                            return Receipt(via="recovered", message_id=str(message.id))
+        except discord.HTTPException as exc:
+            log.info("job %s: could not read channel history (%s)", job.id, exc)
+        return None
+
+    async def _quota(self, job: Job) -> QuotaSnapshot | None:
+        if self.quota is None:
+            return None
+        try:
+            return await self.quota(job.origin.user_id)
+        except Exception:
+            log.exception("job %s: quota lookup failed", job.id)
+            return None
+
+    async def _channel(self, job: Job) -> discord.abc.Messageable | None:
+        if job.origin.channel_id is None:
+            return None
+        channel_id = int(job.origin.channel_id)
+        channel = self.client.get_channel(channel_id)
+        if channel is None:
+            try:
+                channel = await self.client.fetch_channel(channel_id)
+            except discord.HTTPException:
+                return None
+        return channel if isinstance(channel, discord.abc.Messageable) else None
+
+    async def _user(self, job: Job) -> discord.User | None:
+        user_id = int(job.origin.user_id)
+        user = self.client.get_user(user_id)
+        if user is not None:
+            return user
+        try:
+            return await self.client.fetch_user(user_id)
+        except discord.HTTPException:
+            return None
+
+
+def _files(job: Job, images: list[ImageFile]) -> list[discord.File]:
+    return [
+        discord.File(io.BytesIO(image.data), filename=f"banana-{job.id}-{index}.{image.extension}")
+        for index, image in enumerate(images, start=1)
+    ]
