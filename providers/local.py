@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import secrets
 import textwrap
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
@@ -130,7 +131,7 @@ class LocalProvider(Provider):
         )
         image_format = "JPEG" if request.output_format == "jpeg" else "PNG"
         reference = request.references[0].data if request.references else None
-        task_id = hashlib.sha256(request.model_dump_json().encode()).hexdigest()[:16]
+        task_id = secrets.token_hex(8)
         images = []
         for index in range(request.count):
             data = await asyncio.to_thread(

@@ -47,6 +47,7 @@ class EditModal(discord.ui.Modal, title="Edit image"):
         label="What should change?",
         style=discord.TextStyle.paragraph,
         max_length=2000,
+        custom_id="instruction",
         placeholder="e.g. make it night time, add snow",
     )
 

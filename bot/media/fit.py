@@ -11,8 +11,8 @@ Strategy, cheapest loss first:
    of :mod:`bot.media.sniff`), its EXIF orientation is baked into the pixels and it is
    re-encoded at the quality steps 95, 90, 85, 80, 70. Each step is encoded as both WebP
    (keeps alpha) and JPEG (alpha flattened onto white) and the smaller of the two is taken;
-   the highest quality that fits wins. Assuming size falls with quality, the search probes 95
-   first, then 70 to see whether the size can fit at all, then bisects the steps between.
+   the highest quality that fits wins. Assuming size falls with quality, the search does not
+   walk every step: it probes 95, then 70 (can this size fit at all?), then bisects between.
 3. If nothing fits at quality 70, the image is downscaled (Lanczos) by steps of 0.85 from the
    original pixels, down to a floor of 512 px on the longest side, and step 2 is repeated.
    Scales that could not fit even if the file shrank with the cube of the scale are
@@ -182,25 +182,27 @@ def _best_quality(
 ) -> tuple[_Encoded | None, _Encoded | None]:
     """The highest-quality encoding that fits, and the lowest-quality one (for the estimate).
 
-    Probes the top quality first when ``top_first`` (the likely win at full size), then the
-    bottom one to see whether anything fits, then bisects the steps in between.
+    Assumes the size falls as the quality does. With ``top_first`` (at full size, where a
+    modest overshoot is the common case) the top quality is probed first; then the bottom one,
+    to learn whether anything fits at this size at all; then the steps in between are
+    bisected. After a downscale, which was chosen so that the bottom quality just fits, the
+    top is unlikely to fit, so it is left to the bisection.
     """
 
     def fits(encoded: _Encoded | None) -> bool:
         return encoded is not None and len(encoded.data) <= max_bytes
 
-    top, middle, bottom = QUALITIES[0], QUALITIES[1:-1], QUALITIES[-1]
-    if top_first and fits(best := encode(top)):
+    if top_first and fits(best := encode(QUALITIES[0])):
         return best, None
-    lowest = encode(bottom)
+    lowest = encode(QUALITIES[-1])
     if not fits(lowest):
         return None, lowest
-    if not top_first and fits(best := encode(top)):
-        return best, lowest
-    best, lo, hi = lowest, 0, len(middle)  # the first fitting index of ``middle`` is in [lo, hi]
+    assert lowest is not None
+    between = QUALITIES[1:-1] if top_first else QUALITIES[:-1]  # best first
+    best, lo, hi = lowest, 0, len(between)  # the first fitting index of ``between`` is in [lo, hi]
     while lo < hi:
         mid = (lo + hi) // 2
-        encoded = encode(middle[mid])
+        encoded = encode(between[mid])
         if fits(encoded):
             assert encoded is not None
             best, hi = encoded, mid
