@@ -752,13 +752,13 @@ class FakeInteraction:
         own = [original] if original is not None and original.interaction_id == self.id else []
         return own + self.followups
 
-    async def wait_callback(self, timeout: float = 5.0) -> Callback:  # noqa: ASYNC109
+    async def wait_callback(self, timeout: float = 5.0) -> Callback:
         """Wait until the bot acknowledged this interaction; return the accepted callback."""
         return await self.fake.wait_for(
             lambda: self.callback, timeout=timeout, what=f"a callback for interaction {self.name}"
         )
 
-    async def wait_original(self, timeout: float = 5.0) -> FakeMessage:  # noqa: ASYNC109
+    async def wait_original(self, timeout: float = 5.0) -> FakeMessage:
         """Wait for the original response to exist and not be a "thinking" placeholder."""
 
         def ready() -> FakeMessage | None:
@@ -769,7 +769,7 @@ class FakeInteraction:
             ready, timeout=timeout, what=f"the original response of {self.name}"
         )
 
-    async def wait_followups(self, count: int = 1, timeout: float = 5.0) -> list[FakeMessage]:  # noqa: ASYNC109
+    async def wait_followups(self, count: int = 1, timeout: float = 5.0) -> list[FakeMessage]:
         """Wait until ``count`` follow-ups created new messages; return them."""
         return await self.fake.wait_for(
             lambda: self.followups if len(self.followup_ids) >= count else None,
@@ -777,7 +777,7 @@ class FakeInteraction:
             what=f"{count} follow-ups of {self.name}",
         )
 
-    async def wait_modal(self, timeout: float = 5.0) -> JSON:  # noqa: ASYNC109
+    async def wait_modal(self, timeout: float = 5.0) -> JSON:
         """Wait for a type 9 (modal) callback; return the modal the bot sent."""
         return await self.fake.wait_for(
             lambda: self.modal, timeout=timeout, what=f"a modal for {self.name}"
@@ -1008,7 +1008,7 @@ class FakeDiscord:
     async def wait_for(
         self,
         predicate: Callable[[], _T | None],
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = 5.0,
         what: str | None = None,
     ) -> _T:
         """Wait until ``predicate()`` is truthy; return its value (TimeoutError after ``timeout``).
@@ -1637,7 +1637,7 @@ class FakeDiscord:
         """Let held gateway connections proceed."""
         self._gateway_open.set()
 
-    async def wait_identified(self, count: int = 1, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    async def wait_identified(self, count: int = 1, timeout: float = 5.0) -> None:
         """Wait until the bot has identified ``count`` times in total."""
         await self.wait_for(
             lambda: self.identify_count >= count and self.connected,
@@ -1645,7 +1645,7 @@ class FakeDiscord:
             what=f"IDENTIFY #{count}",
         )
 
-    async def wait_resumed(self, count: int = 1, timeout: float = 5.0) -> Resume:  # noqa: ASYNC109
+    async def wait_resumed(self, count: int = 1, timeout: float = 5.0) -> Resume:
         """Wait until the bot has resumed ``count`` times in total; return the latest resume."""
         await self.wait_for(
             lambda: self.resume_count >= count and self.connected,
@@ -1893,7 +1893,7 @@ class FakeDiscord:
         modal_from: FakeInteraction | str | JSON,
         values: Mapping[str, str | Sequence[str]],
         *,
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = 5.0,
     ) -> FakeInteraction:
         """A user submits the modal the bot sent (type 9 callback) with ``values`` by custom_id.
 
