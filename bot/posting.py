@@ -10,6 +10,7 @@ first looks for the message it may already have posted.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import time
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 TOKEN_MARGIN = 60.0  # stop using an interaction token this long before it expires
 EDIT_INTERVAL = 3.0  # seconds between progress edits of one message
+TICK_INTERVAL = 5.0  # while generating, the elapsed time is refreshed this often
 MAX_FILES = 10
 INVALID_WEBHOOK_TOKEN = 50027
 UNKNOWN_WEBHOOK = 10015
@@ -44,6 +46,7 @@ class DiscordDelivery:
         self.quota: Callable[[str], Awaitable[QuotaSnapshot]] | None = None
         self.clock: Callable[[], float] = time.time
         self._last_edit: dict[str, tuple[float, str]] = {}
+        self._tickers: dict[str, asyncio.Task[None]] = {}
 
     # ------------------------------------------------------------------ helpers
 
@@ -85,9 +88,45 @@ class DiscordDelivery:
                 return
         self._last_edit[job.id] = (now, text)
         await self._edit_status(job, text)
+        if progress.stage in (Stage.SUBMITTED, Stage.GENERATING):
+            self._start_ticker(job)
+        else:
+            self._stop_ticker(job.id)
+
+    def _start_ticker(self, job: Job) -> None:
+        """Keep the elapsed time moving while the provider works (sync providers never poll)."""
+        if job.id in self._tickers or not self._token_alive(job):
+            return
+
+        async def tick() -> None:
+            while self._token_alive(job) and job.id in self._last_edit:
+                await asyncio.sleep(TICK_INTERVAL)
+                if job.id not in self._last_edit:
+                    return
+                elapsed = self.clock() - job.created_at
+                text = progress_text(Progress(Stage.GENERATING, elapsed=elapsed))
+                self._last_edit[job.id] = (self.clock(), text)
+                await self._edit_status(job, text)
+
+        task = asyncio.get_running_loop().create_task(tick())
+        self._tickers[job.id] = task
+        task.add_done_callback(lambda _: self._tickers.pop(job.id, None))
+
+    def _stop_ticker(self, job_id: str) -> None:
+        task = self._tickers.pop(job_id, None)
+        if task is not None:
+            task.cancel()
+
+    async def close(self) -> None:
+        """Stop every progress ticker."""
+        tasks = list(self._tickers.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def deliver(self, job: Job, images: list[ImageFile], attempt: int) -> Receipt:
         """Post the results (see the module docstring); idempotent per job."""
+        self._stop_ticker(job.id)
         if attempt > 1:
             earlier = await self._find_earlier_post(job)
             if earlier is not None:
@@ -121,6 +160,7 @@ class DiscordDelivery:
     async def failed(self, job: Job, kind: FailureKind, message: str, refunded: bool) -> None:
         """Tell the requester, privately when the token lives, else by DM or a channel note."""
         self._last_edit.pop(job.id, None)
+        self._stop_ticker(job.id)
         text = failure_text(job, kind, message, refunded)
         if self._token_alive(job) and job.origin.status_message_id is not None:
             await self._edit_status(job, text)

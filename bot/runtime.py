@@ -67,6 +67,7 @@ class Runtime:
         if not self.bot.is_closed():
             await self.bot.close()
         await self.engine.stop()
+        await self.delivery.close()
         if self.receiver is not None:
             await self.receiver.cleanup()
         for provider in self.providers.values():

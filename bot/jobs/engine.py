@@ -336,6 +336,7 @@ class JobEngine:
         if not await self.jobs.transition(job.id, JobStatus.SUBMITTING, now=now):
             return
         self._positions.pop(job.id, None)
+        await self._report(job, Progress(Stage.SUBMITTED, elapsed=now - job.created_at))
         provider = self.providers.get(job.provider)
         if provider is None:
             await self._fail(job, FailureKind.BAD_KEY, f"{job.provider} is no longer configured")

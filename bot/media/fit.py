@@ -22,7 +22,7 @@ Strategy, cheapest loss first:
 The ICC profile (when it describes RGB) and the remaining EXIF data are carried over. An
 animated GIF that does not fit keeps only its first frame.
 
-The work is CPU-bound (about a second per WebP encode of a 4K image), so async code should
+The work is CPU-bound (1.5–2 s per WebP encode of a 4K image), so async code should
 call :func:`fit_image_async` / :func:`fit_all_async`, which run it in a worker thread.
 """
 
@@ -115,32 +115,43 @@ class _Source:
             sizes.append(scaled(floor / longest))
         return sizes
 
-    def encoder(self, size: tuple[int, int]) -> Callable[[int], _Encoded | None]:
-        """Encode at ``size``: a function from quality to the smaller of WebP and JPEG."""
+    def encoder(
+        self, size: tuple[int, int], cache: dict[tuple[tuple[int, int], int], _Encoded | None]
+    ) -> Callable[[int], _Encoded | None]:
+        """Encode at ``size``: a function from quality to the smaller of WebP and JPEG.
+
+        Results are kept in ``cache`` (by size and quality), which may outlive this object.
+        """
+        frames: list[Image.Image] = []  # resized (and flattened) on the first real encode
+
+        def encode(quality: int) -> _Encoded | None:
+            key = (size, quality)
+            if key not in cache:
+                if not frames:
+                    frames.extend(self._frames(size))
+                frame, flat = frames
+                options: list[_Encoded] = []
+                if max(size) <= _WEBP_MAX_SIDE:
+                    options.append(self._save(frame, "WEBP", quality, method=WEBP_METHOD))
+                if max(size) <= _JPEG_MAX_SIDE:
+                    options.append(self._save(flat, "JPEG", quality, optimize=True))
+                cache[key] = min(options, key=lambda e: len(e.data), default=None)
+            return cache[key]
+
+        return encode
+
+    def _frames(self, size: tuple[int, int]) -> tuple[Image.Image, Image.Image]:
+        """The image at ``size`` for WebP (alpha kept) and for JPEG (flattened onto white)."""
         frame = (
             self.base
             if size == self.base.size
             else self.base.resize(size, Image.Resampling.LANCZOS)
         )
-        if self.has_alpha:
-            flat = Image.new("RGB", size, _WHITE)
-            flat.paste(frame, mask=frame.getchannel("A"))
-        else:
-            flat = frame
-        longest = max(size)
-        cache: dict[int, _Encoded | None] = {}
-
-        def encode(quality: int) -> _Encoded | None:
-            if quality not in cache:
-                options: list[_Encoded] = []
-                if longest <= _WEBP_MAX_SIDE:
-                    options.append(self._save(frame, "WEBP", quality, method=WEBP_METHOD))
-                if longest <= _JPEG_MAX_SIDE:
-                    options.append(self._save(flat, "JPEG", quality, optimize=True))
-                cache[quality] = min(options, key=lambda e: len(e.data), default=None)
-            return cache[quality]
-
-        return encode
+        if not self.has_alpha:
+            return frame, frame
+        flat = Image.new("RGB", size, _WHITE)
+        flat.paste(frame, mask=frame.getchannel("A"))
+        return frame, flat
 
     def _save(self, image: Image.Image, fmt: str, quality: int, **options: object) -> _Encoded:
         if self.icc:
@@ -214,9 +225,10 @@ def _best_quality(
 def _next_index(sizes: list[tuple[int, int]], index: int, nbytes: int, max_bytes: int) -> int:
     """The next size worth trying after ``sizes[index]`` gave ``nbytes`` at the lowest quality.
 
-    Skips sizes that would still be too big even if the file shrank with the cube of the scale
-    (it shrinks about with the square for photos; the cube leaves a margin for noise-like
-    content, whose size falls faster).
+    Skips sizes that would still be too big even if the file shrank with the cube of the
+    scale. Photos shrink about with its square or slower (detail gets denser); noise-like
+    content shrinks faster, and the cube leaves room for that, so no size that could fit is
+    skipped in practice.
     """
     current = max(sizes[index])
     for later in range(index + 1, len(sizes)):
@@ -240,38 +252,56 @@ def fit_image(image: ImageFile, max_bytes: int) -> ImageFile:
     quality 70), :class:`~bot.media.sniff.NotAnImageError` if the bytes are not an image, and
     ``ValueError`` if ``max_bytes`` is not positive.
     """
-    if max_bytes <= 0:
-        raise ValueError(f"max_bytes must be positive, not {max_bytes}")
-    if len(image.data) <= max_bytes:
-        return image
-    with _decode(image.data) as decoded:
-        source = _Source(decoded)
-    sizes = source.sizes()
-    smallest: _Encoded | None = None
-    index = 0
-    while index < len(sizes):
-        best, lowest = _best_quality(source.encoder(sizes[index]), max_bytes, top_first=index == 0)
-        if best is not None:
-            return _to_image_file(best)
-        if lowest is None:  # no encoder takes an image this wide; try a smaller one
-            index += 1
-            continue
-        smallest = lowest
-        index = _next_index(sizes, index, len(lowest.data), max_bytes)
-    width, height = source.base.size
-    detail = (
-        f"; the smallest attempt, {smallest.size[0]}x{smallest.size[1]} "
-        f"{smallest.mime_type.removeprefix('image/').upper()} at quality {smallest.quality}, "
-        f"was {_mib(len(smallest.data))}"
-        if smallest is not None
-        else ""
-    )
-    raise ImageTooLargeError(
-        f"cannot fit a {width}x{height} image ({_mib(len(image.data))}) "
-        f"into {_mib(max_bytes)}{detail}",
-        max_bytes=max_bytes,
-        smallest_bytes=len(smallest.data) if smallest is not None else None,
-    )
+    return _Fitter(image).fit(max_bytes)
+
+
+class _Fitter:
+    """Fits one image, remembering its encodings so a tighter second fit reuses them.
+
+    The decoded pixels are dropped after each fit (a 4K RGBA frame is 33 MB); a later fit
+    decodes again, which costs far less than repeating an encode.
+    """
+
+    def __init__(self, image: ImageFile) -> None:
+        self.image = image
+        self._sizes: list[tuple[int, int]] = []
+        self._encoded: dict[tuple[tuple[int, int], int], _Encoded | None] = {}
+
+    def fit(self, max_bytes: int) -> ImageFile:
+        if max_bytes <= 0:
+            raise ValueError(f"max_bytes must be positive, not {max_bytes}")
+        if len(self.image.data) <= max_bytes:
+            return self.image
+        with _decode(self.image.data) as decoded:
+            source = _Source(decoded)
+        sizes = self._sizes = self._sizes or source.sizes()
+        smallest: _Encoded | None = None
+        index = 0
+        while index < len(sizes):
+            best, lowest = _best_quality(
+                source.encoder(sizes[index], self._encoded), max_bytes, top_first=index == 0
+            )
+            if best is not None:
+                return _to_image_file(best)
+            if lowest is None:  # no encoder takes an image this wide; try a smaller one
+                index += 1
+                continue
+            smallest = lowest
+            index = _next_index(sizes, index, len(lowest.data), max_bytes)
+        width, height = sizes[0]
+        detail = (
+            f"; the smallest attempt, {smallest.size[0]}x{smallest.size[1]} "
+            f"{smallest.mime_type.removeprefix('image/').upper()} at quality {smallest.quality}, "
+            f"was {_mib(len(smallest.data))}"
+            if smallest is not None
+            else ""
+        )
+        raise ImageTooLargeError(
+            f"cannot fit a {width}x{height} image ({_mib(len(self.image.data))}) "
+            f"into {_mib(max_bytes)}{detail}",
+            max_bytes=max_bytes,
+            smallest_bytes=len(smallest.data) if smallest is not None else None,
+        )
 
 
 def _to_image_file(encoded: _Encoded) -> ImageFile:
@@ -307,14 +337,16 @@ def fit_all(
 
     When the fitted images together exceed ``total_max_bytes``, a per-file cap is chosen so
     that smaller files stay as they are and the largest ones share the rest equally; those are
-    re-fitted from their original bytes (not re-compressed twice). Order is kept.
+    re-fitted from their original bytes (not re-compressed twice), reusing the encodings
+    already tried. Order is kept.
 
     Raises :class:`ImageTooLargeError` if an image, or the set, cannot be made small enough.
     CPU-bound: from async code use :func:`fit_all_async`.
     """
     if total_max_bytes is not None and total_max_bytes <= 0:
         raise ValueError(f"total_max_bytes must be positive, not {total_max_bytes}")
-    fitted = [fit_image(image, max_bytes) for image in images]
+    fitters = [_Fitter(image) for image in images]
+    fitted = [fitter.fit(max_bytes) for fitter in fitters]
     if total_max_bytes is None:
         return fitted
     cap = _share([len(image.data) for image in fitted], total_max_bytes)
@@ -328,8 +360,8 @@ def fit_all(
         )
     try:
         return [
-            fit_image(original, cap) if len(image.data) > cap else image
-            for original, image in zip(images, fitted, strict=True)
+            fitter.fit(cap) if len(image.data) > cap else image
+            for fitter, image in zip(fitters, fitted, strict=True)
         ]
     except ImageTooLargeError as exc:
         raise ImageTooLargeError(

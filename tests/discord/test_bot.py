@@ -382,3 +382,24 @@ async def test_too_many_attachments_for_the_model(fake, tmp_path):
             text = await status_text(fake, ix, "❌")
             assert "4 images attached; gemini nano-banana accepts at most 3" in text
             assert gemini.requests == []
+
+
+async def test_progress_is_shown_and_throttled(fake, tmp_path):
+    async with FakeMagnific() as magnific:
+        magnific.step_seconds = 0.5
+        magnific.steps_to_finish = 7
+        settings = settings_for(fake, tmp_path, magnific_api_key=magnific.api_key,
+                                magnific_base_url=magnific.base_url)
+        async with running_bot(fake, settings):
+            user = fake.add_user("quinn")
+            ix = await fake.slash(user, fake.channel, "imagine",
+                                  {"prompt": "a fox", "model": "magnific:nano-banana-pro"})
+            await result_of(fake, ix)
+            await status_text(fake, ix, "Done")
+            original = ix.original
+            assert original is not None
+            texts = [str(edit.get("content", "")) for edit in original.edits]
+            assert any("Queued" in t for t in texts)
+            assert any("Generating" in t or "Sent to the provider" in t for t in texts)
+            # ~3.5 s of polling every 50 ms is throttled to a handful of edits
+            assert len(original.edits) <= 8, texts
