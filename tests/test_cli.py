@@ -204,3 +204,32 @@ def test_migrate(tmp_path):
     again = bot("migrate", cwd=tmp_path, env={"BANANABOT_DB": str(tmp_path / "b.db")})
     assert "applied" not in again.stdout
     assert "schema version 2" in again.stdout
+
+
+async def test_check_reports_what_is_configured_and_wrong(tmp_path):
+    from tests.fakes.discord import FakeDiscord
+    from tests.fakes.nanobananaapi import FakeNanoBananaApi
+
+    async with FakeDiscord() as discord_fake, FakeNanoBananaApi() as nba:
+        env = {
+            "DISCORD_TOKEN": discord_fake.token,
+            "DISCORD_API_BASE": discord_fake.api_base,
+            "NANOBANANAAPI_API_KEY": nba.api_key,
+            "NANOBANANAAPI_BASE_URL": nba.base_url,
+            "BANANABOT_DB": str(tmp_path / "b.db"),
+        }
+        code, out, err = await run_async("check", cwd=tmp_path, env=env)
+        assert code == 0, out + err
+        assert "[ok  ] Discord token accepted" in out
+        assert "[ok  ] nanobananaapi: ready" in out
+        assert "credits left" in out
+        assert "magnific: not configured (set MAGNIFIC_API_KEY)" in out
+        assert nba.api_key not in out
+
+        env.update(DISCORD_TOKEN="wrong", CALLBACK_PUBLIC_URL="ftp://x", DEFAULT_PROVIDER="gemini")
+        code, out, err = await run_async("check", cwd=tmp_path, env=env)
+        assert code == 1
+        assert "[FAIL] Discord refused DISCORD_TOKEN" in out
+        assert "[FAIL] CALLBACK_PUBLIC_URL 'ftp://x' is not an absolute http(s) URL" in out
+        assert "[FAIL] DEFAULT_PROVIDER 'gemini' is not available" in out
+        assert "wrong" not in out

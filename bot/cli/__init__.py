@@ -41,6 +41,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.cli.run import run_command
 
         return run_command(settings)
+    if args.command == "check":
+        from bot.cli.check import check_command
+
+        return asyncio.run(check_command(settings))
     if args.command == "migrate":
         return asyncio.run(migrate_command(settings))
     print(f"{args.command}: not implemented yet", file=sys.stderr)

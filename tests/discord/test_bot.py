@@ -388,12 +388,17 @@ async def test_progress_is_shown_and_throttled(fake, tmp_path):
     async with FakeMagnific() as magnific:
         magnific.step_seconds = 0.5
         magnific.steps_to_finish = 7
-        settings = settings_for(fake, tmp_path, magnific_api_key=magnific.api_key,
-                                magnific_base_url=magnific.base_url)
+        settings = settings_for(
+            fake, tmp_path, magnific_api_key=magnific.api_key, magnific_base_url=magnific.base_url
+        )
         async with running_bot(fake, settings):
             user = fake.add_user("quinn")
-            ix = await fake.slash(user, fake.channel, "imagine",
-                                  {"prompt": "a fox", "model": "magnific:nano-banana-pro"})
+            ix = await fake.slash(
+                user,
+                fake.channel,
+                "imagine",
+                {"prompt": "a fox", "model": "magnific:nano-banana-pro"},
+            )
             await result_of(fake, ix)
             await status_text(fake, ix, "Done")
             original = ix.original
@@ -403,3 +408,47 @@ async def test_progress_is_shown_and_throttled(fake, tmp_path):
             assert any("Generating" in t or "Sent to the provider" in t for t in texts)
             # ~3.5 s of polling every 50 ms is throttled to a handful of edits
             assert len(original.edits) <= 8, texts
+
+
+async def test_references_go_as_urls_or_as_re_encoded_bytes(fake, tmp_path):
+    from providers.local import render_image
+    from tests.fakes.nanobananapro import FakeNanoBananaPro
+
+    async with FakeMagnific() as magnific, FakeNanoBananaPro() as nbp:
+        settings = settings_for(
+            fake,
+            tmp_path,
+            magnific_api_key=magnific.api_key,
+            magnific_base_url=magnific.base_url,
+            nanobananapro_api_key=nbp.api_key,
+            nanobananapro_base_url=nbp.base_url,
+        )
+        async with running_bot(fake, settings):
+            user = fake.add_user("rita")
+            ix = await fake.slash(
+                user,
+                fake.channel,
+                "imagine",
+                {"prompt": "a fox like this", "model": "magnific:nano-banana-pro"},
+                attachments={"reference": ("ref.png", png(), "image/png")},
+            )
+            await result_of(fake, ix)
+            sent = magnific.requests_to("/nano-banana-pro", "POST")[0].json["reference_images"]
+            assert sent[0]["image"].startswith(fake.base_url)  # the attachment's CDN URL
+            assert sent[0]["mime_type"] == "image/png"
+
+            big = render_image("noisy", (2000, 2000), noise=True)
+            assert len(big) > 2_500_000
+            ix = await fake.slash(
+                user,
+                fake.channel,
+                "imagine",
+                {"prompt": "a fox like this", "model": "nanobananapro"},
+                attachments={"reference": ("big.png", big, "image/png")},
+            )
+            await result_of(fake, ix)
+            form = nbp.requests[-1].form
+            assert form is not None
+            _name, data, content_type = form["image"][0]
+            assert len(data) <= 2_500_000
+            assert content_type in ("image/jpeg", "image/webp", "image/png")
