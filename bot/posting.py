@@ -70,7 +70,7 @@ class DiscordDelivery:
             await self._webhook(job).edit_message(
                 int(job.origin.status_message_id), content=text, allowed_mentions=NO_MENTIONS
             )
-        except discord.HTTPException as exc:
+        except (discord.HTTPException, RuntimeError) as exc:  # best effort, never fatal
             log.info("job %s: status edit failed (%s)", job.id, exc)
 
     # ------------------------------------------------------------------ Delivery

@@ -64,10 +64,11 @@ class Runtime:
 
     async def close(self) -> None:
         """Stop the bot, the engine and the receiver; close connections."""
-        if not self.bot.is_closed():
-            await self.bot.close()
+        # the engine first: in-flight deliveries still need the bot's HTTP session
         await self.engine.stop()
         await self.delivery.close()
+        if not self.bot.is_closed():
+            await self.bot.close()
         if self.receiver is not None:
             await self.receiver.cleanup()
         for provider in self.providers.values():
