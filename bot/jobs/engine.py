@@ -224,7 +224,7 @@ class JobEngine:
         self._stopping = True
         self._wake.set()
         if self._loop_task is not None:
-            await self._loop_task
+            await asyncio.gather(self._loop_task, return_exceptions=True)
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
             for task in pending:
