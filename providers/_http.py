@@ -54,9 +54,30 @@ _TITLE = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _TAGS = re.compile(r"<[^>]+>")
 
 
+_SECRET_HEADERS = ("authorization", "x-magnific-api-key", "x-freepik-api-key", "x-goog-api-key")
+
+
+def _request_secrets(response: httpx.Response) -> list[str]:
+    try:
+        headers = response.request.headers
+    except RuntimeError:  # a response built without a request
+        return []
+    found = []
+    for name in _SECRET_HEADERS:
+        value = headers.get(name)
+        if value:
+            found.append(value.split(" ", 1)[-1] if name == "authorization" else value)
+    return [secret for secret in found if len(secret) >= 4]
+
+
 def body_snippet(response: httpx.Response, limit: int = 300) -> str:
-    """A short, log-safe rendering of a response body; HTML error pages become their title."""
+    """A short, log-safe rendering of a response body; HTML error pages become their title.
+
+    Any credential the request carried is masked, should a server echo it back.
+    """
     text = response.text
+    for secret in _request_secrets(response):
+        text = text.replace(secret, "***")
     if "<html" in text[:500].lower() or "<!doctype" in text[:500].lower():
         match = _TITLE.search(text)
         title = match.group(1).strip() if match else _TAGS.sub(" ", text).strip()

@@ -323,6 +323,11 @@ class Provider(abc.ABC):
         """Turn a callback's raw body into a status, verifying its signature where signed."""
         raise CallbackRejectedError(f"{self.name} does not send callbacks")
 
+    def scrub(self, text: str) -> str:
+        """``text`` with the API key masked, in case a provider ever echoes it back."""
+        key = self.api_key
+        return text.replace(key, "***") if key else text
+
     async def balance(self) -> float | None:
         """Remaining account credits, where the provider reports them (None otherwise)."""
         return None

@@ -223,7 +223,7 @@ class GeminiProvider(Provider):
         if not isinstance(body, dict):
             raise ProtocolError(
                 f"{self.name} answered with something other than JSON",
-                detail=self._scrub(_http.body_snippet(response)),
+                detail=self.scrub(_http.body_snippet(response)),
             )
         task_id = str(body.get("responseId") or body.get("response_id") or uuid.uuid4().hex)
         candidates = body.get("candidates") or []
@@ -237,7 +237,7 @@ class GeminiProvider(Provider):
         if not isinstance(candidates, list) or not candidates:
             raise ProtocolError(
                 f"{self.name} answered without a candidate or a block reason",
-                detail=self._scrub(_http.body_snippet(response)),
+                detail=self.scrub(_http.body_snippet(response)),
             )
         candidate = candidates[0]
         if not isinstance(candidate, dict):
@@ -279,7 +279,7 @@ class GeminiProvider(Provider):
 
     def _rejected(self, code: str, texts: list[str]) -> RequestRejectedError:
         """A refusal carrying Google's reason code and whatever text came with it."""
-        text = self._scrub(" ".join(texts))[:500]
+        text = self.scrub(" ".join(texts))[:500]
         reason = f"{code}: {text}" if text else code
         policy = code in _POLICY_REASONS
         what = "blocked the request (content policy)" if policy else "returned no image"
@@ -292,12 +292,12 @@ class GeminiProvider(Provider):
         status = response.status_code
         error = body.get("error") if isinstance(body, dict) else None
         error = error if isinstance(error, dict) else {}
-        message = self._scrub(str(error.get("message") or "")).strip()
+        message = self.scrub(str(error.get("message") or "")).strip()
         code = str(error.get("status") or "")
         details = [d for d in error.get("details") or [] if isinstance(d, dict)]
         reasons = {str(d.get("reason")) for d in details if d.get("reason")}
         text = message or _http.body_snippet(response)
-        detail = self._scrub(f"HTTP {status} {code}: {text}".replace("  ", " "))
+        detail = self.scrub(f"HTTP {status} {code}: {text}".replace("  ", " "))
         if (
             "API_KEY_INVALID" in reasons
             or "API key not valid" in message
@@ -339,11 +339,6 @@ class GeminiProvider(Provider):
             mapped.detail = detail
             return mapped
         return ProtocolError(f"{self.name} answered HTTP {status}", detail=detail)
-
-    def _scrub(self, text: str) -> str:
-        """Remove the API key from provider text, should Google ever echo it."""
-        key = self.api_key
-        return text.replace(key, "***") if key else text
 
 
 def _get(mapping: Any, camel: str, snake: str) -> Any:

@@ -220,7 +220,7 @@ class MagnificProvider(Provider):
             if response.status_code == 404:
                 raise TaskNotFoundError(
                     f"{self.name} does not know task {task_id[:64]}",
-                    detail=self._scrub(f"HTTP 404: {_http.body_snippet(response)}"),
+                    detail=self.scrub(f"HTTP 404: {_http.body_snippet(response)}"),
                 )
             return self._status(self._data(response))
 
@@ -281,11 +281,6 @@ class MagnificProvider(Provider):
             body["use_google_search_tool"] = request.grounding
         return body
 
-    def _scrub(self, text: str) -> str:
-        """Remove the API key from provider text, in case an error page ever echoes it."""
-        key = self.api_key
-        return text.replace(key, "***") if key else text
-
     def _data(self, response: httpx.Response) -> Any:
         """The task object of a 2xx answer; raise the mapped error for anything else."""
         payload = _http.json_body(response)
@@ -294,16 +289,16 @@ class MagnificProvider(Provider):
         if not isinstance(payload, dict) or not isinstance(payload.get("data"), dict):
             raise ProtocolError(
                 f"{self.name} sent an unexpected answer",
-                detail=self._scrub(f"HTTP {response.status_code}: {_http.body_snippet(response)}"),
+                detail=self.scrub(f"HTTP {response.status_code}: {_http.body_snippet(response)}"),
             )
         return payload["data"]
 
     def _error(self, response: httpx.Response, payload: Any) -> ProviderError:
-        reason = self._scrub(_error_text(payload)) if payload is not None else None
+        reason = self.scrub(_error_text(payload)) if payload is not None else None
         error = _http.error_for_status(response, self.name, reason or None)
         assert error is not None  # only called for status >= 400
         if error.detail:
-            error.detail = self._scrub(error.detail)
+            error.detail = self.scrub(error.detail)
         if isinstance(error, RequestRejectedError) and _is_content_policy(reason):
             return RequestRejectedError(
                 f"{self.name} refused the prompt (content policy)",
@@ -317,13 +312,13 @@ class MagnificProvider(Provider):
         """Map one Magnific task object to a :class:`TaskStatus`."""
         if not isinstance(data, dict):
             raise ProtocolError(
-                f"{self.name} sent a task we cannot read", detail=self._scrub(repr(data)[:300])
+                f"{self.name} sent a task we cannot read", detail=self.scrub(repr(data)[:300])
             )
         task_id = data.get("task_id")
         raw_status = data.get("status")
         if not isinstance(task_id, str) or not task_id:
             raise ProtocolError(
-                f"{self.name} sent a task without an id", detail=self._scrub(repr(data)[:300])
+                f"{self.name} sent a task without an id", detail=self.scrub(repr(data)[:300])
             )
         state = _STATES.get(raw_status) if isinstance(raw_status, str) else None
         if state is None:
@@ -334,7 +329,7 @@ class MagnificProvider(Provider):
         if state is TaskState.FAILED:
             error = data.get("error")
             reason = error.strip() if isinstance(error, str) and error.strip() else None
-            reason = self._scrub(reason) if reason else "generation failed"
+            reason = self.scrub(reason) if reason else "generation failed"
             return TaskStatus(
                 task_id=task_id,
                 state=state,
@@ -357,7 +352,7 @@ class MagnificProvider(Provider):
         if not isinstance(generated, list):
             raise ProtocolError(
                 f"{self.name} sent results we cannot read",
-                detail=f"task {task_id}: generated {self._scrub(repr(generated))}"[:300],
+                detail=f"task {task_id}: generated {self.scrub(repr(generated))}"[:300],
             )
         urls = []
         for item in generated:
@@ -366,7 +361,7 @@ class MagnificProvider(Provider):
             if not isinstance(url, str) or not url.startswith(("http://", "https://")):
                 raise ProtocolError(
                     f"{self.name} sent a result that is not a URL",
-                    detail=f"task {task_id}: {self._scrub(repr(item))}"[:300],
+                    detail=f"task {task_id}: {self.scrub(repr(item))}"[:300],
                 )
             urls.append(url)
         return urls

@@ -417,7 +417,7 @@ class NanoBananaApiProvider(Provider):
         task_id: str | None,
     ) -> ProviderError:
         """Map an envelope error ``code`` (whatever the HTTP status) to the shared errors."""
-        detail = (
+        detail = self.scrub(
             f"HTTP {response.status_code}, code {code}: {message or _http.body_snippet(response)}"
         )
         name = self.name

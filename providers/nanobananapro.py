@@ -193,13 +193,13 @@ class NanoBananaProProvider(Provider):
         if not isinstance(body, dict):
             raise ProtocolError(
                 f"{self.name} answered with something other than JSON",
-                detail=self._scrub(_http.body_snippet(response)),
+                detail=self.scrub(_http.body_snippet(response)),
             )
         images = body.get("images")
         if not isinstance(images, list):
             raise ProtocolError(
                 f"{self.name} answered without an images list",
-                detail=self._scrub(_http.body_snippet(response)),
+                detail=self.scrub(_http.body_snippet(response)),
             )
         urls = [
             item["url"]
@@ -209,7 +209,7 @@ class NanoBananaProProvider(Provider):
         if not urls:
             raise ProtocolError(
                 f"{self.name} reported success but returned no image",
-                detail=self._scrub(_http.body_snippet(response)),
+                detail=self.scrub(_http.body_snippet(response)),
             )
         digest = hashlib.sha256("\n".join(urls).encode()).hexdigest()[:16]
         task_id = f"{body.get('created', '')}-{digest}".lstrip("-")
@@ -223,8 +223,8 @@ class NanoBananaProProvider(Provider):
         """Map an error status and its ``{"error": "..."}`` text to the shared hierarchy."""
         status = response.status_code
         text = _error_text(body)
-        text = self._scrub(text) if text else None
-        detail = f"HTTP {status}: {text or self._scrub(_http.body_snippet(response))}"
+        text = self.scrub(text) if text else None
+        detail = f"HTTP {status}: {text or self.scrub(_http.body_snippet(response))}"
         if status == 400:
             return RequestRejectedError(
                 f"{self.name} rejected the request: {text or 'HTTP 400'}",
@@ -251,11 +251,6 @@ class NanoBananaProProvider(Provider):
         if error is not None:
             return error
         return ProtocolError(f"{self.name} answered HTTP {status}", detail=detail)
-
-    def _scrub(self, text: str) -> str:
-        """Remove the API key from provider text, should the service ever echo it."""
-        key = self.api_key
-        return text.replace(key, "***") if key else text
 
 
 def _error_text(body: Any) -> str | None:
