@@ -147,8 +147,10 @@ class DiscordDelivery:
                     wait=True,
                 )
             except discord.HTTPException as exc:
-                if exc.code not in (INVALID_WEBHOOK_TOKEN, UNKNOWN_WEBHOOK) and exc.status < 500:
-                    raise DeliveryError(f"Discord refused the upload: {exc.text}") from exc
+                if exc.code not in (INVALID_WEBHOOK_TOKEN, UNKNOWN_WEBHOOK):
+                    # anything else may be transient (or may even have posted): retry later;
+                    # the next attempt first looks for an earlier post
+                    raise DeliveryError(f"Discord refused the follow-up: {exc.text}") from exc
                 log.info("job %s: follow-up failed (%s); posting in the channel", job.id, exc)
             else:
                 assert message is not None
@@ -240,8 +242,9 @@ class DiscordDelivery:
             return None
         marker = f":{job.id}"
         try:
+            bot_id = self.client.user.id if self.client.user else None
             async for message in channel.history(limit=50):
-                if message.author.id != self.client.user.id if self.client.user else True:
+                if message.author.id != bot_id:
                     continue
                 for row in message.components:
                     for item in getattr(row, "children", []):

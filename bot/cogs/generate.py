@@ -9,7 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.starter import JobStarter, UserFacingError
-from providers.base import GenerationRequest, Mode
+from providers.base import GenerationRequest, Mode, ProviderError
 
 if TYPE_CHECKING:
     from bot.client import BananaBot
@@ -154,11 +154,9 @@ class Generate(commands.Cog):
         except UserFacingError as exc:
             await self.starter.tell(interaction, f"❌ {exc}")
             return
-        except Exception as exc:  # e.g. an unknown model name: a clear message, not a failure
-            if hasattr(exc, "message"):
-                await self.starter.tell(interaction, f"❌ {exc}.")
-                return
-            raise
+        except ProviderError as exc:  # e.g. an unknown model name
+            await self.starter.tell(interaction, f"❌ {exc}.")
+            return
         request = GenerationRequest(
             prompt=prompt,
             model=model_name,

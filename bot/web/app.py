@@ -76,12 +76,38 @@ async def healthz(request: web.Request) -> web.Response:
     return _json({"ok": True})
 
 
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text: jobs by status and provider, credits reserved and spent today."""
+    engine = request.app[ENGINE_KEY]
+    rows = await engine.db.fetchall(
+        "SELECT provider, status, COUNT(*) FROM jobs GROUP BY provider, status ORDER BY 1, 2"
+    )
+    lines = [
+        "# HELP bananabot_jobs Jobs by provider and status.",
+        "# TYPE bananabot_jobs gauge",
+    ]
+    lines += [f'bananabot_jobs{{provider="{p}",status="{s}"}} {n}' for p, s, n in rows]
+    usage = await engine.db.fetchone(
+        "SELECT COALESCE(SUM(reserved), 0), COALESCE(SUM(spent), 0) FROM quota_usage "
+        "WHERE day = (SELECT MAX(day) FROM quota_usage)"
+    )
+    reserved, spent = (usage[0], usage[1]) if usage else (0, 0)
+    lines += [
+        "# HELP bananabot_credits_today Credits reserved and spent on the latest UTC day.",
+        "# TYPE bananabot_credits_today gauge",
+        f'bananabot_credits_today{{kind="reserved"}} {reserved}',
+        f'bananabot_credits_today{{kind="spent"}} {spent}',
+    ]
+    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+
+
 def make_app(engine: JobEngine) -> web.Application:
     """The receiver's aiohttp application."""
     app = web.Application(client_max_size=MAX_CALLBACK_BYTES)
     app[ENGINE_KEY] = engine
     app.router.add_post("/callbacks/{job_id}/{token}", callback)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
     return app
 
 

@@ -452,3 +452,38 @@ async def test_references_go_as_urls_or_as_re_encoded_bytes(fake, tmp_path):
             _name, data, content_type = form["image"][0]
             assert len(data) <= 2_500_000
             assert content_type in ("image/jpeg", "image/webp", "image/png")
+
+
+async def test_model_and_aspect_autocomplete_and_unknown_model(fake, tmp_path):
+    async with FakeGemini() as gemini:
+        settings = settings_for(
+            fake, tmp_path, gemini_api_key=gemini.api_key, gemini_base_url=gemini.base_url
+        )
+        async with running_bot(fake, settings):
+            user = fake.add_user("uma")
+            ix = await fake.autocomplete(
+                user, fake.channel, "imagine", {"prompt": "x", "model": "gem"}, focused="model"
+            )
+            callback = await ix.wait_callback()
+            assert callback.type == 8
+            values = [c["value"] for c in (callback.data or {})["choices"]]
+            assert values == [
+                "gemini:nano-banana-pro",
+                "gemini:nano-banana-2",
+                "gemini:nano-banana",
+            ]
+            ix = await fake.autocomplete(
+                user,
+                fake.channel,
+                "imagine",
+                {"prompt": "x", "model": "gemini:nano-banana", "aspect": ""},
+                focused="aspect",
+            )
+            callback = await ix.wait_callback()
+            aspects = [c["value"] for c in (callback.data or {})["choices"]]
+            assert "16:9" in aspects and "auto" not in aspects
+            ix = await fake.slash(
+                user, fake.channel, "imagine", {"prompt": "x y", "model": "gemini:nano-banana-9"}
+            )
+            text = await status_text(fake, ix, "❌")
+            assert "no model 'nano-banana-9'; choose one of: nano-banana-pro" in text

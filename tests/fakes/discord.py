@@ -1782,6 +1782,47 @@ class FakeDiscord:
             locale=locale,
         )
 
+    async def autocomplete(
+        self,
+        user: FakeUser | str,
+        channel: FakeChannel | str | None,
+        name: str,
+        options: Mapping[str, Any],
+        *,
+        focused: str,
+    ) -> FakeInteraction:
+        """A user types into option ``focused`` of ``/name``: an AUTOCOMPLETE interaction (type
+        4). The bot answers with callback type 8; its ``data.choices`` are the suggestions."""
+        ch = self.get_channel(channel or self.channel)
+        invoker = self.users[_id_of(user)]
+        command = self.find_command(name, ch.guild_id, 1)
+        scope = self._check_command(command, name, invoker, ch)
+        schema = {o["name"]: o for o in (command or {}).get("options", [])}
+        if focused not in options:
+            raise ValueError(f"the focused option {focused!r} needs a (partial) value")
+        entries: list[JSON] = []
+        for key, value in options.items():
+            option = schema.get(key)
+            if command is not None and option is None:
+                raise ValueError(f"/{name} has no option {key!r}")
+            entry: JSON = {"name": key, "type": option["type"] if option else 3, "value": value}
+            if key == focused:
+                if option is not None and not option.get("autocomplete"):
+                    raise ValueError(f"option {key!r} of /{name} has no autocomplete")
+                entry["focused"] = True
+            entries.append(entry)
+        data: JSON = {
+            "id": command["id"] if command else self._id(),
+            "name": name,
+            "type": 1,
+            "options": entries,
+        }
+        if scope is not None:
+            data["guild_id"] = scope
+        return await self._send_interaction(
+            invoker, ch, InteractionType.AUTOCOMPLETE, data, name=name
+        )
+
     async def context_menu_message(
         self,
         user: FakeUser | str,

@@ -409,12 +409,17 @@ async def test_job_in_submitting_at_restart_fails_and_refunds(tmp_path):
         await h.close()
 
 
-async def test_healthz(tmp_path):
-    h = await make_harness(tmp_path, {}, receiver=True, start=False)
+async def test_healthz_and_metrics(tmp_path):
+    h = await make_harness(tmp_path, {"local": LocalProvider(ProviderConfig())}, receiver=True)
     try:
+        job = await h.engine.accept(spec(resolution="2K"))
+        await settle(h, job.id)
         async with httpx.AsyncClient() as client:
             response = await client.get(f"http://127.0.0.1:{h.port}/healthz")
-        assert response.json() == {"ok": True}
+            assert response.json() == {"ok": True}
+            metrics = (await client.get(f"http://127.0.0.1:{h.port}/metrics")).text
+        assert 'bananabot_jobs{provider="local",status="delivered"} 1' in metrics
+        assert 'bananabot_credits_today{kind="spent"} 2' in metrics
     finally:
         await h.close()
 
