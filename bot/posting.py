@@ -37,6 +37,14 @@ UNKNOWN_WEBHOOK = 10015
 ViewFactory = Callable[[Job], discord.ui.View]
 
 
+def _unstored_view(view_for: ViewFactory, job: Job) -> discord.ui.View:
+    """The job's buttons, stopped first: clicks are routed by the registered DynamicItems, so
+    discord.py need not keep a View per posted result in memory forever."""
+    view = view_for(job)
+    view.stop()
+    return view
+
+
 class DiscordDelivery:
     """Implements :class:`bot.jobs.delivery.Delivery` with Discord messages."""
 
@@ -142,7 +150,7 @@ class DiscordDelivery:
                 message = await self._webhook(job).send(
                     embed=embed,
                     files=_files(job, fitted),
-                    view=self.view_for(job),
+                    view=_unstored_view(self.view_for, job),
                     allowed_mentions=NO_MENTIONS,
                     wait=True,
                 )
@@ -206,7 +214,7 @@ class DiscordDelivery:
                     content=f"<@{job.origin.user_id}>",
                     embed=embed,
                     files=_files(job, images),
-                    view=self.view_for(job),
+                    view=_unstored_view(self.view_for, job),
                     allowed_mentions=mention_requester,
                     nonce=f"bb{job.id}",
                 )
@@ -225,7 +233,7 @@ class DiscordDelivery:
                 content="I couldn't post in that channel, so here are your images.",
                 embed=embed,
                 files=_files(job, images),
-                view=self.view_for(job),
+                view=_unstored_view(self.view_for, job),
                 allowed_mentions=NO_MENTIONS,
             )
         except discord.HTTPException as exc:

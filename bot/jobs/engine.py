@@ -305,6 +305,9 @@ class JobEngine:
         if not queued:
             return
         counts = await self.jobs.at_provider_counts()
+        for job in queued:  # spawned submits that have not marked themselves yet
+            if ("submit", job.id) in self._busy:
+                counts[job.provider] = counts.get(job.provider, 0) + 1
         now = self.clock()
         waiting: dict[str, int] = {}
         for job in queued:

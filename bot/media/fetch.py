@@ -60,6 +60,14 @@ async def _check_host(url: str, allow_private: bool) -> None:
             raise FetchError(f"refusing to fetch from a private address ({host})")
 
 
+def _check_peer(response: httpx.Response) -> None:
+    """Re-check the address actually connected to (DNS may have changed since the lookup)."""
+    stream = response.extensions.get("network_stream")
+    address = stream.get_extra_info("server_addr") if stream is not None else None
+    if address and not _is_public(str(address[0])):
+        raise FetchError("refusing to fetch from a private address")
+
+
 class ImageFetcher:
     """Fetches images under the SSRF guard, a size cap and content sniffing."""
 
@@ -87,6 +95,8 @@ class ImageFetcher:
                             raise FetchError("redirect without a location")
                         current = urljoin(current, location)
                         continue
+                    if not self.allow_private:
+                        _check_peer(resp)
                     if resp.status_code != 200:
                         raise FetchError(f"image download failed (HTTP {resp.status_code})")
                     declared = resp.headers.get("content-length")

@@ -118,3 +118,15 @@ def test_sniff_by_content():
         inspect_image(b"GIF89a-but-not-really")
     with pytest.raises(NotAnImageError):
         inspect_image(b"%PDF-1.7")
+
+
+async def test_connected_address_is_rechecked(server, client, monkeypatch):
+    """DNS rebinding: the lookup said public, but the connection went to a private address."""
+    import bot.media.fetch as fetch_module
+
+    async def lookup_says_public(url: str, allow_private: bool) -> None:
+        return None
+
+    monkeypatch.setattr(fetch_module, "_check_host", lookup_says_public)
+    with pytest.raises(FetchError, match="private address"):
+        await ImageFetcher(client).fetch(f"{server.base_url}/files/ok.png")
