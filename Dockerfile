@@ -9,6 +9,7 @@ COPY bot bot
 RUN pip install --no-cache-dir .
 
 USER bananabot
+WORKDIR /data
 ENV BANANABOT_DB=/data/bananabot.db \
     CALLBACK_HOST=0.0.0.0 \
     CALLBACK_PORT=8080 \
