@@ -155,6 +155,8 @@ class JobRepository:
             await self._event(tx, job_id, current["status"], to, note, now)
             if to is JobStatus.DELIVERED:
                 await self.ledger.commit(tx, job_id, now)
+                # the images live on in the posted message; keep the database small
+                await tx.execute("UPDATE job_results SET data = NULL WHERE job_id = ?", (job_id,))
             elif to in REFUNDED:
                 await self.ledger.refund(tx, job_id, now)
         return True

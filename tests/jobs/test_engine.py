@@ -39,6 +39,8 @@ async def test_local_job_is_delivered_and_charged_once(tmp_path):
         assert done.delivered_via == "file"
         assert len(h.delivery.saved[job.id]) == 2
         assert h.delivery.deliveries[job.id] == 1
+        assert len(done.results) == 2
+        assert all(r.data is None for r in done.results)  # delivered bytes are not kept
         quota = await h.engine.quota("u1")
         assert (quota.spent, quota.reserved, quota.remaining) == (4, 0, 96)
         assert [to for _, to in await h.engine.jobs.events(job.id)] == [
