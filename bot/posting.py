@@ -48,9 +48,12 @@ def _unstored_view(view_for: ViewFactory, job: Job) -> discord.ui.View:
 class DiscordDelivery:
     """Implements :class:`bot.jobs.delivery.Delivery` with Discord messages."""
 
-    def __init__(self, client: discord.Client, view_for: ViewFactory) -> None:
+    def __init__(
+        self, client: discord.Client, view_for: ViewFactory, cancel_view_for: ViewFactory
+    ) -> None:
         self.client = client
         self.view_for = view_for
+        self.cancel_view_for = cancel_view_for
         self.quota: Callable[[str], Awaitable[QuotaSnapshot]] | None = None
         self.clock: Callable[[], float] = time.time
         self._last_edit: dict[str, tuple[float, str]] = {}
@@ -71,12 +74,15 @@ class DiscordDelivery:
         assert app_id is not None and job.origin.interaction_token is not None
         return discord.Webhook.partial(app_id, job.origin.interaction_token, client=self.client)
 
-    async def _edit_status(self, job: Job, text: str) -> None:
+    async def _edit_status(self, job: Job, text: str, view: discord.ui.View | None = None) -> None:
         if not self._token_alive(job) or job.origin.status_message_id is None:
             return
         try:
             await self._webhook(job).edit_message(
-                int(job.origin.status_message_id), content=text, allowed_mentions=NO_MENTIONS
+                int(job.origin.status_message_id),
+                content=text,
+                allowed_mentions=NO_MENTIONS,
+                view=view,
             )
         except (discord.HTTPException, RuntimeError) as exc:  # best effort, never fatal
             log.info("job %s: status edit failed (%s)", job.id, exc)
@@ -95,7 +101,8 @@ class DiscordDelivery:
             ):
                 return
         self._last_edit[job.id] = (now, text)
-        await self._edit_status(job, text)
+        queued = progress.stage is Stage.QUEUED
+        await self._edit_status(job, text, self.cancel_view_for(job) if queued else None)
         if progress.stage in (Stage.SUBMITTED, Stage.GENERATING):
             self._start_ticker(job)
         else:

@@ -14,7 +14,7 @@ import yarl
 from aiohttp import web
 
 from bot.client import BananaBot
-from bot.cogs.buttons import result_view
+from bot.cogs.buttons import cancel_view, result_view
 from bot.jobs.engine import JobEngine
 from bot.media.fetch import ImageFetcher
 from bot.posting import DiscordDelivery
@@ -88,7 +88,7 @@ async def build_runtime(
         log.info("provider %s not available: %s", name, reason)
     http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
     bot = BananaBot(db, **client_options)
-    delivery = DiscordDelivery(bot, result_view)
+    delivery = DiscordDelivery(bot, result_view, cancel_view)
     engine = JobEngine(
         db,
         providers,
@@ -99,7 +99,7 @@ async def build_runtime(
     )
     delivery.quota = engine.quota
     bot.engine = engine
-    bot.starter = JobStarter(engine, providers, settings.default_provider)
+    bot.starter = JobStarter(engine, providers, settings.default_provider, cancel_view)
     runtime = Runtime(
         settings, db, providers, http, bot, engine, delivery, unconfigured=unconfigured
     )

@@ -8,7 +8,7 @@ problem is a short private message, and no credit is reserved before the request
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 
 import discord
@@ -42,11 +42,16 @@ class JobStarter:
     """Builds and accepts jobs for interactions."""
 
     def __init__(
-        self, engine: JobEngine, providers: Mapping[str, Provider], default: str | None
+        self,
+        engine: JobEngine,
+        providers: Mapping[str, Provider],
+        default: str | None,
+        cancel_view: Callable[[Job], discord.ui.View] | None = None,
     ) -> None:
         self.engine = engine
         self.providers = providers
         self.default = default
+        self.cancel_view = cancel_view
 
     # ------------------------------------------------------------------ choices
 
@@ -200,14 +205,23 @@ class JobStarter:
             await self.tell(interaction, f"❌ {exc}. Nothing was charged.")
             return None
         position = await self.engine.position(job)
-        where = f" — position {position} in line" if position else ""
-        await self.tell(interaction, f"⏳ Queued{where} · {job.cost} credit(s) reserved")
+        if position is not None:  # still waiting: offer a way out
+            view = self.cancel_view(job) if self.cancel_view else None
+            await self.tell(
+                interaction,
+                f"⏳ Queued — position {position} in line · {job.cost} credit(s) reserved",
+                view=view,
+            )
         return job
 
     @staticmethod
-    async def tell(interaction: discord.Interaction, text: str) -> None:
-        """Replace the private status message's text."""
+    async def tell(
+        interaction: discord.Interaction, text: str, view: discord.ui.View | None = None
+    ) -> None:
+        """Replace the private status message's text (and its buttons)."""
         try:
-            await interaction.edit_original_response(content=text, allowed_mentions=NO_MENTIONS)
+            await interaction.edit_original_response(
+                content=text, allowed_mentions=NO_MENTIONS, view=view
+            )
         except discord.HTTPException as exc:
             log.info("could not update the status message (%s)", exc)

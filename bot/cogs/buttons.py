@@ -168,12 +168,53 @@ class DeleteButton(_JobButton, template=r"bb:delete:" + JOB):
         await interaction.response.send_message("🗑️ Deleted.", ephemeral=True)
 
 
-BUTTONS: tuple[type[_JobButton], ...] = (RerollButton, EditButton, UpscaleButton, DeleteButton)
+class CancelButton(_JobButton, template=r"bb:cancel:" + JOB):
+    """On the private status message while queued: give up the job and get the credits back."""
+
+    action = "cancel"
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(job_id, label="Cancel", emoji="✖️")
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        job = await _job(interaction, self.job_id)
+        if job is None:
+            return
+        if str(interaction.user.id) != job.origin.user_id:
+            await interaction.response.send_message(
+                "Only the requester can cancel this.", ephemeral=True
+            )
+            return
+        if await self.bot(interaction).engine.cancel(job.id):
+            await interaction.response.edit_message(
+                content=f"✖️ Cancelled. Your {job.cost} credit(s) were refunded.", view=None
+            )
+        else:
+            await interaction.response.send_message(
+                "It has already started, so it can't be cancelled now.", ephemeral=True
+            )
+
+
+BUTTONS: tuple[type[_JobButton], ...] = (
+    RerollButton,
+    EditButton,
+    UpscaleButton,
+    DeleteButton,
+    CancelButton,
+)
 
 
 def result_view(job: Job) -> discord.ui.View:
     """The buttons under a result (persistent: no timeout)."""
     view = discord.ui.View(timeout=None)
-    for button in BUTTONS:
-        view.add_item(button(job.id))  # type: ignore[call-arg]
+    for button in (RerollButton, EditButton, UpscaleButton, DeleteButton):
+        view.add_item(button(job.id))
+    return view
+
+
+def cancel_view(job: Job) -> discord.ui.View:
+    """The Cancel button on the private status message of a queued job."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(CancelButton(job.id))
+    view.stop()  # clicks are routed by the registered DynamicItem; nothing to keep in memory
     return view

@@ -189,15 +189,15 @@ class JobEngine:
 
     async def cancel(self, job_id: str) -> bool:
         """Cancel a job that has not reached a provider yet; credits are refunded."""
-        won = await self.jobs.transition(
+        return await self.jobs.transition(
             job_id,
             JobStatus.CANCELLED,
             now=self.clock(),
+            only_from=[JobStatus.QUEUED],
             note="cancelled",
             failure_kind=FailureKind.CANCELLED,
             failure_reason="cancelled",
         )
-        return won and (await self._get(job_id)).status is JobStatus.CANCELLED
 
     async def hint(self, job_id: str) -> None:
         """A provider callback arrived for the job: check its status now (never trust the body)."""

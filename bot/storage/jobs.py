@@ -120,6 +120,7 @@ class JobRepository:
         now: float,
         note: str | None = None,
         results: Iterable[ResultImage] = (),
+        only_from: Iterable[JobStatus] | None = None,
         **fields: Any,
     ) -> bool:
         """Move the job to ``to`` if its current status allows it; True if this call did.
@@ -131,6 +132,8 @@ class JobRepository:
         if unknown:
             raise ValueError(f"not updatable: {sorted(unknown)}")
         allowed = set(sources(to))
+        if only_from is not None:
+            allowed &= set(only_from)
         assignments = "".join(f", {name} = :{name}" for name in fields)
         params = {**fields, "to": to.value, "now": now, "id": job_id}
         if isinstance(params.get("failure_kind"), FailureKind):

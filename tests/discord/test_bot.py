@@ -487,3 +487,45 @@ async def test_model_and_aspect_autocomplete_and_unknown_model(fake, tmp_path):
             )
             text = await status_text(fake, ix, "❌")
             assert "no model 'nano-banana-9'; choose one of: nano-banana-pro" in text
+
+
+async def test_cancel_a_queued_job_refunds_it(fake, tmp_path):
+    async with FakeMagnific() as magnific:
+        magnific.steps_to_finish = 1000
+        settings = settings_for(
+            fake,
+            tmp_path,
+            magnific_api_key=magnific.api_key,
+            magnific_base_url=magnific.base_url,
+            provider_concurrency={"magnific": 1},
+        )
+        async with running_bot(fake, settings) as runtime:
+            first_user, user = fake.add_user("vic"), fake.add_user("wes")
+            await fake.slash(
+                first_user,
+                fake.channel,
+                "imagine",
+                {"prompt": "a fox", "model": "magnific:nano-banana-pro"},
+            )
+            await fake.wait_for(lambda: magnific.tasks, what="the first job at the provider")
+            ix = await fake.slash(
+                user,
+                fake.channel,
+                "imagine",
+                {"prompt": "a cat", "model": "magnific:nano-banana-pro"},
+            )
+            await status_text(fake, ix, "position 1")
+            status = ix.original
+            assert status is not None
+            cancel = next(
+                c["custom_id"]
+                for c in status.walk_components()
+                if str(c.get("custom_id", "")).startswith("bb:cancel:")
+            )
+            stranger_click = await fake.click(first_user, status, cancel)
+            reply = await fake.wait_for(lambda: stranger_click.original, what="refusal")
+            assert "Only the requester" in reply.content
+            await fake.click(user, status, cancel)
+            await status_text(fake, ix, "Cancelled")
+            assert (await runtime.engine.quota(user.id)).reserved == 0
+            assert len(magnific.requests_to("/nano-banana-pro", "POST")) == 1

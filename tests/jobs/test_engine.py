@@ -431,3 +431,26 @@ async def test_healthz_and_metrics(tmp_path):
 
 
 _ = FAST
+
+
+async def test_cancel_only_before_submission(tmp_path, magnific):
+    magnific.steps_to_finish = 1000
+    config = EngineConfig(poll_interval=0.05, idle_tick=0.1, provider_concurrency={"magnific": 1})
+    h = await make_harness(
+        tmp_path, {"magnific": MagnificProvider(provider_config(magnific))}, config=config
+    )
+    try:
+        running = await h.engine.accept(spec(provider="magnific", user="a"))
+        waiting = await h.engine.accept(spec(provider="magnific", user="b"))
+        for _ in range(200):
+            if (await stored(h, running.id)).task_id:
+                break
+            await asyncio.sleep(0.02)
+        assert not await h.engine.cancel(running.id)  # already at the provider
+        assert await h.engine.cancel(waiting.id)
+        assert not await h.engine.cancel(waiting.id)  # once
+        assert (await stored(h, waiting.id)).status is JobStatus.CANCELLED
+        assert (await h.engine.quota("b")).reserved == 0
+        assert (await stored(h, running.id)).status in (JobStatus.SUBMITTED, JobStatus.RUNNING)
+    finally:
+        await h.close()
