@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import secrets
 from typing import Any
 
 import discord
@@ -13,6 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cogs.buttons import BUTTONS
+from bot.cogs.errors import report_unexpected
 from bot.cogs.generate import Generate
 from bot.cogs.quota import Quota
 from bot.jobs.engine import JobEngine
@@ -32,21 +32,7 @@ class BananaTree(app_commands.CommandTree["BananaBot"]):
         self, interaction: discord.Interaction[BananaBot], error: app_commands.AppCommandError
     ) -> None:
         """Log the traceback; tell the user privately, with a reference id."""
-        ref = secrets.token_hex(4)
-        log.error(
-            "unexpected error (ref %s) in %s",
-            ref,
-            interaction.command.name if interaction.command else "interaction",
-            exc_info=error,
-        )
-        text = f"❌ Something went wrong (ref {ref}). Nothing was charged."
-        try:
-            if interaction.response.is_done():
-                await interaction.edit_original_response(content=text)
-            else:
-                await interaction.response.send_message(text, ephemeral=True)
-        except discord.HTTPException:
-            log.warning("could not report error %s to the user", ref)
+        await report_unexpected(interaction, error)
 
 
 class BananaBot(commands.Bot):

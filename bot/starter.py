@@ -161,7 +161,14 @@ class JobStarter:
 
         The interaction must already be deferred ephemerally.
         """
-        provider = self.providers[provider_name]
+        provider = self.providers.get(provider_name)
+        if provider is None:
+            await self.tell(
+                interaction,
+                f"❌ `{provider_name}` is not configured on this bot "
+                "any more. Nothing was charged.",
+            )
+            return None
         try:
             validate_request(provider.capabilities, request)
         except ProviderError as exc:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import discord
 
+from bot.cogs.errors import guarded
 from bot.cogs.generate import EditModal, _is_image
 from bot.jobs.models import Job
 
@@ -70,6 +71,7 @@ class RerollButton(_JobButton, template=r"bb:reroll:" + JOB):
     def __init__(self, job_id: str) -> None:
         super().__init__(job_id, label="Re-roll", emoji="🔄")
 
+    @guarded
     async def callback(self, interaction: discord.Interaction) -> None:
         job = await _job(interaction, self.job_id)
         if job is None:
@@ -88,6 +90,7 @@ class UpscaleButton(_JobButton, template=r"bb:4k:" + JOB):
     def __init__(self, job_id: str) -> None:
         super().__init__(job_id, label="4K", emoji="🔍")
 
+    @guarded
     async def callback(self, interaction: discord.Interaction) -> None:
         job = await _job(interaction, self.job_id)
         if job is None:
@@ -114,6 +117,7 @@ class EditButton(_JobButton, template=r"bb:edit:" + JOB):
     def __init__(self, job_id: str) -> None:
         super().__init__(job_id, label="Edit", emoji="✏️")
 
+    @guarded
     async def callback(self, interaction: discord.Interaction) -> None:
         job = await _job(interaction, self.job_id)
         if job is None:
@@ -144,6 +148,7 @@ class DeleteButton(_JobButton, template=r"bb:delete:" + JOB):
     def __init__(self, job_id: str) -> None:
         super().__init__(job_id, label="Delete", emoji="🗑️", style=discord.ButtonStyle.danger)
 
+    @guarded
     async def callback(self, interaction: discord.Interaction) -> None:
         job = await _job(interaction, self.job_id)
         if job is None:
@@ -176,6 +181,7 @@ class CancelButton(_JobButton, template=r"bb:cancel:" + JOB):
     def __init__(self, job_id: str) -> None:
         super().__init__(job_id, label="Cancel", emoji="✖️")
 
+    @guarded
     async def callback(self, interaction: discord.Interaction) -> None:
         job = await _job(interaction, self.job_id)
         if job is None:

@@ -8,6 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.cogs.errors import guarded
 from bot.starter import JobStarter, UserFacingError
 from providers.base import GenerationRequest, Mode, ProviderError
 
@@ -67,6 +68,7 @@ class EditModal(discord.ui.Modal, title="Edit image"):
         self.parent_job_id = parent_job_id
         self.origin_message_id = origin_message_id
 
+    @guarded
     async def on_submit(self, interaction: discord.Interaction) -> None:
         """Start the edit job."""
         await interaction.response.defer(ephemeral=True, thinking=True)

@@ -529,3 +529,17 @@ async def test_cancel_a_queued_job_refunds_it(fake, tmp_path):
             await status_text(fake, ix, "Cancelled")
             assert (await runtime.engine.quota(user.id)).reserved == 0
             assert len(magnific.requests_to("/nano-banana-pro", "POST")) == 1
+
+
+async def test_unexpected_errors_are_reported_with_a_reference(fake, tmp_path):
+    async with running_bot(fake, settings_for(fake, tmp_path)) as runtime:
+        user = fake.add_user("xena")
+        ix = await fake.slash(user, fake.channel, "imagine", {"prompt": "a fox"})
+        result = await result_of(fake, ix)
+        job_id = job_id_of(result)
+        # the stored request is damaged (say, by a bad manual edit of the database)
+        await runtime.db.execute("UPDATE jobs SET request_json = '{' WHERE id = ?", (job_id,))
+        click = await fake.click(user, result, f"bb:reroll:{job_id}")
+        reply = await fake.wait_for(lambda: click.original, what="an error reply")
+        assert reply.ephemeral
+        assert "Something went wrong (ref " in reply.content
