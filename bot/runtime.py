@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import signal
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,6 +118,13 @@ async def run_bot(settings: Settings) -> int:
     assert settings.discord_token is not None
     await point_at_discord(settings)
     runtime = await build_runtime(settings)
+    loop = asyncio.get_running_loop()
+    stopping: set[asyncio.Task[None]] = set()
+    for signum in (signal.SIGTERM, signal.SIGINT):  # docker stop, Ctrl-C: shut down cleanly
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(
+                signum, lambda: stopping.add(loop.create_task(runtime.bot.close()))
+            )
     try:
         await runtime.bot.start(settings.discord_token.get_secret_value())
     except discord.LoginFailure:

@@ -65,7 +65,7 @@ async def test_run_process_killed_while_pending_delivers_once_after_restart(tmp_
             reroll = await fake.click(user, result, f"bb:reroll:{job_id}")
             await result_of(fake, reroll, timeout=30)
         finally:
-            second.send_signal(signal.SIGINT)
+            second.send_signal(signal.SIGTERM)
             _, stderr = await asyncio.wait_for(second.communicate(), 15)
         assert second.returncode == 0, stderr.decode()[-2000:]
         assert b"Traceback" not in stderr, stderr.decode()[-3000:]
