@@ -24,6 +24,11 @@ def png(width: int = 64, height: int = 64, color: str = "red") -> bytes:
     return buffer.getvalue()
 
 
+def keys_for(name: str, server: Any) -> dict[str, Any]:
+    """Settings that point provider ``name`` at its loopback fake."""
+    return {f"{name}_api_key": server.api_key, f"{name}_base_url": server.base_url}
+
+
 def settings_for(fake: FakeDiscord, tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "discord_token": SecretStr(fake.token),

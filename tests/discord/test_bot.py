@@ -10,6 +10,7 @@ from PIL import Image
 from bot.jobs.states import JobStatus
 from tests.discord.bot_harness import (
     job_id_of,
+    keys_for,
     png,
     result_of,
     running_bot,
@@ -155,9 +156,7 @@ async def test_large_4k_result_is_fitted_under_the_interaction_limit(fake, tmp_p
 async def test_expired_token_falls_back_to_a_channel_message(fake, tmp_path):
     async with FakeMagnific() as magnific:
         magnific.steps_to_finish = 8
-        settings = settings_for(
-            fake, tmp_path, magnific_api_key=magnific.api_key, magnific_base_url=magnific.base_url
-        )
+        settings = settings_for(fake, tmp_path, **keys_for("magnific", magnific))
         async with running_bot(fake, settings):
             user = fake.add_user("hana")
             ix = await fake.slash(
@@ -177,9 +176,7 @@ async def test_expired_token_falls_back_to_a_channel_message(fake, tmp_path):
 async def test_no_channel_permission_and_expired_token_sends_a_dm(fake, tmp_path):
     async with FakeMagnific() as magnific:
         magnific.steps_to_finish = 8
-        settings = settings_for(
-            fake, tmp_path, magnific_api_key=magnific.api_key, magnific_base_url=magnific.base_url
-        )
+        settings = settings_for(fake, tmp_path, **keys_for("magnific", magnific))
         async with running_bot(fake, settings) as runtime:
             user = fake.add_user("ivan")
             ix = await fake.slash(
@@ -205,9 +202,7 @@ async def test_provider_failure_reports_reason_and_refund(fake, tmp_path):
         magnific.next_outcome(
             Outcome(success=False, reason="Image flagged by safety system", content_policy=True)
         )
-        settings = settings_for(
-            fake, tmp_path, magnific_api_key=magnific.api_key, magnific_base_url=magnific.base_url
-        )
+        settings = settings_for(fake, tmp_path, **keys_for("magnific", magnific))
         async with running_bot(fake, settings) as runtime:
             user = fake.add_user("judy")
             ix = await fake.slash(
@@ -229,8 +224,7 @@ async def test_async_provider_polling_and_webhook_modes(fake, tmp_path, callback
         settings = settings_for(
             fake,
             tmp_path,
-            magnific_api_key=magnific.api_key,
-            magnific_base_url=magnific.base_url,
+            **keys_for("magnific", magnific),
             poll_interval_seconds=None if callbacks else 0.05,
         )
         async with running_bot(fake, settings, callbacks=callbacks):
@@ -332,9 +326,7 @@ async def test_many_users_each_get_their_own_result(fake, tmp_path):
 async def test_killed_while_pending_then_restarted_delivers_once_and_buttons_work(fake, tmp_path):
     async with FakeMagnific() as magnific:
         magnific.steps_to_finish = 10
-        settings = settings_for(
-            fake, tmp_path, magnific_api_key=magnific.api_key, magnific_base_url=magnific.base_url
-        )
+        settings = settings_for(fake, tmp_path, **keys_for("magnific", magnific))
         user = fake.add_user("olga")
         async with running_bot(fake, settings) as runtime:
             ix = await fake.slash(
@@ -363,9 +355,7 @@ async def test_killed_while_pending_then_restarted_delivers_once_and_buttons_wor
 
 async def test_too_many_attachments_for_the_model(fake, tmp_path):
     async with FakeGemini() as gemini:
-        settings = settings_for(
-            fake, tmp_path, gemini_api_key=gemini.api_key, gemini_base_url=gemini.base_url
-        )
+        settings = settings_for(fake, tmp_path, **keys_for("gemini", gemini))
         async with running_bot(fake, settings):
             user = fake.add_user("pat")
             files = {
@@ -388,9 +378,7 @@ async def test_progress_is_shown_and_throttled(fake, tmp_path):
     async with FakeMagnific() as magnific:
         magnific.step_seconds = 0.5
         magnific.steps_to_finish = 7
-        settings = settings_for(
-            fake, tmp_path, magnific_api_key=magnific.api_key, magnific_base_url=magnific.base_url
-        )
+        settings = settings_for(fake, tmp_path, **keys_for("magnific", magnific))
         async with running_bot(fake, settings):
             user = fake.add_user("quinn")
             ix = await fake.slash(
@@ -418,10 +406,8 @@ async def test_references_go_as_urls_or_as_re_encoded_bytes(fake, tmp_path):
         settings = settings_for(
             fake,
             tmp_path,
-            magnific_api_key=magnific.api_key,
-            magnific_base_url=magnific.base_url,
-            nanobananapro_api_key=nbp.api_key,
-            nanobananapro_base_url=nbp.base_url,
+            **keys_for("magnific", magnific),
+            **keys_for("nanobananapro", nbp),
         )
         async with running_bot(fake, settings):
             user = fake.add_user("rita")
@@ -456,9 +442,7 @@ async def test_references_go_as_urls_or_as_re_encoded_bytes(fake, tmp_path):
 
 async def test_model_and_aspect_autocomplete_and_unknown_model(fake, tmp_path):
     async with FakeGemini() as gemini:
-        settings = settings_for(
-            fake, tmp_path, gemini_api_key=gemini.api_key, gemini_base_url=gemini.base_url
-        )
+        settings = settings_for(fake, tmp_path, **keys_for("gemini", gemini))
         async with running_bot(fake, settings):
             user = fake.add_user("uma")
             ix = await fake.autocomplete(
@@ -495,8 +479,7 @@ async def test_cancel_a_queued_job_refunds_it(fake, tmp_path):
         settings = settings_for(
             fake,
             tmp_path,
-            magnific_api_key=magnific.api_key,
-            magnific_base_url=magnific.base_url,
+            **keys_for("magnific", magnific),
             provider_concurrency={"magnific": 1},
         )
         async with running_bot(fake, settings) as runtime:

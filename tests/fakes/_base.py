@@ -21,7 +21,9 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from pydantic import SecretStr
 
+from providers.base import ProviderConfig, RetryPolicy
 from providers.local import image_size, render_image
 
 
@@ -80,6 +82,20 @@ class FakeTask:
     callback_url: str | None = None
     step: int = 0
     image_urls: list[str] = field(default_factory=list)
+
+
+FAST_RETRY = RetryPolicy(initial_wait=0.01, max_wait=0.05)
+
+
+def provider_config(fake: FakeServer, **overrides: Any) -> ProviderConfig:
+    """A provider config pointing at ``fake`` (its key, its URL) with a fast retry policy."""
+    values: dict[str, Any] = {
+        "api_key": SecretStr(fake.api_key),
+        "base_url": fake.base_url,
+        "retry": FAST_RETRY,
+    }
+    values.update(overrides)
+    return ProviderConfig(**values)
 
 
 def parse_multipart(content_type: str, body: bytes) -> dict[str, list[Any]]:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import httpx
 from aiohttp import web
-from pydantic import SecretStr
 
 from bot.jobs.delivery import FileDelivery
 from bot.jobs.engine import EngineConfig, JobEngine
@@ -18,17 +17,9 @@ from bot.media.fetch import ImageFetcher
 from bot.storage.db import Database
 from bot.storage.migrate import migrate
 from bot.web.app import start_receiver
-from providers.base import GenerationRequest, Provider, ProviderConfig, RetryPolicy
+from providers.base import GenerationRequest, Provider
 
-FAST_RETRY = RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.05)
 FAST = EngineConfig(poll_interval=0.05, idle_tick=0.2, deadline_seconds=30.0)
-
-
-def provider_config(fake, **extra) -> ProviderConfig:
-    """Config pointing a provider at a fake server."""
-    return ProviderConfig(
-        api_key=SecretStr(fake.api_key), base_url=fake.base_url, retry=FAST_RETRY, **extra
-    )
 
 
 class CountingDelivery(FileDelivery):

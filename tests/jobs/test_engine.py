@@ -13,10 +13,10 @@ from providers.base import ProviderConfig, RequestInvalidError
 from providers.local import LocalProvider
 from providers.magnific import MagnificProvider
 from providers.nanobananapro import NanoBananaProProvider
-from tests.fakes._base import Fault, On, Outcome
+from tests.fakes._base import Fault, On, Outcome, provider_config
 from tests.fakes.magnific import FakeMagnific
 from tests.fakes.nanobananapro import FakeNanoBananaPro
-from tests.jobs.harness import FAST, make_harness, provider_config, spec, stored
+from tests.jobs.harness import FAST, make_harness, spec, stored
 
 
 @pytest.fixture

@@ -28,12 +28,11 @@ from providers.base import (
 from providers.local import render_image
 from providers.polling import run_to_completion
 from providers.registry import PROVIDERS
-from tests.fakes._base import FakeServer, Fault, On, Outcome
+from tests.fakes._base import FakeServer, Fault, On, Outcome, provider_config
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.magnific import FakeMagnific
 from tests.fakes.nanobananaapi import FakeNanoBananaApi
 from tests.fakes.nanobananapro import FakeNanoBananaPro
-from tests.jobs.harness import provider_config
 
 FAKES: dict[str, Callable[[], FakeServer]] = {
     "magnific": FakeMagnific,

@@ -35,7 +35,7 @@ from providers.gemini import GeminiProvider
 from providers.local import render_image
 from providers.polling import run_to_completion
 from providers.validation import validate_request
-from tests.fakes._base import Fault, On, Outcome
+from tests.fakes._base import Fault, On, Outcome, provider_config
 from tests.fakes.gemini import FakeGemini
 
 PRO = "/v1beta/models/gemini-3-pro-image-preview:generateContent"
@@ -51,15 +51,8 @@ async def fake() -> AsyncIterator[FakeGemini]:
         yield server
 
 
-def make_provider(fake: FakeGemini, **config: object) -> GeminiProvider:
-    return GeminiProvider(
-        ProviderConfig(
-            api_key=SecretStr(fake.api_key),
-            base_url=fake.base_url,
-            retry=RetryPolicy(initial_wait=0.01, max_wait=0.05),
-            **config,  # type: ignore[arg-type]
-        )
-    )
+def make_provider(fake: FakeGemini, **config: Any) -> GeminiProvider:
+    return GeminiProvider(provider_config(fake, **config))
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import io
 import json
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -31,7 +32,6 @@ from providers.base import (
     ReferenceImage,
     RequestInvalidError,
     RequestRejectedError,
-    RetryPolicy,
     SubmitOutcomeUnknownError,
     TaskNotFoundError,
     TaskState,
@@ -39,7 +39,7 @@ from providers.base import (
 )
 from providers.magnific import MagnificProvider, verify_webhook_signature
 from providers.polling import run_to_completion
-from tests.fakes._base import Fault, On, Outcome
+from tests.fakes._base import Fault, On, Outcome, provider_config
 from tests.fakes.magnific import FakeMagnific, MagnificTask, sign
 
 API_KEY = "mk-SECRET-0123456789abcdef"
@@ -55,14 +55,8 @@ async def fake() -> AsyncIterator[FakeMagnific]:
         yield server
 
 
-def make_provider(fake: FakeMagnific, **config: object) -> MagnificProvider:
-    settings: dict[str, object] = {
-        "api_key": SecretStr(fake.api_key),
-        "base_url": fake.base_url,
-        "retry": RetryPolicy(initial_wait=0.01, max_wait=0.05),
-    }
-    settings.update(config)
-    return MagnificProvider(ProviderConfig(**settings))  # type: ignore[arg-type]
+def make_provider(fake: FakeMagnific, **config: Any) -> MagnificProvider:
+    return MagnificProvider(provider_config(fake, **config))
 
 
 @pytest.fixture

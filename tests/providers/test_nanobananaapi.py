@@ -38,7 +38,7 @@ from providers.base import (
 )
 from providers.nanobananaapi import PLACEHOLDER_CALLBACK_URL, NanoBananaApiProvider
 from providers.polling import run_to_completion
-from tests.fakes._base import Fault, On, Outcome
+from tests.fakes._base import Fault, On, Outcome, provider_config
 from tests.fakes.nanobananaapi import (
     CREDIT,
     GENERATE_2,
@@ -73,12 +73,7 @@ def make_provider(
     fake: FakeNanoBananaApi, *, key: str | None = None, timeout: float | None = None
 ) -> NanoBananaApiProvider:
     return NanoBananaApiProvider(
-        ProviderConfig(
-            api_key=SecretStr(key or fake.api_key),
-            base_url=fake.base_url,
-            timeout_seconds=timeout,
-            retry=RetryPolicy(initial_wait=0.01, max_wait=0.05),
-        )
+        provider_config(fake, api_key=SecretStr(key or fake.api_key), timeout_seconds=timeout)
     )
 
 

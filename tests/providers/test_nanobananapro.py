@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -24,7 +25,6 @@ from providers.base import (
     ReferenceImage,
     RequestInvalidError,
     RequestRejectedError,
-    RetryPolicy,
     SubmitOutcomeUnknownError,
     TaskState,
 )
@@ -32,7 +32,7 @@ from providers.local import render_image
 from providers.nanobananapro import NanoBananaProProvider
 from providers.polling import run_to_completion
 from providers.validation import validate_request
-from tests.fakes._base import Fault, On, Outcome
+from tests.fakes._base import Fault, On, Outcome, provider_config
 from tests.fakes.nanobananapro import FakeNanoBananaPro
 
 GENERATE = "/api/ai/nano-banana/generate"
@@ -46,15 +46,8 @@ async def fake() -> AsyncIterator[FakeNanoBananaPro]:
         yield server
 
 
-def make_provider(fake: FakeNanoBananaPro, **config: object) -> NanoBananaProProvider:
-    return NanoBananaProProvider(
-        ProviderConfig(
-            api_key=SecretStr(fake.api_key),
-            base_url=fake.base_url,
-            retry=RetryPolicy(initial_wait=0.01, max_wait=0.05),
-            **config,  # type: ignore[arg-type]
-        )
-    )
+def make_provider(fake: FakeNanoBananaPro, **config: Any) -> NanoBananaProProvider:
+    return NanoBananaProProvider(provider_config(fake, **config))
 
 
 @pytest.fixture
