@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+import aiohttp
 import discord
 
 from bot.jobs.delivery import DeliveryError
@@ -84,8 +85,8 @@ class DiscordDelivery:
                 allowed_mentions=NO_MENTIONS,
                 view=view,
             )
-        except (discord.HTTPException, RuntimeError) as exc:  # best effort, never fatal
-            log.info("job %s: status edit failed (%s)", job.id, exc)
+        except Exception as exc:  # a status line is best effort: never fatal to the job
+            log.info("job %s: status edit failed (%r)", job.id, exc)
 
     # ------------------------------------------------------------------ Delivery
 
@@ -141,6 +142,13 @@ class DiscordDelivery:
 
     async def deliver(self, job: Job, images: list[ImageFile], attempt: int) -> Receipt:
         """Post the results (see the module docstring); idempotent per job."""
+        try:
+            return await self._deliver(job, images, attempt)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            # a dropped connection: try again later (the next attempt looks for an earlier post)
+            raise DeliveryError(f"Discord connection failed ({type(exc).__name__})") from exc
+
+    async def _deliver(self, job: Job, images: list[ImageFile], attempt: int) -> Receipt:
         self._stop_ticker(job.id)
         if attempt > 1:
             earlier = await self._find_earlier_post(job)
