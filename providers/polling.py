@@ -1,6 +1,7 @@
 """Wait for one task to finish by polling: the simplest way to drive a provider to the end.
 
-The job engine has its own durable poller; this one serves the headless CLI and tests.
+The poll schedule (:func:`poll_delay`) is shared with the job engine, whose poller is durable;
+:func:`run_to_completion` is an in-memory loop for scripts and the provider contract tests.
 """
 
 from __future__ import annotations
