@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 
+import aiohttp
 import discord
 
 from bot.jobs.engine import JobEngine, UserLimitError
@@ -84,17 +85,23 @@ class JobStarter:
     async def references(
         self,
         provider: Provider,
+        model: str | None,
         attachments: Sequence[tuple[str, discord.Attachment]],
-        captions: Sequence[str | None] = (),
     ) -> tuple[ReferenceImage, ...]:
         """Download and check each attachment now (CDN URLs expire), by content.
 
+        The count is checked against the model first, so nothing is downloaded in vain.
         URL-only providers get the attachment's URL; upload-capable ones get the bytes,
         re-encoded to fit the provider's size limit where it has one.
         """
-        caps = provider.capabilities
+        caps = provider.capabilities.model(model)
+        if len(attachments) > caps.max_references:
+            raise UserFacingError(
+                f"{len(attachments)} images attached; {provider.name} {caps.name} accepts at "
+                f"most {caps.max_references}."
+            )
         refs = []
-        for index, (label, attachment) in enumerate(attachments):
+        for label, attachment in attachments:
             if attachment.size > MAX_ATTACHMENT_BYTES:
                 raise UserFacingError(
                     f"`{label}` is {attachment.size / 1e6:.1f} MB; the limit is "
@@ -102,32 +109,13 @@ class JobStarter:
                 )
             try:
                 data = await attachment.read()
-            except discord.HTTPException as exc:
-                raise UserFacingError(f"`{label}` could not be downloaded ({exc.status}).") from exc
-            refs.append(
-                await self._reference(
-                    provider,
-                    label,
-                    attachment.url,
-                    data,
-                    captions[index] if index < len(captions) else None,
-                )
-            )
-        if len(refs) > max(m.max_references for m in caps.models):
-            raise UserFacingError(
-                f"Too many images: {caps.provider} takes at most "
-                f"{max(m.max_references for m in caps.models)}."
-            )
+            except (discord.HTTPException, aiohttp.ClientError) as exc:
+                raise UserFacingError(f"`{label}` could not be downloaded.") from exc
+            refs.append(await self._reference(provider, label, attachment.url, data))
         return tuple(refs)
 
-    async def reference_from_bytes(
-        self, provider: Provider, label: str, url: str, data: bytes
-    ) -> ReferenceImage:
-        """A reference from bytes already downloaded (a result message's image)."""
-        return await self._reference(provider, label, url, data, None)
-
     async def _reference(
-        self, provider: Provider, label: str, url: str, data: bytes, caption: str | None
+        self, provider: Provider, label: str, url: str, data: bytes
     ) -> ReferenceImage:
         caps = provider.capabilities
         try:
@@ -135,7 +123,7 @@ class JobStarter:
         except NotAnImageError as exc:
             raise UserFacingError(f"`{label}` is not a usable image: {exc}.") from exc
         if not caps.accepts_reference_bytes:
-            return ReferenceImage(url=url, mime_type=info.mime_type, caption=caption)
+            return ReferenceImage(url=url, mime_type=info.mime_type)
         image = ImageFile(data=data, mime_type=info.mime_type, extension=info.extension)
         limit = caps.max_reference_bytes
         if info.mime_type not in PROVIDER_FORMATS or (limit is not None and len(data) > limit):
@@ -143,7 +131,7 @@ class JobStarter:
                 image = await fit_image_async(image, limit or len(data) * 2)
             except ImageTooLargeError as exc:
                 raise UserFacingError(f"`{label}` is too large for {caps.provider}.") from exc
-        return ReferenceImage(data=image.data, mime_type=image.mime_type, caption=caption)
+        return ReferenceImage(data=image.data, mime_type=image.mime_type)
 
     # ------------------------------------------------------------------ acceptance
 

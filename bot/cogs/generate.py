@@ -75,8 +75,8 @@ class EditModal(discord.ui.Modal, title="Edit image"):
         try:
             name, model = self.starter.resolve(self.model)
             provider = self.starter.providers[name]
-            refs = await self.starter.references(provider, [("image", self.image)])
-        except UserFacingError as exc:
+            refs = await self.starter.references(provider, model, [("image", self.image)])
+        except (UserFacingError, ProviderError) as exc:
             await self.starter.tell(interaction, f"❌ {exc}")
             return
         request = GenerationRequest(
@@ -146,13 +146,7 @@ class Generate(commands.Cog):
         try:
             name, model_name = self.starter.resolve(model)
             provider = self.starter.providers[name]
-            caps = provider.capabilities.model(model_name)
-            if len(attachments) > caps.max_references:
-                raise UserFacingError(
-                    f"{len(attachments)} images attached; {name} {caps.name} accepts at most "
-                    f"{caps.max_references}."
-                )
-            refs = await self.starter.references(provider, attachments)
+            refs = await self.starter.references(provider, model_name, attachments)
         except UserFacingError as exc:
             await self.starter.tell(interaction, f"❌ {exc}")
             return
