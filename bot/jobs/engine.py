@@ -334,10 +334,11 @@ class JobEngine:
                 self._positions[job.id] = position
                 await self._report(job, Progress(Stage.QUEUED, position=position))
 
-    async def _submit(self, job: Job) -> None:
+    async def _submit(self, listed: Job) -> None:
         now = self.clock()
-        if not await self.jobs.transition(job.id, JobStatus.SUBMITTING, now=now):
+        if not await self.jobs.transition(listed.id, JobStatus.SUBMITTING, now=now):
             return
+        job = await self._get(listed.id)  # with its reference images
         self._positions.pop(job.id, None)
         await self._report(job, Progress(Stage.SUBMITTED, elapsed=now - job.created_at))
         provider = self.providers.get(job.provider)

@@ -218,21 +218,22 @@ class JobRepository:
         return await self._job(row) if row else None
 
     async def with_status(self, statuses: Iterable[JobStatus], limit: int = 500) -> list[Job]:
-        """Jobs in any of ``statuses``, oldest first."""
+        """Jobs in any of ``statuses``, oldest first — without reference or result images
+        (listings stay cheap however large the images; :meth:`get` loads them)."""
         rows = await self.db.fetchall(
             f"SELECT * FROM jobs WHERE status IN ({_in(statuses)}) ORDER BY created_at, id LIMIT ?",
             (limit,),
         )
-        return [await self._job(row) for row in rows]
+        return [await self._job(row, images=False) for row in rows]
 
     async def due_for_poll(self, now: float, limit: int = 100) -> list[Job]:
-        """Tracked jobs whose next poll time has come."""
+        """Tracked jobs whose next poll time has come (without images, like :meth:`with_status`)."""
         rows = await self.db.fetchall(
             f"SELECT * FROM jobs WHERE status IN ({_in(TRACKED)}) "
             "AND next_poll_at <= ? ORDER BY next_poll_at LIMIT ?",
             (now, limit),
         )
-        return [await self._job(row) for row in rows]
+        return [await self._job(row, images=False) for row in rows]
 
     async def next_poll_time(self) -> float | None:
         """The earliest scheduled poll, if any."""
@@ -276,16 +277,19 @@ class JobRepository:
         )
         return [(r[0], r[1]) for r in rows]
 
-    async def _job(self, row: aiosqlite.Row) -> Job:
-        refs = await self.db.fetchall(
-            "SELECT url, data, mime_type, caption FROM job_references WHERE job_id = ? "
-            "ORDER BY position",
-            (row["id"],),
-        )
-        results = await self.db.fetchall(
-            "SELECT url, data, mime_type FROM job_results WHERE job_id = ? ORDER BY position",
-            (row["id"],),
-        )
+    async def _job(self, row: aiosqlite.Row, *, images: bool = True) -> Job:
+        refs: list[aiosqlite.Row] = []
+        results: list[aiosqlite.Row] = []
+        if images:
+            refs = await self.db.fetchall(
+                "SELECT url, data, mime_type, caption FROM job_references WHERE job_id = ? "
+                "ORDER BY position",
+                (row["id"],),
+            )
+            results = await self.db.fetchall(
+                "SELECT url, data, mime_type FROM job_results WHERE job_id = ? ORDER BY position",
+                (row["id"],),
+            )
         request = GenerationRequest.model_validate(
             {
                 **json.loads(row["request_json"]),
