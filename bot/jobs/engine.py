@@ -235,7 +235,7 @@ class JobEngine:
 
     async def apply(self, job_id: str, status: TaskStatus) -> None:
         """Apply a provider status (from a poll) to the job. Duplicates and late ones are no-ops."""
-        job = await self.jobs.get(job_id)
+        job = await self.jobs.get(job_id, images=False)
         if job is None or job.status not in TRACKED:
             return
         if job.task_id and status.task_id and status.task_id != job.task_id:

@@ -212,10 +212,10 @@ class JobRepository:
 
     # ------------------------------------------------------------------ reads
 
-    async def get(self, job_id: str) -> Job | None:
-        """The job with its references and results, or None."""
+    async def get(self, job_id: str, *, images: bool = True) -> Job | None:
+        """The job (with its reference and result images unless ``images`` is False), or None."""
         row = await self.db.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
-        return await self._job(row) if row else None
+        return await self._job(row, images=images) if row else None
 
     async def with_status(self, statuses: Iterable[JobStatus], limit: int = 500) -> list[Job]:
         """Jobs in any of ``statuses``, oldest first — without reference or result images

@@ -36,7 +36,7 @@ async def callback(request: web.Request) -> web.Response:
     engine = request.app[ENGINE_KEY]
     job_id = request.match_info["job_id"]
     token = request.match_info["token"]
-    job = await engine.jobs.get(job_id)
+    job = await engine.jobs.get(job_id, images=False)
     if job is None:
         return _json({"error": "unknown job"}, 404)
     if not hmac.compare_digest(token.encode(), job.callback_token.encode()):
