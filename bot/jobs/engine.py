@@ -208,9 +208,11 @@ class JobEngine:
         """Wait (bounded) until the job is final; returns it as stored."""
         deadline = time.monotonic() + seconds
         while True:
-            job = await self._get(job_id)
+            job = await self.jobs.get(job_id, images=False)
+            if job is None:
+                raise KeyError(job_id)
             if job.status in FINAL or time.monotonic() >= deadline:
-                return job
+                return await self._get(job_id)
             await asyncio.sleep(0.02)
 
     async def start(self) -> None:
