@@ -70,10 +70,11 @@ class BananaBot(commands.Bot):
     async def sync_commands_if_changed(self) -> None:
         """Sync global commands only when they differ from the last sync (kept in the db)."""
         digest = self.commands_hash()
-        if await get_meta(self.db, SYNC_KEY) == digest:
+        key = f"{SYNC_KEY}:{self.application_id}"  # another bot on this database syncs anew
+        if await get_meta(self.db, key) == digest:
             log.info("application commands unchanged; not syncing")
             return
         synced = await self.tree.sync()
-        await set_meta(self.db, SYNC_KEY, digest)
+        await set_meta(self.db, key, digest)
         self.synced = True
         log.info("synced %d application commands", len(synced))

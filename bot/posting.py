@@ -57,7 +57,7 @@ class DiscordDelivery:
         self.cancel_view_for = cancel_view_for
         self.quota: Callable[[str], Awaitable[QuotaSnapshot]] | None = None
         self.clock: Callable[[], float] = time.time
-        self._last_edit: dict[str, tuple[float, str]] = {}
+        self._last_edit: dict[str, tuple[float, str, Stage]] = {}
         self._tickers: dict[str, asyncio.Task[None]] = {}
 
     # ------------------------------------------------------------------ helpers
@@ -94,20 +94,19 @@ class DiscordDelivery:
         """Edit the requester's status message, throttled to stay inside rate limits."""
         text = progress_text(progress)
         now = self.clock()
-        last = self._last_edit.get(job.id)
-        if last is not None:
-            last_at, last_text = last
-            if last_text == text or (
-                now - last_at < EDIT_INTERVAL and progress.stage is not Stage.UPLOADING
-            ):
-                return
-        self._last_edit[job.id] = (now, text)
-        queued = progress.stage is Stage.QUEUED
-        await self._edit_status(job, text, self.cancel_view_for(job) if queued else None)
         if progress.stage in (Stage.SUBMITTED, Stage.GENERATING):
             self._start_ticker(job)
         else:
             self._stop_ticker(job.id)
+        last = self._last_edit.get(job.id)
+        if last is not None:
+            last_at, last_text, last_stage = last
+            same_stage = last_stage is progress.stage
+            if last_text == text or (same_stage and now - last_at < EDIT_INTERVAL):
+                return  # only repeats of one stage are throttled; a new stage always shows
+        self._last_edit[job.id] = (now, text, progress.stage)
+        queued = progress.stage is Stage.QUEUED
+        await self._edit_status(job, text, self.cancel_view_for(job) if queued else None)
 
     def _start_ticker(self, job: Job) -> None:
         """Keep the elapsed time moving while the provider works (sync providers never poll)."""
@@ -115,13 +114,13 @@ class DiscordDelivery:
             return
 
         async def tick() -> None:
-            while self._token_alive(job) and job.id in self._last_edit:
+            while self._token_alive(job):
                 await asyncio.sleep(TICK_INTERVAL)
                 if job.id not in self._last_edit:
                     return
                 elapsed = self.clock() - job.created_at
                 text = progress_text(Progress(Stage.GENERATING, elapsed=elapsed))
-                self._last_edit[job.id] = (self.clock(), text)
+                self._last_edit[job.id] = (self.clock(), text, Stage.GENERATING)
                 await self._edit_status(job, text)
 
         task = asyncio.get_running_loop().create_task(tick())
@@ -171,9 +170,12 @@ class DiscordDelivery:
                 )
             except discord.HTTPException as exc:
                 if exc.code not in (INVALID_WEBHOOK_TOKEN, UNKNOWN_WEBHOOK):
-                    # anything else may be transient (or may even have posted): retry later;
-                    # the next attempt first looks for an earlier post
-                    raise DeliveryError(f"Discord refused the follow-up: {exc.text}") from exc
+                    # 5xx (after discord.py's own retries) may be transient, and may even have
+                    # posted: retry later, first looking for an earlier post. Another 4xx is a
+                    # refusal that would only repeat.
+                    raise DeliveryError(
+                        f"Discord refused the follow-up: {exc.text}", permanent=exc.status < 500
+                    ) from exc
                 log.info("job %s: follow-up failed (%s); posting in the channel", job.id, exc)
             else:
                 assert message is not None
@@ -243,6 +245,11 @@ class DiscordDelivery:
             raise DeliveryError(
                 "neither the channel nor the requester can be reached", permanent=True
             )
+        if any(len(image.data) > DEFAULT_UPLOAD_LIMIT for image in images):
+            try:  # DMs allow the default limit, whatever the server's boost level
+                images = await fit_all_async(images, DEFAULT_UPLOAD_LIMIT)
+            except ImageTooLargeError as exc:
+                raise DeliveryError(str(exc), permanent=True) from exc
         try:
             message = await user.send(
                 content="I couldn't post in that channel, so here are your images.",

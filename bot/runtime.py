@@ -31,6 +31,8 @@ from providers.registry import PROVIDERS, build_providers
 
 log = logging.getLogger(__name__)
 
+SHUTDOWN_GRACE = 8.0  # seconds for in-flight work; `docker stop` kills after 10
+
 
 async def point_at_discord(settings: Settings) -> None:
     """Use ``DISCORD_API_BASE`` (and its gateway) when set: Discord-compatible servers, tests."""
@@ -65,13 +67,19 @@ class Runtime:
     receiver_port: int | None = None
     unconfigured: dict[str, str] = field(default_factory=dict)
 
-    async def close(self) -> None:
-        """Stop the bot, the engine and the receiver; close connections."""
-        # the engine first: in-flight deliveries still need the bot's HTTP session
-        await self.engine.stop()
+    async def stop_bot(self) -> None:
+        """Stop taking work, let in-flight work finish (a few seconds), then disconnect.
+
+        The engine goes first: its deliveries still need the bot's HTTP session.
+        """
+        await self.engine.stop(grace=SHUTDOWN_GRACE)
         await self.delivery.close()
         if not self.bot.is_closed():
             await self.bot.close()
+
+    async def close(self) -> None:
+        """Stop everything and close connections (safe to call after :meth:`stop_bot`)."""
+        await self.stop_bot()
         if self.receiver is not None:
             await self.receiver.cleanup()
         for provider in self.providers.values():
@@ -102,7 +110,7 @@ async def build_runtime(
     )
     delivery.quota = engine.quota
     bot.engine = engine
-    bot.starter = JobStarter(engine, providers, settings.default_provider, cancel_view)
+    bot.starter = JobStarter(engine, providers, settings.default_provider)
     runtime = Runtime(
         settings, db, providers, http, bot, engine, delivery, unconfigured=unconfigured
     )
@@ -123,7 +131,7 @@ async def run_bot(settings: Settings) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):  # docker stop, Ctrl-C: shut down cleanly
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(
-                signum, lambda: stopping.add(loop.create_task(runtime.bot.close()))
+                signum, lambda: stopping.add(loop.create_task(runtime.stop_bot()))
             )
     try:
         await runtime.bot.start(settings.discord_token.get_secret_value())

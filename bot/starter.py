@@ -8,7 +8,7 @@ problem is a short private message, and no credit is reserved before the request
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
 import aiohttp
@@ -47,12 +47,10 @@ class JobStarter:
         engine: JobEngine,
         providers: Mapping[str, Provider],
         default: str | None,
-        cancel_view: Callable[[Job], discord.ui.View] | None = None,
     ) -> None:
         self.engine = engine
         self.providers = providers
         self.default = default
-        self.cancel_view = cancel_view
 
     # ------------------------------------------------------------------ choices
 
@@ -199,14 +197,6 @@ class JobStarter:
         except ProviderError as exc:
             await self.tell(interaction, f"❌ {exc}. Nothing was charged.")
             return None
-        position = await self.engine.position(job)
-        if position is not None:  # still waiting: offer a way out
-            view = self.cancel_view(job) if self.cancel_view else None
-            await self.tell(
-                interaction,
-                f"⏳ Queued — position {position} in line · {job.cost} credit(s) reserved",
-                view=view,
-            )
         return job
 
     @staticmethod

@@ -1,13 +1,15 @@
-"""Buttons on every result: Re-roll, Edit, 4K, Delete.
+"""Buttons on every result (Re-roll, Edit, 4K, Delete) and Cancel on a queued job's status.
 
 Each is a :class:`discord.ui.DynamicItem` whose custom id carries the job id
 (``bb:<action>:<job>``), so they keep working after a restart: the job is read back from the
-database when pressed, not from memory.
+database when pressed, not from memory. Every callback acknowledges the interaction before
+touching the database (Discord allows 3 s); Edit opens a modal, which is its acknowledgement.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from typing import TYPE_CHECKING, Any, cast
 
 import discord
@@ -15,21 +17,22 @@ import discord
 from bot.cogs.errors import guarded
 from bot.cogs.generate import EditModal, _is_image
 from bot.jobs.models import Job
+from bot.media.cdn import expired_urls
 
 if TYPE_CHECKING:
     from bot.client import BananaBot
 
 JOB = r"(?P<job>[0-9a-f]{12})"
+GONE = "❌ I no longer know that image's settings."
 
 
-async def _job(interaction: discord.Interaction, job_id: str) -> Job | None:
-    bot = cast("BananaBot", interaction.client)
-    job = await bot.engine.jobs.get(job_id)
-    if job is None:
-        await interaction.response.send_message(
-            "❌ I no longer know that image's settings.", ephemeral=True
-        )
-    return job
+def _bot(interaction: discord.Interaction) -> BananaBot:
+    return cast("BananaBot", interaction.client)
+
+
+async def _tell(interaction: discord.Interaction, text: str) -> None:
+    """Answer privately, whichever way the interaction was acknowledged."""
+    await _bot(interaction).starter.tell(interaction, text)
 
 
 class _JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"bb:x:" + JOB):
@@ -58,9 +61,38 @@ class _JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"bb:x
     ) -> _JobButton:
         return cls(match["job"])  # type: ignore[call-arg]
 
-    @staticmethod
-    def bot(interaction: discord.Interaction) -> BananaBot:
-        return cast("BananaBot", interaction.client)
+    async def job(self, interaction: discord.Interaction, *, images: bool = False) -> Job | None:
+        """The job behind the button, or None (after telling the user)."""
+        job = await _bot(interaction).engine.jobs.get(self.job_id, images=images)
+        if job is None:
+            await _tell(interaction, GONE)
+        return job
+
+
+async def _rerun(interaction: discord.Interaction, job: Job, *, upscale: bool) -> None:
+    """Start the job's request again for whoever pressed (at 4K when ``upscale``)."""
+    bot = _bot(interaction)
+    provider = bot.starter.providers.get(job.provider)
+    if upscale and (
+        provider is None or "4K" not in provider.capabilities.model(job.model).resolutions
+    ):
+        await _tell(interaction, f"❌ 4K is not available on {job.provider} {job.model}.")
+        return
+    if expired_urls([r.url for r in job.request.references if r.url], time.time()):
+        await _tell(
+            interaction,
+            "❌ The reference images of this result have expired on Discord's CDN; run the "
+            "command again with them attached. Nothing was charged.",
+        )
+        return
+    request = job.request.model_copy(update={"resolution": "4K"}) if upscale else job.request
+    await bot.starter.start(
+        interaction,
+        job.provider,
+        request,
+        kind="upscale" if upscale else "reroll",
+        parent_job_id=job.id,
+    )
 
 
 class RerollButton(_JobButton, template=r"bb:reroll:" + JOB):
@@ -73,13 +105,10 @@ class RerollButton(_JobButton, template=r"bb:reroll:" + JOB):
 
     @guarded
     async def callback(self, interaction: discord.Interaction) -> None:
-        job = await _job(interaction, self.job_id)
-        if job is None:
-            return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await self.bot(interaction).starter.start(
-            interaction, job.provider, job.request, kind="reroll", parent_job_id=job.id
-        )
+        job = await self.job(interaction, images=True)
+        if job is not None:
+            await _rerun(interaction, job, upscale=False)
 
 
 class UpscaleButton(_JobButton, template=r"bb:4k:" + JOB):
@@ -92,21 +121,10 @@ class UpscaleButton(_JobButton, template=r"bb:4k:" + JOB):
 
     @guarded
     async def callback(self, interaction: discord.Interaction) -> None:
-        job = await _job(interaction, self.job_id)
-        if job is None:
-            return
-        bot = self.bot(interaction)
-        provider = bot.starter.providers.get(job.provider)
-        if provider is None or "4K" not in provider.capabilities.model(job.model).resolutions:
-            await interaction.response.send_message(
-                f"❌ 4K is not available on {job.provider} {job.model}.", ephemeral=True
-            )
-            return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        request = job.request.model_copy(update={"resolution": "4K"})
-        await bot.starter.start(
-            interaction, job.provider, request, kind="upscale", parent_job_id=job.id
-        )
+        job = await self.job(interaction, images=True)
+        if job is not None:
+            await _rerun(interaction, job, upscale=True)
 
 
 class EditButton(_JobButton, template=r"bb:edit:" + JOB):
@@ -119,9 +137,6 @@ class EditButton(_JobButton, template=r"bb:edit:" + JOB):
 
     @guarded
     async def callback(self, interaction: discord.Interaction) -> None:
-        job = await _job(interaction, self.job_id)
-        if job is None:
-            return
         message = interaction.message
         images = [a for a in message.attachments if _is_image(a)] if message else []
         if not images:
@@ -129,9 +144,14 @@ class EditButton(_JobButton, template=r"bb:edit:" + JOB):
                 "❌ This message has no image left to edit.", ephemeral=True
             )
             return
+        # one small read before the modal (the modal itself is the acknowledgement)
+        job = await _bot(interaction).engine.jobs.get(self.job_id, images=False)
+        if job is None:
+            await interaction.response.send_message(GONE, ephemeral=True)
+            return
         await interaction.response.send_modal(
             EditModal(
-                self.bot(interaction).starter,
+                _bot(interaction).starter,
                 images[0],
                 model=f"{job.provider}:{job.model}",
                 parent_job_id=job.id,
@@ -150,27 +170,44 @@ class DeleteButton(_JobButton, template=r"bb:delete:" + JOB):
 
     @guarded
     async def callback(self, interaction: discord.Interaction) -> None:
-        job = await _job(interaction, self.job_id)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        job = await self.job(interaction)
         if job is None:
             return
         allowed = str(interaction.user.id) == job.origin.user_id or (
             interaction.permissions.manage_messages
         )
         if not allowed:
-            await interaction.response.send_message(
+            await _tell(
+                interaction,
                 "Sorry, only the person who made this image or a moderator can delete it.",
-                ephemeral=True,
             )
             return
-        if interaction.message is not None:
+        if await self._delete(interaction, job):
+            await _tell(interaction, "🗑️ Deleted.")
+        else:
+            await _tell(interaction, "❌ I couldn't delete that message (missing permission?).")
+
+    @staticmethod
+    async def _delete(interaction: discord.Interaction, job: Job) -> bool:
+        message = interaction.message
+        if message is None:
+            return False
+        try:
+            await message.delete()
+            return True
+        except discord.HTTPException:
+            pass
+        # without channel access the bot may still own it through the original interaction
+        token, app_id = job.origin.interaction_token, interaction.client.application_id
+        if token and app_id and job.posted_message_id == str(message.id):
             try:
-                await interaction.message.delete()
+                webhook = discord.Webhook.partial(app_id, token, client=interaction.client)
+                await webhook.delete_message(message.id)
+                return True
             except discord.HTTPException:
-                await interaction.response.send_message(
-                    "❌ I couldn't delete that message.", ephemeral=True
-                )
-                return
-        await interaction.response.send_message("🗑️ Deleted.", ephemeral=True)
+                return False
+        return False
 
 
 class CancelButton(_JobButton, template=r"bb:cancel:" + JOB):
@@ -183,20 +220,18 @@ class CancelButton(_JobButton, template=r"bb:cancel:" + JOB):
 
     @guarded
     async def callback(self, interaction: discord.Interaction) -> None:
-        job = await _job(interaction, self.job_id)
-        if job is None:
+        await interaction.response.defer()  # an update of the status message comes next
+        job = await _bot(interaction).engine.jobs.get(self.job_id, images=False)
+        if job is None or str(interaction.user.id) != job.origin.user_id:
+            text = GONE if job is None else "Only the requester can cancel this."
+            await interaction.followup.send(text, ephemeral=True)
             return
-        if str(interaction.user.id) != job.origin.user_id:
-            await interaction.response.send_message(
-                "Only the requester can cancel this.", ephemeral=True
-            )
-            return
-        if await self.bot(interaction).engine.cancel(job.id):
-            await interaction.response.edit_message(
+        if await _bot(interaction).engine.cancel(job.id):
+            await interaction.edit_original_response(
                 content=f"✖️ Cancelled. Your {job.cost} credit(s) were refunded.", view=None
             )
         else:
-            await interaction.response.send_message(
+            await interaction.followup.send(
                 "It has already started, so it can't be cancelled now.", ephemeral=True
             )
 

@@ -19,7 +19,7 @@ async def report_unexpected(interaction: discord.Interaction[Any], error: BaseEx
     """Log the traceback with a reference id and tell the user privately, never silently."""
     ref = secrets.token_hex(4)
     log.error("unexpected error (ref %s) in interaction %s", ref, interaction.id, exc_info=error)
-    text = f"❌ Something went wrong (ref {ref}). Nothing was charged."
+    text = f"❌ Something went wrong (ref {ref}). A server admin can look it up in the logs."
     try:
         if interaction.response.is_done():
             await interaction.edit_original_response(content=text, view=None)

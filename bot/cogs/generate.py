@@ -61,7 +61,7 @@ class EditModal(discord.ui.Modal, title="Edit image"):
         parent_job_id: str | None = None,
         origin_message_id: int | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(timeout=900)  # a dismissed modal is forgotten after 15 minutes
         self.starter = starter
         self.image = image
         self.model = model

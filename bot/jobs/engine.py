@@ -333,8 +333,10 @@ class JobEngine:
             waiting[job.provider] = waiting.get(job.provider, 0) + 1
             position = waiting[job.provider]
             if self._positions.get(job.id) != position:
-                self._positions[job.id] = position
-                await self._report(job, Progress(Stage.QUEUED, position=position))
+                current = await self.jobs.get(job.id, images=False)  # not cancelled meanwhile
+                if current is not None and current.status is JobStatus.QUEUED:
+                    self._positions[job.id] = position
+                    await self._report(job, Progress(Stage.QUEUED, position=position))
 
     async def _submit(self, listed: Job) -> None:
         now = self.clock()
@@ -372,7 +374,11 @@ class JobEngine:
             log.exception("job %s: unexpected submit error", job.id)
             await self._fail(job, FailureKind.INTERNAL, "an unexpected error (see the logs)")
             return
-        await self._submitted(job, status, callback_url is not None)
+        try:
+            await self._submitted(job, status, callback_url is not None)
+        except Exception:
+            log.exception("job %s: could not record the provider's answer", job.id)
+            await self._fail(job, FailureKind.INTERNAL, "an unexpected error (see the logs)")
 
     async def _submitted(self, job: Job, status: TaskStatus, expect_callback: bool) -> None:
         now = self.clock()

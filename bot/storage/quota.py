@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import aiosqlite
+
 from bot.storage.db import Database, Transaction
 
 
@@ -136,14 +138,21 @@ class QuotaLedger:
 
     async def snapshot(self, user_id: str, at: float) -> QuotaSnapshot:
         """The user's allowance, reserved and spent credits for the UTC day of ``at``."""
-        async with self.db.transaction() as tx:
-            return await self._snapshot(tx, user_id, utc_day(at))
+        day = utc_day(at)
+        row = await self.db.fetchone(
+            "SELECT reserved, spent FROM quota_usage WHERE user_id = ? AND day = ?",
+            (user_id, day),
+        )
+        return self._make_snapshot(user_id, day, row)
 
     async def _snapshot(self, tx: Transaction, user_id: str, day: str) -> QuotaSnapshot:
         row = await tx.fetchone(
             "SELECT reserved, spent FROM quota_usage WHERE user_id = ? AND day = ?",
             (user_id, day),
         )
+        return self._make_snapshot(user_id, day, row)
+
+    def _make_snapshot(self, user_id: str, day: str, row: aiosqlite.Row | None) -> QuotaSnapshot:
         return QuotaSnapshot(
             user_id=user_id,
             day=day,

@@ -165,7 +165,7 @@ async def test_expired_token_falls_back_to_a_channel_message(fake, tmp_path):
                 "imagine",
                 {"prompt": "a fox", "model": "magnific:nano-banana-pro"},
             )
-            await status_text(fake, ix, "Queued")
+            await status_text(fake, ix, "Sent to the provider")
             fake.expire_token(ix)
             result = await result_of(fake, ix)
             assert result.webhook_id is None  # the bot's own channel message
@@ -185,7 +185,7 @@ async def test_no_channel_permission_and_expired_token_sends_a_dm(fake, tmp_path
                 "imagine",
                 {"prompt": "a fox", "model": "magnific:nano-banana-pro"},
             )
-            await status_text(fake, ix, "Queued")
+            await status_text(fake, ix, "Sent to the provider")
             fake.expire_token(ix)
             fake.deny_send(fake.channel)
             dm = await fake.wait_for(
@@ -280,8 +280,8 @@ async def test_buttons_reroll_4k_edit_and_delete(fake, tmp_path):
         assert edit_job.request.references[0].data == result.attachments[0].data
 
         refused = await fake.click(stranger, result, f"bb:delete:{job_id}")
-        reply = await fake.wait_for(lambda: refused.original, what="refusal")
-        assert reply.ephemeral and "only the person who made this image" in reply.content
+        await status_text(fake, refused, "only the person who made this image")
+        assert refused.original is not None and refused.original.ephemeral
         assert not fake.message(result.id).deleted
 
         await fake.click(moderator, rerolled, f"bb:delete:{job_id_of(rerolled)}")
@@ -392,7 +392,7 @@ async def test_progress_is_shown_and_throttled(fake, tmp_path):
             original = ix.original
             assert original is not None
             texts = [str(edit.get("content", "")) for edit in original.edits]
-            assert any("Queued" in t for t in texts)
+            assert texts[0].startswith("⏳ Accepted")
             assert any("Generating" in t or "Sent to the provider" in t for t in texts)
             # ~3.5 s of polling every 50 ms is throttled to a handful of edits
             assert len(original.edits) <= 8, texts
@@ -506,8 +506,8 @@ async def test_cancel_a_queued_job_refunds_it(fake, tmp_path):
                 if str(c.get("custom_id", "")).startswith("bb:cancel:")
             )
             stranger_click = await fake.click(first_user, status, cancel)
-            reply = await fake.wait_for(lambda: stranger_click.original, what="refusal")
-            assert "Only the requester" in reply.content
+            (reply,) = await stranger_click.wait_followups(1)
+            assert reply.ephemeral and "Only the requester" in reply.content
             await fake.click(user, status, cancel)
             await status_text(fake, ix, "Cancelled")
             assert (await runtime.engine.quota(user.id)).reserved == 0
@@ -523,6 +523,33 @@ async def test_unexpected_errors_are_reported_with_a_reference(fake, tmp_path):
         # the stored request is damaged (say, by a bad manual edit of the database)
         await runtime.db.execute("UPDATE jobs SET request_json = '{' WHERE id = ?", (job_id,))
         click = await fake.click(user, result, f"bb:reroll:{job_id}")
-        reply = await fake.wait_for(lambda: click.original, what="an error reply")
-        assert reply.ephemeral
-        assert "Something went wrong (ref " in reply.content
+        await status_text(fake, click, "Something went wrong (ref ")
+        assert click.original is not None and click.original.ephemeral
+
+
+async def test_reroll_with_expired_reference_urls_asks_to_reattach(fake, tmp_path):
+    async with FakeMagnific() as magnific:
+        settings = settings_for(fake, tmp_path, **keys_for("magnific", magnific))
+        async with running_bot(fake, settings) as runtime:
+            user = fake.add_user("yuri")
+            ix = await fake.slash(
+                user,
+                fake.channel,
+                "imagine",
+                {"prompt": "like this", "model": "magnific:nano-banana-pro"},
+                attachments={"reference": ("ref.png", png(), "image/png")},
+            )
+            result = await result_of(fake, ix)
+            job_id = job_id_of(result)
+            # a day later Discord's signed attachment URL has expired (ex = hex Unix time)
+            await runtime.db.execute(
+                "UPDATE job_references SET url = substr(url, 1, instr(url, '?') - 1) "
+                "|| '?ex=5f5e1000&is=0&hm=abc' "
+                "WHERE job_id = ?",
+                (job_id,),
+            )
+            click = await fake.click(user, result, f"bb:reroll:{job_id}")
+            text = await status_text(fake, click, "❌")
+            assert "expired" in text and "Nothing was charged" in text
+            assert len(magnific.requests_to("/nano-banana-pro", "POST")) == 1
+            assert (await runtime.engine.quota(user.id)).reserved == 0
