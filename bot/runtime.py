@@ -97,7 +97,8 @@ async def build_runtime(
     providers, unconfigured = build_providers(settings.provider_configs(list(PROVIDERS)))
     for name, reason in unconfigured.items():
         log.info("provider %s not available: %s", name, reason)
-    http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
+    # no proxy from the environment: the SSRF guard must see the real peer address
+    http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0), trust_env=False)
     bot = BananaBot(db, **client_options)
     delivery = DiscordDelivery(bot, result_view, cancel_view)
     engine = JobEngine(

@@ -137,7 +137,9 @@ async def _imagine(args: argparse.Namespace, settings: Settings) -> list[Path]:
     """Run one job through the real engine, on a throwaway database, delivering to files."""
     name, model = _provider_name(args, settings)
     provider = provider_class(name)(settings.provider_config(name))
-    async with httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0)) as client:
+    async with httpx.AsyncClient(
+        timeout=httpx.Timeout(60.0, connect=10.0), trust_env=False
+    ) as client:
         fetcher = ImageFetcher(client, allow_private=settings.fetch_allow_private)
         try:
             references = [await _load_reference(s, provider, fetcher) for s in args.ref]

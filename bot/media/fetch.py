@@ -2,7 +2,11 @@
 
 The guard refuses non-HTTP schemes and any host that resolves to a private, loopback,
 link-local or otherwise internal address (unless ``FETCH_ALLOW_PRIVATE=1``), re-checks every
-redirect hop, caps the size while streaming, and sniffs the content so only real images pass.
+redirect hop and the address actually connected to (DNS rebinding), caps the size while
+streaming, and sniffs the content so only real images pass. Known limit: a host that rebinds
+between the lookup and the connection still receives one GET (its answer is refused, unread);
+pinning the connection to the vetted address would close that too. The client must not use an
+environment proxy (``trust_env=False``), or the connected address is the proxy's.
 """
 
 from __future__ import annotations
