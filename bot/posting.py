@@ -101,9 +101,11 @@ class DiscordDelivery:
         last = self._last_edit.get(job.id)
         if last is not None:
             last_at, last_text, last_stage = last
-            same_stage = last_stage is progress.stage
-            if last_text == text or (same_stage and now - last_at < EDIT_INTERVAL):
-                return  # only repeats of one stage are throttled; a new stage always shows
+            # only the elapsed-time repeats of one stage are throttled: a new stage or a new
+            # queue position (bounded by finishing jobs) always shows
+            repeat = last_stage is progress.stage and progress.stage is not Stage.QUEUED
+            if last_text == text or (repeat and now - last_at < EDIT_INTERVAL):
+                return
         self._last_edit[job.id] = (now, text, progress.stage)
         queued = progress.stage is Stage.QUEUED
         await self._edit_status(job, text, self.cancel_view_for(job) if queued else None)
