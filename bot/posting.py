@@ -151,10 +151,6 @@ class DiscordDelivery:
 
     async def _deliver(self, job: Job, images: list[ImageFile], attempt: int) -> Receipt:
         self._stop_ticker(job.id)
-        if attempt > 1:
-            earlier = await self._find_earlier_post(job)
-            if earlier is not None:
-                return earlier
         limit = job.origin.upload_limit or DEFAULT_UPLOAD_LIMIT
         try:
             fitted = await fit_all_async(images[:MAX_FILES], limit)
@@ -267,23 +263,32 @@ class DiscordDelivery:
             ) from exc
         return Receipt(via="dm", message_id=str(message.id))
 
-    async def _find_earlier_post(self, job: Job) -> Receipt | None:
-        """After a crash mid-delivery: a result message for this job that is already posted."""
+    async def earlier_delivery(self, job: Job) -> Receipt | None:
+        """After a crash mid-delivery: a result message for this job that is already posted
+        (in the channel, or in the requester's DMs)."""
         channel = await self._channel(job)
-        if channel is None:
-            return None
+        if channel is not None:
+            found = await self._search(job, channel, "recovered")
+            if found is not None:
+                return found
+        user = await self._user(job)
+        if user is not None:
+            return await self._search(job, user, "dm")
+        return None
+
+    async def _search(self, job: Job, where: discord.abc.Messageable, via: str) -> Receipt | None:
         marker = f":{job.id}"
+        bot_id = self.client.user.id if self.client.user else None
         try:
-            bot_id = self.client.user.id if self.client.user else None
-            async for message in channel.history(limit=50):
+            async for message in where.history(limit=50):
                 if message.author.id != bot_id:
                     continue
                 for row in message.components:
                     for item in getattr(row, "children", []):
                         if str(getattr(item, "custom_id", "")).endswith(marker):
-                            return Receipt(via="recovered", message_id=str(message.id))
+                            return Receipt(via=via, message_id=str(message.id))
         except discord.HTTPException as exc:
-            log.info("job %s: could not read channel history (%s)", job.id, exc)
+            log.info("job %s: could not read message history (%s)", job.id, exc)
         return None
 
     async def _quota(self, job: Job) -> QuotaSnapshot | None:

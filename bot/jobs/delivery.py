@@ -1,9 +1,9 @@
 """The seam between the engine and whatever shows results to people.
 
 The Discord layer implements :class:`Delivery` with messages; the headless CLI implements it
-with files (:class:`FileDelivery`). ``deliver`` must be idempotent per job id: after a crash
-between posting and recording the post, the engine calls it again with
-``attempt > 1``, and the implementation must not show the images twice.
+with files (:class:`FileDelivery`). Delivery must happen once per job: after a crash between
+showing the results and recording it, the engine first asks ``earlier_delivery`` (before
+downloading anything again) and only calls ``deliver`` when nothing was shown.
 """
 
 from __future__ import annotations
@@ -32,6 +32,10 @@ class Delivery(Protocol):
 
     async def deliver(self, job: Job, images: list[ImageFile], attempt: int) -> Receipt:
         """Show the results. Idempotent per ``job.id``. Raises :class:`DeliveryError`."""
+
+    async def earlier_delivery(self, job: Job) -> Receipt | None:
+        """Before a repeated attempt: where this job's results were already shown, if they were
+        (the process died between showing them and recording it)."""
 
     async def failed(self, job: Job, kind: FailureKind, message: str, refunded: bool) -> None:
         """Tell the requester the job failed and whether the credits came back."""
@@ -76,6 +80,15 @@ class FileDelivery:
             raise DeliveryError(f"cannot write to {self.out_dir}: {exc.strerror}") from exc
         self.saved[job.id] = paths
         return Receipt(via="file", message_id=str(paths[0]) if paths else None)
+
+    async def earlier_delivery(self, job: Job) -> Receipt | None:
+        """The files of an earlier attempt, if it wrote them all."""
+        paths = sorted(self.out_dir.glob(f"*-{job.id}-*.*"))
+        complete = [p for p in paths if not p.name.endswith(".part")]
+        if not complete or len(complete) < len(job.results):
+            return None
+        self.saved[job.id] = complete
+        return Receipt(via="file", message_id=str(complete[0]))
 
     async def failed(self, job: Job, kind: FailureKind, message: str, refunded: bool) -> None:
         """Remember the failure for the caller."""

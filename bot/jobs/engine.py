@@ -486,6 +486,16 @@ class JobEngine:
         if job.status is not JobStatus.SUCCEEDED:
             return
         attempt = await self.jobs.count_delivery_attempt(job_id)
+        if attempt > 1:
+            try:
+                earlier = await self.delivery.earlier_delivery(job)
+            except Exception:
+                log.exception("job %s: looking for an earlier delivery failed", job_id)
+                earlier = None
+            if earlier is not None:
+                log.info("job %s: already delivered before a restart (%s)", job_id, earlier.via)
+                await self._delivered(job, earlier)
+                return
         try:
             await self._report(
                 job, Progress(Stage.UPLOADING, elapsed=self.clock() - job.created_at)

@@ -553,3 +553,29 @@ async def test_reroll_with_expired_reference_urls_asks_to_reattach(fake, tmp_pat
             assert "expired" in text and "Nothing was charged" in text
             assert len(magnific.requests_to("/nano-banana-pro", "POST")) == 1
             assert (await runtime.engine.quota(user.id)).reserved == 0
+
+
+@pytest.mark.parametrize("where", ["followup", "dm"])
+async def test_redelivery_after_a_crash_mid_delivery_does_not_post_twice(fake, tmp_path, where):
+    async with running_bot(fake, settings_for(fake, tmp_path)) as runtime:
+        user = fake.add_user("zoe")
+        ix = await fake.slash(user, fake.channel, "imagine", {"prompt": "a fox"})
+        if where == "dm":
+            await status_text(fake, ix, "Accepted")
+            fake.expire_token(ix)
+            fake.deny_send(fake.channel)
+            result = await fake.wait_for(lambda: next(iter(fake.dms(user)), None), what="a DM")
+        else:
+            result = await result_of(fake, ix)
+        job = await runtime.engine.wait(job_id_of(result), 5)
+        assert job.status is JobStatus.DELIVERED
+        # the process died after posting but before recording it: the row says "succeeded"
+        await runtime.db.execute(
+            "UPDATE jobs SET status = 'succeeded', next_poll_at = 0 WHERE id = ?", (job.id,)
+        )
+    async with running_bot(fake, settings_for(fake, tmp_path)) as runtime:
+        again = await runtime.engine.wait(job.id, 10)
+        assert again.status is JobStatus.DELIVERED
+        assert again.delivery_attempts == 2
+    posted = [m for m in fake.messages("*") if m.attachments and not m.deleted]
+    assert len(posted) == 1

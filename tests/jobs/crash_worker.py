@@ -32,18 +32,20 @@ from providers.magnific import MagnificProvider
 class LoggedDelivery(FileDelivery):
     """File delivery that also appends each delivered job id to a log, durably.
 
-    Like every delivery it is idempotent per job: a repeated attempt (the process died between
-    delivering and recording it) first looks for its own earlier delivery, as the Discord
-    delivery looks for its earlier message.
+    Like every delivery it answers ``earlier_delivery`` (the process died between delivering
+    and recording it) from its own record, as the Discord delivery looks for its message.
     """
 
     def __init__(self, out_dir: Path, log: Path) -> None:
         super().__init__(out_dir)
         self.log = log
 
-    async def deliver(self, job: Job, images: list[ImageFile], attempt: int) -> Receipt:
-        if attempt > 1 and self.log.exists() and job.id in self.log.read_text().split():
+    async def earlier_delivery(self, job: Job) -> Receipt | None:
+        if self.log.exists() and job.id in self.log.read_text().split():
             return Receipt(via="file", message_id=None)
+        return None
+
+    async def deliver(self, job: Job, images: list[ImageFile], attempt: int) -> Receipt:
         receipt = await super().deliver(job, images, attempt)
         with self.log.open("a") as handle:
             handle.write(f"{job.id}\n")

@@ -454,3 +454,28 @@ async def test_cancel_only_before_submission(tmp_path, magnific):
         assert (await stored(h, running.id)).status in (JobStatus.SUBMITTED, JobStatus.RUNNING)
     finally:
         await h.close()
+
+
+async def test_crash_between_delivering_and_recording_is_not_delivered_twice(tmp_path):
+    h = await make_harness(tmp_path, {"local": LocalProvider(ProviderConfig())})
+    job = await h.engine.accept(spec(count=2))
+    assert (await settle(h, job.id)).status is JobStatus.DELIVERED
+    await h.close()
+    # as if the process died after writing the files but before recording the delivery
+    h = await make_harness(tmp_path, {"local": LocalProvider(ProviderConfig())}, start=False)
+    await h.db.execute(
+        "UPDATE jobs SET status = 'succeeded', next_poll_at = 0 WHERE id = ?", (job.id,)
+    )
+    await h.db.execute("DELETE FROM quota_ledger WHERE job_id = ? AND entry = 'commit'", (job.id,))
+    await h.db.execute("UPDATE quota_usage SET reserved = reserved + 2, spent = spent - 2")
+    await h.engine.start()
+    try:
+        done = await settle(h, job.id)
+        assert done.status is JobStatus.DELIVERED
+        assert done.delivery_attempts == 2
+        assert h.delivery.deliveries[job.id] == 0  # found the earlier files instead
+        assert len(h.delivery.saved[job.id]) == 2
+        quota = await h.engine.quota("u1")
+        assert (quota.reserved, quota.spent) == (0, 2)
+    finally:
+        await h.close()
