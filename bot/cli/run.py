@@ -17,7 +17,7 @@ To run it on Discord:
      open "Bot", press "Reset Token" and copy the token.
   2. Put DISCORD_TOKEN=... (and a provider key, e.g. GEMINI_API_KEY=...) in a .env file
      in this directory, or export them.
-  3. Invite the bot (see README.md, "Invite the bot") and run this command again.
+  3. Invite the bot (README.md, "Run it on Discord", step 2) and run this command again.
 
 Meanwhile, here is the offline demo (no keys needed):
   python -m bot imagine "a banana astronaut" --provider local --out out
