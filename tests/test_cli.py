@@ -233,3 +233,34 @@ async def test_check_reports_what_is_configured_and_wrong(tmp_path):
         assert "[FAIL] CALLBACK_PUBLIC_URL 'ftp://x' is not an absolute http(s) URL" in out
         assert "[FAIL] DEFAULT_PROVIDER 'gemini' is not available" in out
         assert "wrong" not in out
+
+
+def test_progress_line_on_a_terminal(tmp_path):
+    import pty
+
+    leader, follower = pty.openpty()
+    clean = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_TOKEN"))}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "imagine", "a red fox", "--provider", "local", "--out", "o"],
+        cwd=tmp_path,
+        env=clean,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+    )
+    os.close(follower)
+    out, _ = proc.communicate(timeout=60)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    terminal = b"".join(chunks).decode()
+    assert proc.returncode == 0
+    assert "\rlocal: submitted" in terminal
+    assert "\rlocal: uploading" in terminal
+    assert out.decode().strip().endswith(".png")  # paths stay clean on stdout
