@@ -36,6 +36,22 @@ RESOLUTIONS = [app_commands.Choice(name=r, value=r) for r in ("1K", "2K", "4K")]
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".gif")
 
 
+#: descriptions of the options /imagine and /edit share
+SETTINGS_HELP = {
+    "model": "Provider and model",
+    "aspect": "Aspect ratio, e.g. 16:9",
+    "resolution": "1K, 2K or 4K (costs more)",
+    "grounding": "Ground in Google Search results",
+    "reference2": "Another reference image",
+    "reference3": "Another reference image",
+}
+
+
+def _given(**attachments: discord.Attachment | None) -> list[tuple[str, discord.Attachment]]:
+    """The attachment options that were filled in, with their option names."""
+    return [(name, a) for name, a in attachments.items() if a is not None]
+
+
 def _is_image(attachment: discord.Attachment) -> bool:
     declared = (attachment.content_type or "").startswith("image/")
     return declared or attachment.filename.lower().endswith(IMAGE_EXTENSIONS)
@@ -169,14 +185,9 @@ class Generate(commands.Cog):
     @app_commands.command(name="imagine", description="Generate images from a prompt")
     @app_commands.describe(
         prompt="What to draw",
-        model="Provider and model",
-        aspect="Aspect ratio, e.g. 16:9",
-        resolution="1K, 2K or 4K (costs more)",
-        grounding="Ground in Google Search results",
         reference="A reference image",
-        reference2="Another reference image",
-        reference3="Another reference image",
         reference4="Another reference image",
+        **SETTINGS_HELP,
     )
     @app_commands.choices(resolution=RESOLUTIONS)
     @app_commands.autocomplete(model=model_autocomplete, aspect=aspect_autocomplete)
@@ -194,16 +205,9 @@ class Generate(commands.Cog):
         reference4: discord.Attachment | None = None,
     ) -> None:
         """Generate images from a prompt."""
-        attachments = [
-            (label, a)
-            for label, a in (
-                ("reference", reference),
-                ("reference2", reference2),
-                ("reference3", reference3),
-                ("reference4", reference4),
-            )
-            if a is not None
-        ]
+        attachments = _given(
+            reference=reference, reference2=reference2, reference3=reference3, reference4=reference4
+        )
         await self._run(
             interaction,
             prompt=prompt,
@@ -216,16 +220,7 @@ class Generate(commands.Cog):
         )
 
     @app_commands.command(name="edit", description="Edit an image with an instruction")
-    @app_commands.describe(
-        image="The image to edit",
-        prompt="What should change",
-        model="Provider and model",
-        aspect="Aspect ratio of the result",
-        resolution="1K, 2K or 4K (costs more)",
-        grounding="Ground in Google Search results",
-        reference2="Another reference image",
-        reference3="Another reference image",
-    )
+    @app_commands.describe(image="The image to edit", prompt="What should change", **SETTINGS_HELP)
     @app_commands.choices(resolution=RESOLUTIONS)
     @app_commands.autocomplete(model=model_autocomplete, aspect=aspect_autocomplete)
     async def edit(
@@ -241,15 +236,7 @@ class Generate(commands.Cog):
         reference3: discord.Attachment | None = None,
     ) -> None:
         """Edit an image with an instruction."""
-        attachments = [
-            (label, a)
-            for label, a in (
-                ("image", image),
-                ("reference2", reference2),
-                ("reference3", reference3),
-            )
-            if a is not None
-        ]
+        attachments = _given(image=image, reference2=reference2, reference3=reference3)
         await self._run(
             interaction,
             prompt=prompt,
