@@ -21,6 +21,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from providers.base import (
     BadKeyError,
     InsufficientCreditsError,
+    ProtocolError,
     ProviderError,
     ProviderUnavailableError,
     RateLimitedError,
@@ -91,6 +92,17 @@ def json_body(response: httpx.Response) -> Any:
         return response.json()
     except ValueError:
         return None
+
+
+def json_object(response: httpx.Response, provider: str) -> dict[str, Any]:
+    """The response's JSON object; :class:`ProtocolError` for anything else (an HTML page...)."""
+    body = json_body(response)
+    if not isinstance(body, dict):
+        raise ProtocolError(
+            f"{provider} answered with something other than JSON",
+            detail=body_snippet(response),
+        )
+    return body
 
 
 def error_for_status(

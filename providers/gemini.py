@@ -220,11 +220,7 @@ class GeminiProvider(Provider):
         body = _http.json_body(response)
         if response.status_code >= 400:
             raise self._error(response, body)
-        if not isinstance(body, dict):
-            raise ProtocolError(
-                f"{self.name} answered with something other than JSON",
-                detail=self.scrub(_http.body_snippet(response)),
-            )
+        body = _http.json_object(response, self.name)
         task_id = str(body.get("responseId") or body.get("response_id") or uuid.uuid4().hex)
         candidates = body.get("candidates") or []
         feedback = _get(body, "promptFeedback", "prompt_feedback")

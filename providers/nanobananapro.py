@@ -190,11 +190,7 @@ class NanoBananaProProvider(Provider):
         body = _http.json_body(response)
         if response.status_code >= 400:
             raise self._error(response, body)
-        if not isinstance(body, dict):
-            raise ProtocolError(
-                f"{self.name} answered with something other than JSON",
-                detail=self.scrub(_http.body_snippet(response)),
-            )
+        body = _http.json_object(response, self.name)
         images = body.get("images")
         if not isinstance(images, list):
             raise ProtocolError(

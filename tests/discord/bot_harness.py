@@ -99,6 +99,11 @@ def _for_interaction(message: FakeMessage, ix: FakeInteraction) -> bool:
     return any(ix.user.id in str(embed) for embed in message.embeds) and message.webhook_id is None
 
 
+async def imagine(fake: FakeDiscord, user: Any, **options: Any) -> FakeInteraction:
+    """``/imagine prompt:a fox`` (plus ``options``) by ``user`` in the main channel."""
+    return await fake.slash(user, fake.channel, "imagine", {"prompt": "a fox", **options})
+
+
 def job_id_of(message: FakeMessage) -> str:
     for component in message.walk_components():
         custom_id = str(component.get("custom_id", ""))

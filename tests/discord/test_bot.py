@@ -9,6 +9,7 @@ from PIL import Image
 
 from bot.jobs.states import JobStatus
 from tests.discord.bot_harness import (
+    imagine,
     job_id_of,
     keys_for,
     png,
@@ -159,12 +160,7 @@ async def test_expired_token_falls_back_to_a_channel_message(fake, tmp_path):
         settings = settings_for(fake, tmp_path, **keys_for("magnific", magnific))
         async with running_bot(fake, settings):
             user = fake.add_user("hana")
-            ix = await fake.slash(
-                user,
-                fake.channel,
-                "imagine",
-                {"prompt": "a fox", "model": "magnific:nano-banana-pro"},
-            )
+            ix = await imagine(fake, user, model="magnific:nano-banana-pro")
             await status_text(fake, ix, "Sent to the provider")
             fake.expire_token(ix)
             result = await result_of(fake, ix)
@@ -179,12 +175,7 @@ async def test_no_channel_permission_and_expired_token_sends_a_dm(fake, tmp_path
         settings = settings_for(fake, tmp_path, **keys_for("magnific", magnific))
         async with running_bot(fake, settings) as runtime:
             user = fake.add_user("ivan")
-            ix = await fake.slash(
-                user,
-                fake.channel,
-                "imagine",
-                {"prompt": "a fox", "model": "magnific:nano-banana-pro"},
-            )
+            ix = await imagine(fake, user, model="magnific:nano-banana-pro")
             await status_text(fake, ix, "Sent to the provider")
             fake.expire_token(ix)
             fake.deny_send(fake.channel)
@@ -205,12 +196,7 @@ async def test_provider_failure_reports_reason_and_refund(fake, tmp_path):
         settings = settings_for(fake, tmp_path, **keys_for("magnific", magnific))
         async with running_bot(fake, settings) as runtime:
             user = fake.add_user("judy")
-            ix = await fake.slash(
-                user,
-                fake.channel,
-                "imagine",
-                {"prompt": "a fox", "model": "magnific:nano-banana-pro"},
-            )
+            ix = await imagine(fake, user, model="magnific:nano-banana-pro")
             text = await status_text(fake, ix, "❌")
             assert "rejected the request: Image flagged by safety system" in text
             assert "refunded" in text
@@ -329,12 +315,7 @@ async def test_killed_while_pending_then_restarted_delivers_once_and_buttons_wor
         settings = settings_for(fake, tmp_path, **keys_for("magnific", magnific))
         user = fake.add_user("olga")
         async with running_bot(fake, settings) as runtime:
-            ix = await fake.slash(
-                user,
-                fake.channel,
-                "imagine",
-                {"prompt": "a fox", "model": "magnific:nano-banana-pro"},
-            )
+            ix = await imagine(fake, user, model="magnific:nano-banana-pro")
             await fake.wait_for(lambda: magnific.tasks, what="a provider task")
             engine = runtime.engine
             assert engine._loop_task is not None
@@ -381,12 +362,7 @@ async def test_progress_is_shown_and_throttled(fake, tmp_path):
         settings = settings_for(fake, tmp_path, **keys_for("magnific", magnific))
         async with running_bot(fake, settings):
             user = fake.add_user("quinn")
-            ix = await fake.slash(
-                user,
-                fake.channel,
-                "imagine",
-                {"prompt": "a fox", "model": "magnific:nano-banana-pro"},
-            )
+            ix = await imagine(fake, user, model="magnific:nano-banana-pro")
             await result_of(fake, ix)
             await status_text(fake, ix, "Done")
             original = ix.original

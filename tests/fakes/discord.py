@@ -1734,11 +1734,8 @@ class FakeDiscord:
         the registered command; a missing required option or a value Discord's client would
         refuse raises ValueError. :class:`CommandUnavailable` if the user may not run it here.
         """
-        ch = self.get_channel(channel or self.channel)
-        invoker = self.users[_id_of(user)]
         parts = name.split()
-        command = self.find_command(parts[0], ch.guild_id, 1)
-        scope = self._check_command(command, parts[0], invoker, ch)
+        ch, invoker, command, scope = self._resolve_command(user, channel, parts[0], 1)
         given: dict[str, Any] = dict(options or {})
         for key, spec in (attachments or {}).items():
             given[key] = spec
@@ -1793,10 +1790,7 @@ class FakeDiscord:
     ) -> FakeInteraction:
         """A user types into option ``focused`` of ``/name``: an AUTOCOMPLETE interaction (type
         4). The bot answers with callback type 8; its ``data.choices`` are the suggestions."""
-        ch = self.get_channel(channel or self.channel)
-        invoker = self.users[_id_of(user)]
-        command = self.find_command(name, ch.guild_id, 1)
-        scope = self._check_command(command, name, invoker, ch)
+        ch, invoker, command, scope = self._resolve_command(user, channel, name, 1)
         schema = {o["name"]: o for o in (command or {}).get("options", [])}
         if focused not in options:
             raise ValueError(f"the focused option {focused!r} needs a (partial) value")
@@ -1834,11 +1828,8 @@ class FakeDiscord:
         locale: str = "en-US",
     ) -> FakeInteraction:
         """A user runs a message context-menu command (data.type 3) on ``message``."""
-        ch = self.get_channel(channel or self.channel)
-        invoker = self.users[_id_of(user)]
         target = self.message(_id_of(message))
-        command = self.find_command(name, ch.guild_id, 3)
-        scope = self._check_command(command, name, invoker, ch)
+        ch, invoker, command, scope = self._resolve_command(user, channel, name, 3)
         data: JSON = {
             "id": command["id"] if command else self._id(),
             "name": name,
@@ -1868,11 +1859,8 @@ class FakeDiscord:
         locale: str = "en-US",
     ) -> FakeInteraction:
         """A user runs a user context-menu command (data.type 2) on ``target``."""
-        ch = self.get_channel(channel or self.channel)
-        invoker = self.users[_id_of(user)]
         target_user = self.users[_id_of(target)]
-        command = self.find_command(name, ch.guild_id, 2)
-        scope = self._check_command(command, name, invoker, ch)
+        ch, invoker, command, scope = self._resolve_command(user, channel, name, 2)
         resolved: JSON = {}
         self._resolve_user(resolved, target_user, ch)
         data: JSON = {
@@ -1975,6 +1963,15 @@ class FakeDiscord:
         )
 
     # ------------------------------------------------------------------ interaction building
+
+    def _resolve_command(
+        self, user: FakeUser | str, channel: FakeChannel | str | None, name: str, kind: int
+    ) -> tuple[FakeChannel, FakeUser, JSON | None, str | None]:
+        """Channel, invoker, registered command (or None) and its scope, checked for use."""
+        ch = self.get_channel(channel or self.channel)
+        invoker = self.users[_id_of(user)]
+        command = self.find_command(name, ch.guild_id, kind)
+        return ch, invoker, command, self._check_command(command, name, invoker, ch)
 
     def _check_command(
         self, command: JSON | None, name: str, user: FakeUser, channel: FakeChannel
