@@ -16,9 +16,8 @@ from bot.cogs.errors import report_unexpected
 from bot.cogs.generate import Generate
 from bot.cogs.quota import Quota
 from bot.jobs.engine import JobEngine
+from bot.jobs.ports import MetaStore, Notifier
 from bot.starter import JobStarter
-from bot.storage.db import Database
-from bot.storage.meta import get_meta, set_meta
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +39,9 @@ class BananaBot(commands.Bot):
 
     engine: JobEngine
     starter: JobStarter
+    notifier: Notifier
 
-    def __init__(self, db: Database, **options: Any) -> None:
+    def __init__(self, meta: MetaStore, **options: Any) -> None:
         options.setdefault("intents", discord.Intents.default())
         super().__init__(
             command_prefix=commands.when_mentioned,
@@ -50,7 +50,7 @@ class BananaBot(commands.Bot):
             help_command=None,
             **options,
         )
-        self.db = db
+        self.meta = meta
         self.synced = False
 
     async def setup_hook(self) -> None:
@@ -59,7 +59,7 @@ class BananaBot(commands.Bot):
         await self.add_cog(Quota(self))
         self.add_dynamic_items(*BUTTONS)
         await self.sync_commands_if_changed()
-        await self.engine.start()
+        await self.engine.start(self.notifier)
 
     def commands_hash(self) -> str:
         """A hash of the application commands as Discord would receive them."""
@@ -71,10 +71,10 @@ class BananaBot(commands.Bot):
         """Sync global commands only when they differ from the last sync (kept in the db)."""
         digest = self.commands_hash()
         key = f"{SYNC_KEY}:{self.application_id}"  # another bot on this database syncs anew
-        if await get_meta(self.db, key) == digest:
+        if await self.meta.get(key) == digest:
             log.info("application commands unchanged; not syncing")
             return
         synced = await self.tree.sync()
-        await set_meta(self.db, key, digest)
+        await self.meta.set(key, digest)
         self.synced = True
         log.info("synced %d application commands", len(synced))

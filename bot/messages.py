@@ -7,7 +7,7 @@ from datetime import datetime
 import discord
 
 from bot.jobs.models import FailureKind, Job, Progress, Stage
-from bot.storage.quota import QuotaSnapshot
+from bot.jobs.quota import QuotaSnapshot
 
 EMBED_DESCRIPTION_LIMIT = 4096
 COLOR = 0xF7D038  # banana

@@ -19,11 +19,12 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 import discord
 
-from bot.jobs.delivery import DeliveryError
-from bot.jobs.models import FailureKind, ImageFile, Job, Progress, Receipt, Stage
+from bot.jobs.models import FailureKind, Job, Progress, Receipt, Stage
+from bot.jobs.ports import DeliveryError
+from bot.jobs.quota import QuotaSnapshot
 from bot.media.fit import ImageTooLargeError, fit_all_async
+from bot.media.sniff import ImageFile
 from bot.messages import NO_MENTIONS, failure_text, progress_text, result_embed
-from bot.storage.quota import QuotaSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def _unstored_view(view_for: ViewFactory, job: Job) -> discord.ui.View:
 
 
 class DiscordDelivery:
-    """Implements :class:`bot.jobs.delivery.Delivery` with Discord messages."""
+    """Implements :class:`bot.jobs.ports.Notifier` with Discord messages."""
 
     def __init__(
         self, client: discord.Client, view_for: ViewFactory, cancel_view_for: ViewFactory

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,12 +21,12 @@ from bot.client import BananaBot
 from bot.cogs.buttons import cancel_view, result_view
 from bot.jobs.engine import JobEngine
 from bot.media.fetch import ImageFetcher
+from bot.media.references import ReferenceLoader
 from bot.posting import DiscordDelivery
 from bot.settings import Settings
 from bot.starter import JobStarter
-from bot.storage.db import Database
-from bot.storage.migrate import migrate
-from bot.web.app import start_receiver
+from bot.storage.store import SqliteStore
+from bot.web.app import listen, start_receiver
 from providers.base import Provider
 from providers.registry import PROVIDERS, build_providers
 
@@ -57,7 +58,7 @@ class Runtime:
     """Everything the running bot owns, built once and closed in reverse."""
 
     settings: Settings
-    db: Database
+    store: SqliteStore
     providers: dict[str, Provider]
     http: httpx.AsyncClient
     bot: BananaBot
@@ -85,40 +86,43 @@ class Runtime:
         for provider in self.providers.values():
             await provider.aclose()
         await self.http.aclose()
-        await self.db.close()
+        await self.store.close()
 
 
 async def build_runtime(
-    settings: Settings, *, receiver: bool = True, **client_options: Any
+    settings: Settings,
+    *,
+    receiver: bool = True,
+    listener: socket.socket | None = None,
+    **client_options: Any,
 ) -> Runtime:
-    """Build every part once (migrations applied); the bot is not started yet."""
-    db = await Database.open(settings.bananabot_db)
-    await migrate(db)
+    """Build every part once (migrations applied); the bot is not started yet.
+
+    ``listener``: an already bound socket for the callback receiver (else one is bound to
+    ``CALLBACK_HOST:CALLBACK_PORT``).
+    """
+    if receiver and listener is None:
+        listener = listen(settings.callback_host, settings.callback_port)
+    store = await SqliteStore.open(settings.bananabot_db)
     providers, unconfigured = build_providers(settings.provider_configs(list(PROVIDERS)))
     for name, reason in unconfigured.items():
         log.info("provider %s not available: %s", name, reason)
     # no proxy from the environment: the SSRF guard must see the real peer address
     http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0), trust_env=False)
-    bot = BananaBot(db, **client_options)
+    fetcher = ImageFetcher(http, allow_private=settings.fetch_allow_private)
+    bot = BananaBot(store.meta, **client_options)
     delivery = DiscordDelivery(bot, result_view, cancel_view)
-    engine = JobEngine(
-        db,
-        providers,
-        delivery,
-        ImageFetcher(http, allow_private=settings.fetch_allow_private),
-        allowance=settings.quota_daily_credits,
-        config=settings.engine_config(),
-    )
+    engine = JobEngine(store, providers, fetcher, config=settings.engine_config())
     delivery.quota = engine.quota
     bot.engine = engine
-    bot.starter = JobStarter(engine, providers, settings.default_provider)
+    bot.notifier = delivery
+    bot.starter = JobStarter(engine, providers, settings.default_provider, ReferenceLoader(fetcher))
     runtime = Runtime(
-        settings, db, providers, http, bot, engine, delivery, unconfigured=unconfigured
+        settings, store, providers, http, bot, engine, delivery, unconfigured=unconfigured
     )
-    if receiver:
-        runtime.receiver, runtime.receiver_port = await start_receiver(
-            engine, settings.callback_host, settings.callback_port
-        )
+    if listener is not None:
+        runtime.receiver = await start_receiver(engine, listener)
+        runtime.receiver_port = int(listener.getsockname()[1])
     return runtime
 
 

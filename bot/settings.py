@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.jobs.engine import DEFAULT_COSTS, EngineConfig
+from bot.jobs.config import DEFAULT_COSTS, EngineConfig
 from providers.base import ProviderConfig
 
 
@@ -74,6 +74,7 @@ class Settings(BaseSettings):
             default_concurrency=self.provider_concurrency_default,
             provider_concurrency=dict(self.provider_concurrency),
             per_user_active_limit=self.user_max_jobs,
+            allowance=self.quota_daily_credits,
             deadline_seconds=self.job_deadline_seconds,
             callback_base_url=self.callback_public_url,
             poll_interval=self.poll_interval_seconds,

@@ -14,24 +14,22 @@ from datetime import timedelta
 import aiohttp
 import discord
 
-from bot.jobs.engine import JobEngine, UserLimitError
-from bot.jobs.models import ImageFile, Job, JobSpec, Origin
-from bot.media.fit import ImageTooLargeError, fit_image_async
-from bot.media.sniff import NotAnImageError, inspect_image
+from bot.jobs.engine import JobEngine
+from bot.jobs.models import Job, JobSpec, Origin
+from bot.jobs.ports import UserLimitError
+from bot.jobs.quota import QuotaExceededError
+from bot.media.references import ReferenceImageError, ReferenceLoader
 from bot.messages import NO_MENTIONS, quota_line
-from bot.storage.quota import QuotaExceededError
 from providers.base import (
     GenerationRequest,
     Provider,
     ProviderError,
     ReferenceImage,
 )
-from providers.validation import validate_request
 
 log = logging.getLogger(__name__)
 
 MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
-PROVIDER_FORMATS = {"image/png", "image/jpeg", "image/webp"}
 TOKEN_LIFETIME = timedelta(minutes=15)
 
 
@@ -47,10 +45,12 @@ class JobStarter:
         engine: JobEngine,
         providers: Mapping[str, Provider],
         default: str | None,
+        loader: ReferenceLoader,
     ) -> None:
         self.engine = engine
         self.providers = providers
         self.default = default
+        self.loader = loader
 
     # ------------------------------------------------------------------ choices
 
@@ -109,27 +109,15 @@ class JobStarter:
                 data = await attachment.read()
             except (discord.HTTPException, aiohttp.ClientError) as exc:
                 raise UserFacingError(f"`{label}` could not be downloaded.") from exc
-            refs.append(await self._reference(provider, label, attachment.url, data))
-        return tuple(refs)
-
-    async def _reference(
-        self, provider: Provider, label: str, url: str, data: bytes
-    ) -> ReferenceImage:
-        caps = provider.capabilities
-        try:
-            info = inspect_image(data)
-        except NotAnImageError as exc:
-            raise UserFacingError(f"`{label}` is not a usable image: {exc}.") from exc
-        if not caps.accepts_reference_bytes:
-            return ReferenceImage(url=url, mime_type=info.mime_type)
-        image = ImageFile(data=data, mime_type=info.mime_type, extension=info.extension)
-        limit = caps.max_reference_bytes
-        if info.mime_type not in PROVIDER_FORMATS or (limit is not None and len(data) > limit):
             try:
-                image = await fit_image_async(image, limit or len(data) * 2)
-            except ImageTooLargeError as exc:
-                raise UserFacingError(f"`{label}` is too large for {caps.provider}.") from exc
-        return ReferenceImage(data=image.data, mime_type=image.mime_type)
+                refs.append(
+                    await self.loader.from_bytes(
+                        provider.capabilities, f"`{label}`", data, url=attachment.url
+                    )
+                )
+            except ReferenceImageError as exc:
+                raise UserFacingError(f"{exc}.") from exc
+        return tuple(refs)
 
     # ------------------------------------------------------------------ acceptance
 
@@ -156,7 +144,7 @@ class JobStarter:
             )
             return None
         try:
-            validate_request(provider.capabilities, request)
+            checked = self.engine.check(provider_name, request)
         except ProviderError as exc:
             await self.tell(interaction, f"❌ {exc}.")
             return None
@@ -179,7 +167,7 @@ class JobStarter:
                 JobSpec(
                     origin=origin,
                     provider=provider_name,
-                    request=request,
+                    request=checked,
                     kind=kind,
                     parent_job_id=parent_job_id,
                 )

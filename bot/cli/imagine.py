@@ -7,24 +7,22 @@ throwaway database with no quota; the delivery seam writes files instead of mess
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 
-from bot.jobs.delivery import FileDelivery
-from bot.jobs.engine import EngineConfig, JobEngine
-from bot.jobs.models import FailureKind, Job, JobSpec, Origin, Progress
+from bot.cli.files import TerminalNotifier
+from bot.jobs.config import EngineConfig
+from bot.jobs.engine import JobEngine
+from bot.jobs.models import FailureKind, JobSpec, Origin
 from bot.jobs.states import JobStatus
-from bot.media.fetch import FetchError, ImageFetcher
-from bot.media.sniff import NotAnImageError, inspect_image
+from bot.media.fetch import ImageFetcher
+from bot.media.references import ReferenceImageError, ReferenceLoader
 from bot.settings import Settings
-from bot.storage.db import Database
-from bot.storage.migrate import migrate
-from providers.base import GenerationRequest, Provider, ProviderError, ReferenceImage
+from bot.storage.store import SqliteStore
+from providers.base import GenerationRequest, Provider, ProviderError
 from providers.registry import provider_class
 
 EXIT_FAILED = 1
@@ -67,57 +65,6 @@ def _provider_name(args: argparse.Namespace, settings: Settings) -> tuple[str, s
     return name, args.model or model or None
 
 
-async def _load_reference(spec: str, provider: Provider, fetcher: ImageFetcher) -> ReferenceImage:
-    caps = provider.capabilities
-    if re.match(r"^https?://", spec):
-        if caps.accepts_reference_urls:
-            return ReferenceImage(url=spec)
-        try:
-            fetched = await fetcher.fetch(spec)
-        except FetchError as exc:
-            raise CliError(f"reference {spec}: {exc}") from exc
-        return ReferenceImage(data=fetched.data, mime_type=fetched.info.mime_type)
-    path = Path(spec)
-    if not path.is_file():
-        raise CliError(f"reference {spec}: no such file", EXIT_INVALID)
-    data = path.read_bytes()
-    try:
-        info = inspect_image(data)
-    except NotAnImageError as exc:
-        raise CliError(f"reference {spec}: {exc}", EXIT_INVALID) from exc
-    if not caps.accepts_reference_bytes:
-        raise CliError(
-            f"reference {spec}: {provider.name} only takes reference images by public URL; "
-            "host the file and pass its https:// URL",
-            EXIT_INVALID,
-        )
-    return ReferenceImage(data=data, mime_type=info.mime_type)
-
-
-class TerminalDelivery(FileDelivery):
-    """Saves files, and draws a single updating progress line when stderr is a terminal."""
-
-    def __init__(self, out_dir: Path, label: str) -> None:
-        super().__init__(out_dir)
-        self.label = label
-        self.active = sys.stderr.isatty()
-        self.started = time.monotonic()
-
-    async def progress(self, job: Job, progress: Progress) -> None:
-        """Draw the progress line."""
-        await super().progress(job, progress)
-        if self.active:
-            where = f" (position {progress.position})" if progress.position else ""
-            elapsed = time.monotonic() - self.started
-            sys.stderr.write(f"\r{self.label}: {progress.stage.value}{where} {elapsed:5.0f}s ")
-            sys.stderr.flush()
-
-    def done(self) -> None:
-        """End the progress line."""
-        if self.active:
-            sys.stderr.write("\n")
-
-
 async def imagine_command(args: argparse.Namespace, settings: Settings) -> int:
     """Validate, submit, wait, download and print the saved paths; one-line error otherwise."""
     try:
@@ -141,8 +88,14 @@ async def _imagine(args: argparse.Namespace, settings: Settings) -> list[Path]:
         timeout=httpx.Timeout(60.0, connect=10.0), trust_env=False
     ) as client:
         fetcher = ImageFetcher(client, allow_private=settings.fetch_allow_private)
+        loader = ReferenceLoader(fetcher)
         try:
-            references = [await _load_reference(s, provider, fetcher) for s in args.ref]
+            try:
+                references = [
+                    await loader.from_source(provider.capabilities, source) for source in args.ref
+                ]
+            except ReferenceImageError as exc:
+                raise CliError(str(exc), EXIT_INVALID if exc.invalid else EXIT_FAILED) from exc
             request = GenerationRequest(
                 prompt=args.prompt,
                 model=model,
@@ -168,37 +121,37 @@ async def _run_job(
     scratch: Path,
     poll_interval: float | None,
 ) -> list[Path]:
-    db = await Database.open(scratch / "cli.db")
+    store = await SqliteStore.open(scratch / "cli.db")
     try:
-        await migrate(db)
         label = f"{provider.name} {request.model or ''}".strip()
-        delivery = TerminalDelivery(Path(args.out), label)
+        notifier = TerminalNotifier(Path(args.out), label)
         config = EngineConfig(
-            deadline_seconds=args.timeout, idle_tick=1.0, poll_interval=poll_interval
+            allowance=None,
+            deadline_seconds=args.timeout,
+            idle_tick=1.0,
+            poll_interval=poll_interval,
         )
-        engine = JobEngine(
-            db, {provider.name: provider}, delivery, fetcher, allowance=None, config=config
-        )
+        engine = JobEngine(store, {provider.name: provider}, fetcher, config=config)
         try:
             job = await engine.accept(
                 JobSpec(origin=Origin(user_id="cli"), provider=provider.name, request=request)
             )
         except ProviderError as exc:
             raise CliError(str(exc), EXIT_INVALID) from exc
-        await engine.start()
+        await engine.start(notifier)
         try:
             job = await engine.wait(job.id, args.timeout + 30)
         finally:
-            delivery.done()
+            notifier.done()
             await engine.stop(grace=1.0)
         if job.status is JobStatus.DELIVERED:
-            return delivery.saved[job.id]
-        kind, reason = delivery.failures.get(
+            return notifier.saved[job.id]
+        kind, reason = notifier.failures.get(
             job.id, (FailureKind.TIMED_OUT, "the job did not finish in time")
         )
         raise CliError(_failure_line(provider.name, kind, reason))
     finally:
-        await db.close()
+        await store.close()
 
 
 def _failure_line(provider: str, kind: FailureKind, reason: str) -> str:

@@ -63,7 +63,7 @@ class _JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"bb:x
 
     async def job(self, interaction: discord.Interaction, *, images: bool = False) -> Job | None:
         """The job behind the button, or None (after telling the user)."""
-        job = await _bot(interaction).engine.jobs.get(self.job_id, images=images)
+        job = await _bot(interaction).engine.get_job(self.job_id, images=images)
         if job is None:
             await _tell(interaction, GONE)
         return job
@@ -145,7 +145,7 @@ class EditButton(_JobButton, template=r"bb:edit:" + JOB):
             )
             return
         # one small read before the modal (the modal itself is the acknowledgement)
-        job = await _bot(interaction).engine.jobs.get(self.job_id, images=False)
+        job = await _bot(interaction).engine.get_job(self.job_id, images=False)
         if job is None:
             await interaction.response.send_message(GONE, ephemeral=True)
             return
@@ -221,7 +221,7 @@ class CancelButton(_JobButton, template=r"bb:cancel:" + JOB):
     @guarded
     async def callback(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer()  # an update of the status message comes next
-        job = await _bot(interaction).engine.jobs.get(self.job_id, images=False)
+        job = await _bot(interaction).engine.get_job(self.job_id, images=False)
         if job is None or str(interaction.user.id) != job.origin.user_id:
             text = GONE if job is None else "Only the requester can cancel this."
             await interaction.followup.send(text, ephemeral=True)

@@ -1,95 +1,107 @@
-"""The seam between the engine and whatever shows results to people.
-
-The Discord layer implements :class:`Delivery` with messages; the headless CLI implements it
-with files (:class:`FileDelivery`). Delivery must happen once per job: after a crash between
-showing the results and recording it, the engine first asks ``earlier_delivery`` (before
-downloading anything again) and only calls ``deliver`` when nothing was shown.
-"""
+"""Delivery: a succeeded job's images are downloaded (safely), handed to the notifier once,
+and the delivery recorded, which commits the credits; failures are retried with a backoff on
+the job's own delivery clock, and a permanent one fails the job with a refund."""
 
 from __future__ import annotations
 
 import asyncio
-import re
-from pathlib import Path
-from typing import Protocol
+import logging
 
-from bot.jobs.models import FailureKind, ImageFile, Job, Progress, Receipt
+from bot.jobs.context import EngineContext
+from bot.jobs.models import FailureKind, Job, Progress, Receipt, Stage
+from bot.jobs.ports import DeliveryError
+from bot.jobs.states import JobStatus
+from bot.media.fetch import FetchError
+from bot.media.sniff import ImageFile, NotAnImageError, inspect_image
+from providers.base import ResultImage
 
+log = logging.getLogger(__name__)
 
-class DeliveryError(Exception):
-    """Delivery failed. ``permanent`` failures are not retried (the job fails, is refunded)."""
-
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
-        super().__init__(message)
-        self.permanent = permanent
-
-
-class Delivery(Protocol):
-    """What the engine needs from the presentation layer."""
-
-    async def progress(self, job: Job, progress: Progress) -> None:
-        """Show how the job is doing (best effort; errors are logged, never fatal)."""
-
-    async def deliver(self, job: Job, images: list[ImageFile], attempt: int) -> Receipt:
-        """Show the results. Idempotent per ``job.id``. Raises :class:`DeliveryError`."""
-
-    async def earlier_delivery(self, job: Job) -> Receipt | None:
-        """Before a repeated attempt: where this job's results were already shown, if they were
-        (the process died between showing them and recording it)."""
-
-    async def failed(self, job: Job, kind: FailureKind, message: str, refunded: bool) -> None:
-        """Tell the requester the job failed and whether the credits came back."""
+MAX_RETRY_DELAY = 60.0
 
 
-def result_name(job: Job, index: int, extension: str) -> str:
-    """A stable file name for a job's ``index``-th image (so repeating a delivery overwrites)."""
-    slug = re.sub(r"[^a-z0-9]+", "-", job.request.prompt.lower()).strip("-")[:40] or "image"
-    return f"{slug}-{job.id}-{index}.{extension}"
+class Delivery:
+    """Delivers succeeded jobs through the notifier."""
 
+    def __init__(self, ctx: EngineContext) -> None:
+        self.ctx = ctx
 
-class FileDelivery:
-    """Saves results to a directory; records failures for the caller to report."""
+    async def deliver_due(self) -> None:
+        """Start a delivery for every succeeded job whose attempt is due."""
+        ctx = self.ctx
+        for job in await ctx.store.jobs.due_for_delivery(ctx.clock()):
+            if not ctx.tasks.busy("deliver", job.id):
+                ctx.tasks.spawn("deliver", job.id, self.deliver(job.id))
 
-    def __init__(self, out_dir: Path) -> None:
-        self.out_dir = out_dir
-        self.saved: dict[str, list[Path]] = {}
-        self.failures: dict[str, tuple[FailureKind, str]] = {}
-        self.progress_log: list[tuple[str, Progress]] = []
-
-    async def progress(self, job: Job, progress: Progress) -> None:
-        """Keep the report (the CLI draws its own progress line)."""
-        self.progress_log.append((job.id, progress))
-
-    async def deliver(self, job: Job, images: list[ImageFile], attempt: int) -> Receipt:
-        """Write each image under a stable name; a repeated delivery overwrites the same files."""
-        paths = [
-            self.out_dir / result_name(job, i, image.extension)
-            for i, image in enumerate(images, start=1)
-        ]
-
-        def write() -> None:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            for path, image in zip(paths, images, strict=True):
-                temporary = path.with_suffix(path.suffix + ".part")
-                temporary.write_bytes(image.data)
-                temporary.replace(path)
-
+    async def deliver(self, job_id: str) -> None:
+        """One delivery attempt (after a crash: first, a look for an earlier one)."""
+        ctx = self.ctx
+        job = await ctx.store.jobs.get(job_id)
+        if job is None or job.status is not JobStatus.SUCCEEDED:
+            return
+        attempt = await ctx.store.jobs.count_delivery_attempt(job_id)
+        if attempt > 1:
+            try:
+                earlier = await ctx.notifier.earlier_delivery(job)
+            except Exception:
+                log.exception("job %s: looking for an earlier delivery failed", job_id)
+                earlier = None
+            if earlier is not None:
+                log.info("job %s: already delivered before a restart (%s)", job_id, earlier.via)
+                await self._delivered(job, earlier)
+                return
         try:
-            await asyncio.to_thread(write)
-        except OSError as exc:
-            raise DeliveryError(f"cannot write to {self.out_dir}: {exc.strerror}") from exc
-        self.saved[job.id] = paths
-        return Receipt(via="file", message_id=str(paths[0]) if paths else None)
+            await ctx.report(job, Progress(Stage.UPLOADING, elapsed=ctx.clock() - job.created_at))
+            images = [await self._image(result) for result in job.results]
+            receipt = await ctx.notifier.deliver(job, images, attempt)
+        except DeliveryError as exc:
+            await self._failed(job, attempt, str(exc), permanent=exc.permanent)
+            return
+        except Exception:
+            log.exception("job %s: delivery error", job_id)
+            await self._failed(job, attempt, "an unexpected error", permanent=False)
+            return
+        await self._delivered(job, receipt)
 
-    async def earlier_delivery(self, job: Job) -> Receipt | None:
-        """The files of an earlier attempt, if it wrote them all."""
-        paths = sorted(self.out_dir.glob(f"*-{job.id}-*.*"))
-        complete = [p for p in paths if not p.name.endswith(".part")]
-        if not complete or len(complete) < len(job.results):
-            return None
-        self.saved[job.id] = complete
-        return Receipt(via="file", message_id=str(complete[0]))
+    async def _delivered(self, job: Job, receipt: Receipt) -> None:
+        now = self.ctx.clock()
+        await self.ctx.transition(
+            job.id,
+            JobStatus.DELIVERED,
+            now=now,
+            posted_message_id=receipt.message_id,
+            delivered_via=receipt.via,
+            delivered_at=now,
+            next_delivery_at=None,
+        )
 
-    async def failed(self, job: Job, kind: FailureKind, message: str, refunded: bool) -> None:
-        """Remember the failure for the caller."""
-        self.failures[job.id] = (kind, message)
+    async def _failed(self, job: Job, attempt: int, reason: str, *, permanent: bool) -> None:
+        ctx = self.ctx
+        if permanent or attempt >= ctx.config.max_delivery_attempts:
+            await ctx.fail(
+                job, FailureKind.UNDELIVERABLE, f"the images could not be delivered: {reason}"
+            )
+            return
+        log.warning("job %s: delivery attempt %d failed (%s); retrying", job.id, attempt, reason)
+        await ctx.store.jobs.update(
+            job.id,
+            when=[JobStatus.SUCCEEDED],
+            next_delivery_at=ctx.clock() + min(MAX_RETRY_DELAY, 2.0 * 2**attempt),
+        )
+
+    async def _image(self, result: ResultImage) -> ImageFile:
+        if result.data is not None:
+            try:
+                info = await asyncio.to_thread(inspect_image, result.data)
+            except NotAnImageError as exc:
+                raise DeliveryError(
+                    f"the provider returned a broken image ({exc})", permanent=True
+                ) from exc
+            return ImageFile.of(result.data, info)
+        if result.url is None:
+            raise DeliveryError("the provider returned an empty result", permanent=True)
+        try:
+            fetched = await self.ctx.fetcher.fetch(result.url)
+        except FetchError as exc:
+            raise DeliveryError(f"downloading the result failed: {exc}") from exc
+        return ImageFile.of(fetched.data, fetched.info)

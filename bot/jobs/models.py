@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from bot.jobs.states import JobStatus
-from providers.base import GenerationRequest, ResultImage
+from providers.base import GenerationRequest, ModelCapabilities, ResultImage
 
 
 class FailureKind(StrEnum):
@@ -42,14 +42,41 @@ class Origin:
 
 
 @dataclass(frozen=True)
+class CheckedRequest:
+    """A request validated against one provider model (by admission, the one place that
+    validates), with the model filled in; admission accepts it without checking again."""
+
+    provider: str
+    request: GenerationRequest
+    model: ModelCapabilities
+
+
+@dataclass(frozen=True)
 class JobSpec:
     """A request to accept: the generation plus its origin."""
 
     origin: Origin
     provider: str
-    request: GenerationRequest
+    request: GenerationRequest | CheckedRequest
     kind: str = "imagine"
     parent_job_id: str | None = None
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A job the engine has checked and priced, for the store to admit."""
+
+    id: str
+    origin: Origin
+    provider: str
+    model: str
+    request: GenerationRequest  # validated against the model, with the model filled in
+    kind: str
+    parent_job_id: str | None
+    cost: int
+    callback_token: str
+    created_at: float
+    deadline_at: float
 
 
 @dataclass(frozen=True)
@@ -78,7 +105,8 @@ class Job:
     callback_hinted: bool = False
     poll_count: int = 0
     delivery_attempts: int = 0
-    next_poll_at: float | None = None
+    next_poll_at: float | None = None  # when a tracked job's provider task is read next
+    next_delivery_at: float | None = None  # when a succeeded job's delivery is (re)tried
     submitted_at: float | None = None
     completed_at: float | None = None
     delivered_at: float | None = None
@@ -101,15 +129,6 @@ class Progress:
     stage: Stage
     position: int | None = None  # place in the queue (1 = next)
     elapsed: float = 0.0
-
-
-@dataclass(frozen=True)
-class ImageFile:
-    """A downloaded, verified result image ready to deliver."""
-
-    data: bytes
-    mime_type: str
-    extension: str
 
 
 @dataclass(frozen=True)

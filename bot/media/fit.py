@@ -8,7 +8,7 @@ Strategy, cheapest loss first:
 
 1. Bytes that already fit are returned untouched (a PNG stays a PNG, byte for byte).
 2. Otherwise the image is decoded (only PNG/JPEG/WebP/GIF, with the decompression-bomb guard
-   of :mod:`bot.media.sniff`), its EXIF orientation is baked into the pixels and it is
+   of :func:`bot.media.sniff.decode_image`), its EXIF orientation is baked into the pixels and it is
    re-encoded at the quality steps 95, 90, 85, 80, 70. Each step is encoded as both WebP
    (keeps alpha) and JPEG (alpha flattened onto white) and the smaller of the two is taken;
    the highest quality that fits wins. Assuming size falls with quality, the search does not
@@ -30,14 +30,12 @@ from __future__ import annotations
 
 import asyncio
 import io
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps
 
-from bot.jobs.models import ImageFile
-from bot.media.sniff import EXTENSIONS, MAX_PIXELS, NotAnImageError, sniff_mime
+from bot.media.sniff import EXTENSIONS, ImageFile, decode_image, sniff_mime
 
 QUALITIES = (95, 90, 85, 80, 70)  # tried best first; each as WebP and JPEG
 SCALE_STEP = 0.85
@@ -47,7 +45,6 @@ WEBP_METHOD = 4  # libwebp effort, 0 (fast) .. 6 (small); 4 is Pillow's default
 _WEBP_MAX_SIDE = 16383
 _JPEG_MAX_SIDE = 65500
 _JPEG_MAX_EXIF = 65000  # a JPEG APP1 segment holds at most 64 KiB
-_INPUT_FORMATS = ["PNG", "JPEG", "WEBP", "GIF"]
 _EXIF_ORIENTATION = 0x0112
 _WHITE = (255, 255, 255)
 
@@ -164,30 +161,6 @@ class _Source:
         return _Encoded(out.getvalue(), mime, quality, image.size)
 
 
-def _decode(data: bytes) -> Image.Image:
-    if sniff_mime(data) is None:
-        raise NotAnImageError("not a PNG, JPEG, WebP or GIF image")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=_INPUT_FORMATS)
-            width, height = image.size
-            if width * height > MAX_PIXELS:
-                raise NotAnImageError(f"image too large ({width}x{height} pixels)")
-            image.load()
-    except NotAnImageError:
-        raise
-    except (
-        OSError,
-        SyntaxError,
-        ValueError,
-        Image.DecompressionBombWarning,
-        Image.DecompressionBombError,
-    ) as exc:
-        raise NotAnImageError(f"corrupt or truncated image ({exc})") from exc
-    return image
-
-
 def _best_quality(
     encode: Callable[[int], _Encoded | None], max_bytes: int, *, top_first: bool
 ) -> tuple[_Encoded | None, _Encoded | None]:
@@ -272,7 +245,7 @@ class _Fitter:
             raise ValueError(f"max_bytes must be positive, not {max_bytes}")
         if len(self.image.data) <= max_bytes:
             return self.image
-        with _decode(self.image.data) as decoded:
+        with decode_image(self.image.data) as decoded:
             source = _Source(decoded)
         sizes = self._sizes = self._sizes or source.sizes()
         smallest: _Encoded | None = None

@@ -1,9 +1,11 @@
-"""Recognise an image by its content, never by a file name or a declared type."""
+"""Recognise an image by its content, never by a file name or a declared type, and decode it
+safely: the one guard against decompression bombs and corrupt files lives here."""
 
 from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from PIL import Image
@@ -16,6 +18,7 @@ _MAGIC: tuple[tuple[bytes, int, str], ...] = (
 )
 
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
+FORMATS = ("PNG", "JPEG", "WEBP", "GIF")
 
 # A decompression bomb guard: no provider makes images near this size.
 MAX_PIXELS = 80_000_000
@@ -39,6 +42,20 @@ class ImageInfo:
         return EXTENSIONS[self.mime_type]
 
 
+@dataclass(frozen=True)
+class ImageFile:
+    """Verified image bytes with their type: a result ready to deliver, or a re-encoding."""
+
+    data: bytes
+    mime_type: str
+    extension: str
+
+    @classmethod
+    def of(cls, data: bytes, info: ImageInfo) -> ImageFile:
+        """Bytes that :func:`inspect_image` described as ``info``."""
+        return cls(data=data, mime_type=info.mime_type, extension=info.extension)
+
+
 def sniff_mime(data: bytes) -> str | None:
     """The image MIME type from the magic bytes, or None."""
     for magic, offset, mime in _MAGIC:
@@ -49,6 +66,42 @@ def sniff_mime(data: bytes) -> str | None:
     return None
 
 
+def decode_image(data: bytes, formats: Sequence[str] = FORMATS) -> Image.Image:
+    """Decode ``data`` fully, refusing anything that is not a whole, reasonably sized image.
+
+    The type must be recognised from the magic bytes; the pixel count is checked against
+    :data:`MAX_PIXELS` before any pixel is decoded (and Pillow's own bomb warning is an
+    error); a truncated or corrupt file raises :class:`NotAnImageError`. The caller closes
+    the returned image.
+    """
+    if sniff_mime(data) is None:
+        raise NotAnImageError("not a PNG, JPEG, WebP or GIF image")
+    image: Image.Image | None = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=list(formats))
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise NotAnImageError(f"image too large ({width}x{height} pixels)")
+            image.load()
+    except NotAnImageError:
+        if image is not None:
+            image.close()
+        raise
+    except (
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombWarning,
+        Image.DecompressionBombError,
+    ) as exc:
+        if image is not None:
+            image.close()
+        raise NotAnImageError(f"corrupt or truncated image ({exc})") from exc
+    return image
+
+
 def inspect_image(data: bytes) -> ImageInfo:
     """Check that ``data`` is a whole PNG/JPEG/WebP/GIF image; raise :class:`NotAnImageError`.
 
@@ -56,18 +109,7 @@ def inspect_image(data: bytes) -> ImageInfo:
     truncated or corrupt file is refused here rather than failing later at a provider.
     """
     mime = sniff_mime(data)
-    if mime is None:
-        raise NotAnImageError("not a PNG, JPEG, WebP or GIF image")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                width, height = image.size
-                if width * height > MAX_PIXELS:
-                    raise NotAnImageError(f"image too large ({width}x{height} pixels)")
-                image.load()
-    except NotAnImageError:
-        raise
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as exc:
-        raise NotAnImageError(f"corrupt or truncated image ({exc})") from exc
+    with decode_image(data) as image:
+        width, height = image.size
+    assert mime is not None  # decode_image refuses unknown types
     return ImageInfo(mime_type=mime, width=width, height=height)

@@ -1,116 +1,105 @@
-"""Job rows: insert, read, and compare-and-set status changes (with their ledger effects)."""
+"""Job rows in SQLite (:class:`bot.jobs.ports.JobStore`): admission, reads, and compare-and-set
+status changes with their audit events and ledger effects, each in one transaction."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Unpack
 
 import aiosqlite
 
-from bot.jobs.models import FailureKind, Job, Origin
-from bot.jobs.states import (
-    ACTIVE,
-    AT_PROVIDER,
-    REFUNDED,
-    TRACKED,
-    JobStatus,
-    sources,
-)
+from bot.jobs.models import FailureKind, Job, NewJob
+from bot.jobs.ports import JobFields, UserLimitError
+from bot.jobs.states import ACTIVE, AT_PROVIDER, REFUNDED, TRACKED, JobStatus, sources
+from bot.storage import quota
 from bot.storage.db import Database, Transaction
-from bot.storage.quota import QuotaLedger
-from providers.base import GenerationRequest, ReferenceImage, ResultImage
+from bot.storage.rows import in_list, job_from_row
+from providers.base import ResultImage
 
-_UPDATABLE = frozenset(
-    {
-        "task_id",
-        "posted_message_id",
-        "delivered_via",
-        "failure_kind",
-        "failure_reason",
-        "next_poll_at",
-        "submitted_at",
-        "completed_at",
-        "delivered_at",
-        "poll_count",
-        "callback_hinted",
-        "delivery_attempts",
-    }
-)
+_COLUMNS = frozenset(JobFields.__annotations__)
 
 
-def _in(statuses: Iterable[JobStatus]) -> str:
-    return ", ".join(f"'{s.value}'" for s in statuses)
+def _params(fields: JobFields) -> dict[str, Any]:
+    """Bind values for ``fields``; only known column names ever reach the SQL text."""
+    unknown = set(fields) - _COLUMNS
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+    params: dict[str, Any] = dict(fields)
+    kind = params.get("failure_kind")
+    if isinstance(kind, FailureKind):
+        params["failure_kind"] = kind.value
+    return params
 
 
-class JobRepository:
+class SqliteJobs:
     """SQL for the ``jobs`` table and its children."""
 
-    def __init__(self, db: Database, ledger: QuotaLedger) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
-        self.ledger = ledger
 
     # ------------------------------------------------------------------ writes
 
-    async def insert(
-        self,
-        tx: Transaction,
-        *,
-        job_id: str,
-        origin: Origin,
-        provider: str,
-        model: str,
-        request: GenerationRequest,
-        callback_token: str,
-        cost: int,
-        quota_day: str,
-        kind: str,
-        parent_job_id: str | None,
-        now: float,
-        deadline_at: float,
-    ) -> None:
-        """Store a new queued job and its reference images."""
-        await tx.execute(
-            "INSERT INTO jobs (id, status, kind, user_id, guild_id, channel_id, interaction_id, "
-            "interaction_token, token_expires_at, origin_message_id, status_message_id, "
-            "upload_limit, parent_job_id, provider, model, request_json, callback_token, cost, "
-            "quota_day, next_poll_at, deadline_at, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                job_id,
-                JobStatus.QUEUED.value,
-                kind,
-                origin.user_id,
-                origin.guild_id,
-                origin.channel_id,
-                origin.interaction_id,
-                origin.interaction_token,
-                origin.token_expires_at,
-                origin.origin_message_id,
-                origin.status_message_id,
-                origin.upload_limit,
-                parent_job_id,
-                provider,
-                model,
-                request.model_dump_json(exclude={"references"}),
-                callback_token,
-                cost,
-                quota_day,
-                now,
-                deadline_at,
-                now,
-                now,
-            ),
-        )
-        await tx.executemany(
-            "INSERT INTO job_references (job_id, position, url, data, mime_type, caption) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                (job_id, i, r.url, r.data, r.mime_type, r.caption)
-                for i, r in enumerate(request.references)
-            ],
-        )
-        await self._event(tx, job_id, None, JobStatus.QUEUED, None, now)
+    async def admit(self, job: NewJob, *, active_limit: int, allowance: int | None) -> Job:
+        """Check the user's active jobs, reserve the credits and store the queued job, at once."""
+        origin = job.origin
+        async with self.db.transaction() as tx:
+            active = await tx.fetchone(
+                f"SELECT COUNT(*) FROM jobs WHERE user_id = ? AND status IN ({in_list(ACTIVE)})",
+                (origin.user_id,),
+            )
+            if active is not None and int(active[0]) >= active_limit:
+                raise UserLimitError(active_limit)
+            day = await quota.reserve(
+                tx,
+                job_id=job.id,
+                user_id=origin.user_id,
+                credits=job.cost,
+                allowance=allowance,
+                at=job.created_at,
+            )
+            row = await tx.fetchone(
+                "INSERT INTO jobs (id, status, kind, user_id, guild_id, channel_id, "
+                "interaction_id, interaction_token, token_expires_at, origin_message_id, "
+                "status_message_id, upload_limit, parent_job_id, provider, model, request_json, "
+                "callback_token, cost, quota_day, deadline_at, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "RETURNING *",
+                (
+                    job.id,
+                    JobStatus.QUEUED.value,
+                    job.kind,
+                    origin.user_id,
+                    origin.guild_id,
+                    origin.channel_id,
+                    origin.interaction_id,
+                    origin.interaction_token,
+                    origin.token_expires_at,
+                    origin.origin_message_id,
+                    origin.status_message_id,
+                    origin.upload_limit,
+                    job.parent_job_id,
+                    job.provider,
+                    job.model,
+                    job.request.model_dump_json(exclude={"references"}),
+                    job.callback_token,
+                    job.cost,
+                    day,
+                    job.deadline_at,
+                    job.created_at,
+                    job.created_at,
+                ),
+            )
+            assert row is not None
+            await tx.executemany(
+                "INSERT INTO job_references (job_id, position, url, data, mime_type, caption) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (job.id, i, r.url, r.data, r.mime_type, r.caption)
+                    for i, r in enumerate(job.request.references)
+                ],
+            )
+            await _event(tx, job.id, None, JobStatus.QUEUED, None, job.created_at)
+        return job_from_row(row)
 
     async def transition(
         self,
@@ -121,58 +110,55 @@ class JobRepository:
         note: str | None = None,
         results: Iterable[ResultImage] = (),
         only_from: Iterable[JobStatus] | None = None,
-        **fields: Any,
-    ) -> bool:
-        """Move the job to ``to`` if its current status allows it; True if this call did.
+        **fields: Unpack[JobFields],
+    ) -> Job | None:
+        """Move the job to ``to`` if its current status allows it; the row as written, or None.
 
         In the same transaction: the field updates, the results (if any), an audit event, and
         the ledger effect (commit on delivery, refund on failure / timeout / cancel).
         """
-        unknown = set(fields) - _UPDATABLE
-        if unknown:
-            raise ValueError(f"not updatable: {sorted(unknown)}")
         allowed = set(sources(to))
         if only_from is not None:
             allowed &= set(only_from)
+        params = {**_params(fields), "to": to.value, "now": now, "id": job_id}
         assignments = "".join(f", {name} = :{name}" for name in fields)
-        params = {**fields, "to": to.value, "now": now, "id": job_id}
-        if isinstance(params.get("failure_kind"), FailureKind):
-            params["failure_kind"] = params["failure_kind"].value
         async with self.db.transaction() as tx:
             current = await tx.fetchone("SELECT status FROM jobs WHERE id = ?", (job_id,))
             if current is None or JobStatus(current["status"]) not in allowed:
-                return False
+                return None
             params["previous"] = current["status"]
-            changed = await tx.execute(
+            row = await tx.fetchone(
                 f"UPDATE jobs SET status = :to, updated_at = :now{assignments} "
-                "WHERE id = :id AND status = :previous",
+                "WHERE id = :id AND status = :previous RETURNING *",
                 params,
             )
-            if changed != 1:
-                return False
+            if row is None:
+                return None
             await tx.executemany(
                 "INSERT INTO job_results (job_id, position, url, data, mime_type) "
                 "VALUES (?, ?, ?, ?, ?)",
                 [(job_id, i, r.url, r.data, r.mime_type) for i, r in enumerate(results)],
             )
-            await self._event(tx, job_id, current["status"], to, note, now)
+            await _event(tx, job_id, current["status"], to, note, now)
             if to is JobStatus.DELIVERED:
-                await self.ledger.commit(tx, job_id, now)
+                await quota.settle(tx, job_id, "commit", now)
                 # the images live on in the posted message; keep the database small
                 await tx.execute("UPDATE job_results SET data = NULL WHERE job_id = ?", (job_id,))
             elif to in REFUNDED:
-                await self.ledger.refund(tx, job_id, now)
-        return True
+                await quota.settle(tx, job_id, "refund", now)
+        return job_from_row(row)
 
-    async def update(self, job_id: str, *, when: Iterable[JobStatus], **fields: Any) -> bool:
+    async def update(
+        self, job_id: str, *, when: Iterable[JobStatus], **fields: Unpack[JobFields]
+    ) -> bool:
         """Set fields without a status change, only while the job is in one of ``when``."""
-        unknown = set(fields) - _UPDATABLE
-        if unknown or not fields:
-            raise ValueError(f"not updatable: {sorted(unknown)}")
+        if not fields:
+            raise ValueError("nothing to update")
+        params = {**_params(fields), "id": job_id}
         assignments = ", ".join(f"{name} = :{name}" for name in fields)
         changed = await self.db.execute(
-            f"UPDATE jobs SET {assignments} WHERE id = :id AND status IN ({_in(when)})",
-            {**fields, "id": job_id},
+            f"UPDATE jobs SET {assignments} WHERE id = :id AND status IN ({in_list(when)})",
+            params,
         )
         return changed == 1
 
@@ -180,7 +166,7 @@ class JobRepository:
         """A callback said something changed: poll at once (or right after the submit lands)."""
         await self.db.execute(
             "UPDATE jobs SET callback_hinted = 1, "
-            f"next_poll_at = CASE WHEN status IN ({_in(TRACKED)}) THEN :now "
+            f"next_poll_at = CASE WHEN status IN ({in_list(TRACKED)}) THEN :now "
             "ELSE next_poll_at END WHERE id = :id",
             {"now": now, "id": job_id},
         )
@@ -195,79 +181,68 @@ class JobRepository:
             )
         return int(row["delivery_attempts"]) if row else 0
 
-    @staticmethod
-    async def _event(
-        tx: Transaction,
-        job_id: str,
-        previous: str | None,
-        to: JobStatus,
-        note: str | None,
-        now: float,
-    ) -> None:
-        await tx.execute(
-            "INSERT INTO job_events (job_id, at, from_status, to_status, note) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (job_id, now, previous, to.value, note),
-        )
-
     # ------------------------------------------------------------------ reads
 
     async def get(self, job_id: str, *, images: bool = True) -> Job | None:
         """The job (with its reference and result images unless ``images`` is False), or None."""
         row = await self.db.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
-        return await self._job(row, images=images) if row else None
+        if row is None:
+            return None
+        if not images:
+            return job_from_row(row)
+        refs = await self.db.fetchall(
+            "SELECT url, data, mime_type, caption FROM job_references WHERE job_id = ? "
+            "ORDER BY position",
+            (job_id,),
+        )
+        results = await self.db.fetchall(
+            "SELECT url, data, mime_type FROM job_results WHERE job_id = ? ORDER BY position",
+            (job_id,),
+        )
+        return job_from_row(row, refs, results)
 
     async def with_status(self, statuses: Iterable[JobStatus], limit: int = 500) -> list[Job]:
         """Jobs in any of ``statuses``, oldest first — without reference or result images
         (listings stay cheap however large the images; :meth:`get` loads them)."""
-        rows = await self.db.fetchall(
-            f"SELECT * FROM jobs WHERE status IN ({_in(statuses)}) ORDER BY created_at, id LIMIT ?",
+        return await self._jobs(
+            f"SELECT * FROM jobs WHERE status IN ({in_list(statuses)}) "
+            "ORDER BY created_at, id LIMIT ?",
             (limit,),
         )
-        return [await self._job(row, images=False) for row in rows]
 
     async def due_for_poll(self, now: float, limit: int = 100) -> list[Job]:
-        """Tracked jobs whose next poll time has come (without images, like :meth:`with_status`)."""
-        rows = await self.db.fetchall(
-            f"SELECT * FROM jobs WHERE status IN ({_in(TRACKED)}) "
+        """Tracked jobs whose next poll time has come (without images)."""
+        return await self._jobs(
+            f"SELECT * FROM jobs WHERE status IN ({in_list(TRACKED)}) "
             "AND next_poll_at <= ? ORDER BY next_poll_at LIMIT ?",
             (now, limit),
         )
-        return [await self._job(row, images=False) for row in rows]
 
-    async def next_poll_time(self) -> float | None:
-        """The earliest scheduled poll, if any."""
+    async def due_for_delivery(self, now: float, limit: int = 100) -> list[Job]:
+        """Succeeded jobs whose next delivery attempt is due (without images)."""
+        return await self._jobs(
+            "SELECT * FROM jobs WHERE status = 'succeeded' "
+            "AND COALESCE(next_delivery_at, 0) <= ? ORDER BY next_delivery_at LIMIT ?",
+            (now, limit),
+        )
+
+    async def next_due_at(self) -> float | None:
+        """The earliest scheduled poll or delivery attempt, if any."""
         row = await self.db.fetchone(
-            f"SELECT MIN(next_poll_at) FROM jobs WHERE status IN ({_in(TRACKED)})"
+            "SELECT MIN(due) FROM ("
+            f"SELECT MIN(next_poll_at) AS due FROM jobs WHERE status IN ({in_list(TRACKED)}) "
+            "UNION ALL SELECT MIN(COALESCE(next_delivery_at, 0)) FROM jobs "
+            "WHERE status = 'succeeded')"
         )
         return float(row[0]) if row and row[0] is not None else None
 
     async def at_provider_counts(self) -> dict[str, int]:
         """How many jobs each provider is working on."""
         rows = await self.db.fetchall(
-            f"SELECT provider, COUNT(*) FROM jobs WHERE status IN ({_in(AT_PROVIDER)}) "
+            f"SELECT provider, COUNT(*) FROM jobs WHERE status IN ({in_list(AT_PROVIDER)}) "
             "GROUP BY provider"
         )
         return {str(r[0]): int(r[1]) for r in rows}
-
-    async def active_count(self, tx: Transaction, user_id: str) -> int:
-        """The user's jobs that are waiting or running (inside the caller's transaction)."""
-        row = await tx.fetchone(
-            f"SELECT COUNT(*) FROM jobs WHERE user_id = ? AND status IN ({_in(ACTIVE)})",
-            (user_id,),
-        )
-        return int(row[0]) if row else 0
-
-    async def queue_position(self, job: Job) -> int | None:
-        """1-based place among queued jobs for the same provider (None once it left the queue)."""
-        if job.status is not JobStatus.QUEUED:
-            return None
-        row = await self.db.fetchone(
-            "SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND provider = ? "
-            "AND (created_at < ? OR (created_at = ? AND id <= ?))",
-            (job.provider, job.created_at, job.created_at, job.id),
-        )
-        return int(row[0]) if row else None
 
     async def events(self, job_id: str) -> list[tuple[str | None, str]]:
         """The job's status history as (from, to) pairs."""
@@ -277,68 +252,27 @@ class JobRepository:
         )
         return [(r[0], r[1]) for r in rows]
 
-    async def _job(self, row: aiosqlite.Row, *, images: bool = True) -> Job:
-        refs: list[aiosqlite.Row] = []
-        results: list[aiosqlite.Row] = []
-        if images:
-            refs = await self.db.fetchall(
-                "SELECT url, data, mime_type, caption FROM job_references WHERE job_id = ? "
-                "ORDER BY position",
-                (row["id"],),
-            )
-            results = await self.db.fetchall(
-                "SELECT url, data, mime_type FROM job_results WHERE job_id = ? ORDER BY position",
-                (row["id"],),
-            )
-        request = GenerationRequest.model_validate(
-            {
-                **json.loads(row["request_json"]),
-                "references": [
-                    ReferenceImage(
-                        url=r["url"], data=r["data"], mime_type=r["mime_type"], caption=r["caption"]
-                    )
-                    for r in refs
-                ],
-            }
+    async def status_counts(self) -> list[tuple[str, str, int]]:
+        """(provider, status, number of jobs), ordered."""
+        rows = await self.db.fetchall(
+            "SELECT provider, status, COUNT(*) FROM jobs GROUP BY provider, status ORDER BY 1, 2"
         )
-        return Job(
-            id=row["id"],
-            status=JobStatus(row["status"]),
-            kind=row["kind"],
-            origin=Origin(
-                user_id=row["user_id"],
-                guild_id=row["guild_id"],
-                channel_id=row["channel_id"],
-                interaction_id=row["interaction_id"],
-                interaction_token=row["interaction_token"],
-                token_expires_at=row["token_expires_at"],
-                origin_message_id=row["origin_message_id"],
-                status_message_id=row["status_message_id"],
-                upload_limit=row["upload_limit"],
-            ),
-            provider=row["provider"],
-            model=row["model"],
-            request=request,
-            callback_token=row["callback_token"],
-            cost=row["cost"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-            deadline_at=row["deadline_at"],
-            task_id=row["task_id"],
-            parent_job_id=row["parent_job_id"],
-            quota_day=row["quota_day"],
-            posted_message_id=row["posted_message_id"],
-            delivered_via=row["delivered_via"],
-            failure_kind=FailureKind(row["failure_kind"]) if row["failure_kind"] else None,
-            failure_reason=row["failure_reason"],
-            callback_hinted=bool(row["callback_hinted"]),
-            poll_count=row["poll_count"],
-            delivery_attempts=row["delivery_attempts"],
-            next_poll_at=row["next_poll_at"],
-            submitted_at=row["submitted_at"],
-            completed_at=row["completed_at"],
-            delivered_at=row["delivered_at"],
-            results=tuple(
-                ResultImage(url=r["url"], data=r["data"], mime_type=r["mime_type"]) for r in results
-            ),
-        )
+        return [(str(r[0]), str(r[1]), int(r[2])) for r in rows]
+
+    async def _jobs(self, sql: str, params: tuple[Any, ...]) -> list[Job]:
+        rows: list[aiosqlite.Row] = await self.db.fetchall(sql, params)
+        return [job_from_row(row) for row in rows]
+
+
+async def _event(
+    tx: Transaction,
+    job_id: str,
+    previous: str | None,
+    to: JobStatus,
+    note: str | None,
+    now: float,
+) -> None:
+    await tx.execute(
+        "INSERT INTO job_events (job_id, at, from_status, to_status, note) VALUES (?, ?, ?, ?, ?)",
+        (job_id, now, previous, to.value, note),
+    )

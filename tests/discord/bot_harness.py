@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import io
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,6 +14,7 @@ from pydantic import SecretStr
 
 from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings
+from bot.web.app import listen
 from tests.fakes.discord import FakeDiscord, FakeInteraction, FakeMessage, point_discord_py_at
 
 
@@ -50,12 +50,11 @@ async def running_bot(
 ) -> AsyncIterator[Runtime]:
     """Start the bot as ``python -m bot run`` would, wait until it is ready, stop it after."""
     restore = point_discord_py_at(fake)
-    runtime = await build_runtime(settings, guild_ready_timeout=0.1)
+    listener = listen("127.0.0.1", 0)
     if callbacks:
-        runtime.engine.config = dataclasses.replace(
-            runtime.engine.config,
-            callback_base_url=f"http://127.0.0.1:{runtime.receiver_port}",
-        )
+        port = listener.getsockname()[1]
+        settings = settings.model_copy(update={"callback_public_url": f"http://127.0.0.1:{port}"})
+    runtime = await build_runtime(settings, listener=listener, guild_ready_timeout=0.1)
     errors: list[BaseException] = []
     runtime.bot.tree.on_error = _record(errors, runtime.bot.tree.on_error)  # type: ignore[method-assign]
     task = asyncio.create_task(runtime.bot.start(settings.discord_token.get_secret_value()))  # type: ignore[union-attr]

@@ -67,7 +67,7 @@ async def test_edit_command_with_attachment(fake, tmp_path):
             attachments={"image": ("cat.png", png(80, 40), "image/png")},
         )
         result = await result_of(fake, ix)
-        job = await runtime.engine.jobs.get(job_id_of(result))
+        job = await runtime.engine.get_job(job_id_of(result), images=True)
         assert job is not None and job.kind == "edit"
         assert job.request.mode.value == "edit"
         assert job.request.references[0].data == png(80, 40)
@@ -93,7 +93,7 @@ async def test_bad_attachments_are_refused_privately_and_nothing_is_reserved(
         assert ix.original is not None and ix.original.ephemeral
         quota = await runtime.engine.quota(user.id)
         assert (quota.reserved, quota.spent) == (0, 0)
-        assert await runtime.engine.jobs.with_status(list(JobStatus)) == []
+        assert await runtime.store.jobs.with_status(list(JobStatus)) == []
 
 
 async def test_unsupported_option_is_refused_with_what_is_allowed(fake, tmp_path):
@@ -247,7 +247,7 @@ async def test_buttons_reroll_4k_edit_and_delete(fake, tmp_path):
 
         reroll = await fake.click(other, result, f"bb:reroll:{job_id}")
         rerolled = await result_of(fake, reroll)
-        new_job = await runtime.engine.jobs.get(job_id_of(rerolled))
+        new_job = await runtime.engine.get_job(job_id_of(rerolled))
         assert new_job is not None and new_job.origin.user_id == other.id  # charged to presser
         assert new_job.parent_job_id == job_id
         assert (await runtime.engine.quota(other.id)).spent == 1
@@ -261,7 +261,7 @@ async def test_buttons_reroll_4k_edit_and_delete(fake, tmp_path):
         await edit.wait_modal()
         submitted = await fake.submit_modal(owner, edit, {"instruction": "add snow"})
         edited = await result_of(fake, submitted)
-        edit_job = await runtime.engine.jobs.get(job_id_of(edited))
+        edit_job = await runtime.engine.get_job(job_id_of(edited), images=True)
         assert edit_job is not None and edit_job.request.prompt == "add snow"
         assert edit_job.request.references[0].data == result.attachments[0].data
 
@@ -286,7 +286,7 @@ async def test_context_menu_edit_image(fake, tmp_path):
         await ix.wait_modal()
         submitted = await fake.submit_modal(user, ix, {"instruction": "make it a painting"})
         result = await result_of(fake, submitted)
-        job = await runtime.engine.jobs.get(job_id_of(result))
+        job = await runtime.engine.get_job(job_id_of(result))
         assert job is not None and job.origin.origin_message_id == photo.id
         no_image = fake.add_message(fake.channel, user, "just text")
         ix = await fake.context_menu_message(user, fake.channel, "Edit image", no_image)
@@ -317,11 +317,7 @@ async def test_killed_while_pending_then_restarted_delivers_once_and_buttons_wor
         async with running_bot(fake, settings) as runtime:
             ix = await imagine(fake, user, model="magnific:nano-banana-pro")
             await fake.wait_for(lambda: magnific.tasks, what="a provider task")
-            engine = runtime.engine
-            assert engine._loop_task is not None
-            engine._loop_task.cancel()  # the process dies: nothing finishes gracefully
-            for task in list(engine._tasks):
-                task.cancel()
+            await runtime.engine.abort()  # the process dies: nothing finishes gracefully
         assert not [m for m in fake.messages() if m.attachments]
         async with running_bot(fake, settings) as runtime:
             result = await result_of(fake, ix)
@@ -497,7 +493,7 @@ async def test_unexpected_errors_are_reported_with_a_reference(fake, tmp_path):
         result = await result_of(fake, ix)
         job_id = job_id_of(result)
         # the stored request is damaged (say, by a bad manual edit of the database)
-        await runtime.db.execute("UPDATE jobs SET request_json = '{' WHERE id = ?", (job_id,))
+        await runtime.store.db.execute("UPDATE jobs SET request_json = '{' WHERE id = ?", (job_id,))
         click = await fake.click(user, result, f"bb:reroll:{job_id}")
         await status_text(fake, click, "Something went wrong (ref ")
         assert click.original is not None and click.original.ephemeral
@@ -518,7 +514,7 @@ async def test_reroll_with_expired_reference_urls_asks_to_reattach(fake, tmp_pat
             result = await result_of(fake, ix)
             job_id = job_id_of(result)
             # a day later Discord's signed attachment URL has expired (ex = hex Unix time)
-            await runtime.db.execute(
+            await runtime.store.db.execute(
                 "UPDATE job_references SET url = substr(url, 1, instr(url, '?') - 1) "
                 "|| '?ex=5f5e1000&is=0&hm=abc' "
                 "WHERE job_id = ?",
@@ -546,8 +542,8 @@ async def test_redelivery_after_a_crash_mid_delivery_does_not_post_twice(fake, t
         job = await runtime.engine.wait(job_id_of(result), 5)
         assert job.status is JobStatus.DELIVERED
         # the process died after posting but before recording it: the row says "succeeded"
-        await runtime.db.execute(
-            "UPDATE jobs SET status = 'succeeded', next_poll_at = 0 WHERE id = ?", (job.id,)
+        await runtime.store.db.execute(
+            "UPDATE jobs SET status = 'succeeded', next_delivery_at = 0 WHERE id = ?", (job.id,)
         )
     async with running_bot(fake, settings_for(fake, tmp_path)) as runtime:
         again = await runtime.engine.wait(job.id, 10)

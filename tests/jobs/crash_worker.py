@@ -18,18 +18,19 @@ from pathlib import Path
 import httpx
 from pydantic import SecretStr
 
-from bot.jobs.delivery import FileDelivery
-from bot.jobs.engine import EngineConfig, JobEngine
-from bot.jobs.models import ImageFile, Job, JobSpec, Origin, Receipt
+from bot.cli.files import FileNotifier
+from bot.jobs.config import EngineConfig
+from bot.jobs.engine import JobEngine
+from bot.jobs.models import Job, JobSpec, Origin, Receipt
 from bot.jobs.states import FINAL
 from bot.media.fetch import ImageFetcher
-from bot.storage.db import Database
-from bot.storage.migrate import migrate
+from bot.media.sniff import ImageFile
+from bot.storage.store import SqliteStore
 from providers.base import GenerationRequest, ProviderConfig, RetryPolicy
 from providers.magnific import MagnificProvider
 
 
-class LoggedDelivery(FileDelivery):
+class LoggedDelivery(FileNotifier):
     """File delivery that also appends each delivered job id to a log, durably.
 
     Like every delivery it answers ``earlier_delivery`` (the process died between delivering
@@ -55,8 +56,7 @@ class LoggedDelivery(FileDelivery):
 
 
 async def main(args: argparse.Namespace) -> int:
-    db = await Database.open(args.db)
-    await migrate(db)
+    store = await SqliteStore.open(args.db)
     provider = MagnificProvider(
         ProviderConfig(
             api_key=SecretStr(args.key),
@@ -66,13 +66,15 @@ async def main(args: argparse.Namespace) -> int:
     )
     async with httpx.AsyncClient() as client:
         engine = JobEngine(
-            db,
+            store,
             {"magnific": provider},
-            LoggedDelivery(Path(args.out), Path(args.log)),
             ImageFetcher(client, allow_private=True),
-            allowance=100,
             config=EngineConfig(
-                poll_interval=0.05, idle_tick=0.1, deadline_seconds=60, per_user_active_limit=100
+                allowance=100,
+                poll_interval=0.05,
+                idle_tick=0.1,
+                deadline_seconds=60,
+                per_user_active_limit=100,
             ),
         )
         for index in range(args.accept):
@@ -84,10 +86,10 @@ async def main(args: argparse.Namespace) -> int:
                 )
             )
             print(f"ACCEPTED {job.id}", flush=True)  # noqa: T201
-        await engine.start()
+        await engine.start(LoggedDelivery(Path(args.out), Path(args.log)))
         deadline = time.monotonic() + args.seconds
         while time.monotonic() < deadline:
-            row = await db.fetchone(
+            row = await store.db.fetchone(
                 "SELECT COUNT(*) FROM jobs WHERE status NOT IN ({})".format(  # noqa: S608
                     ", ".join(f"'{s.value}'" for s in FINAL)
                 )
@@ -97,7 +99,7 @@ async def main(args: argparse.Namespace) -> int:
             await asyncio.sleep(0.05)
         await engine.stop(grace=2.0)
     await provider.aclose()
-    await db.close()
+    await store.close()
     return 0
 
 

@@ -2,28 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 from aiohttp import web
 
-from bot.jobs.delivery import FileDelivery
-from bot.jobs.engine import EngineConfig, JobEngine
-from bot.jobs.models import ImageFile, Job, JobSpec, Origin, Receipt
+from bot.cli.files import FileNotifier
+from bot.jobs.config import EngineConfig
+from bot.jobs.engine import JobEngine
+from bot.jobs.models import Job, JobSpec, Origin, Receipt
 from bot.media.fetch import ImageFetcher
-from bot.storage.db import Database
-from bot.storage.migrate import migrate
-from bot.web.app import start_receiver
+from bot.media.sniff import ImageFile
+from bot.storage.store import SqliteStore
+from bot.web.app import listen, start_receiver
 from providers.base import GenerationRequest, Provider
 
-FAST = EngineConfig(poll_interval=0.05, idle_tick=0.2, deadline_seconds=30.0)
+FAST = EngineConfig(allowance=100, poll_interval=0.05, idle_tick=0.2, deadline_seconds=30.0)
 
 
-class CountingDelivery(FileDelivery):
-    """The CLI's file delivery, also counting how often each job was delivered."""
+class CountingNotifier(FileNotifier):
+    """The CLI's file notifier, also counting how often each job was delivered."""
 
     def __init__(self, out_dir: Path) -> None:
         super().__init__(out_dir)
@@ -38,11 +42,14 @@ class CountingDelivery(FileDelivery):
 @dataclasses.dataclass
 class Harness:
     engine: JobEngine
-    db: Database
-    delivery: CountingDelivery
+    store: SqliteStore
+    delivery: CountingNotifier
     client: httpx.AsyncClient
     runner: web.AppRunner | None = None
     port: int | None = None
+
+    async def start(self) -> None:
+        await self.engine.start(self.delivery)
 
     async def close(self) -> None:
         await self.engine.stop(grace=1.0)
@@ -51,7 +58,7 @@ class Harness:
         for provider in self.engine.providers.values():
             await provider.aclose()
         await self.client.aclose()
-        await self.db.close()
+        await self.store.close()
 
     def callback_url(self, job: Job) -> str:
         return f"http://127.0.0.1:{self.port}/callbacks/{job.id}/{job.callback_token}"
@@ -65,33 +72,30 @@ async def make_harness(
     config: EngineConfig = FAST,
     receiver: bool = False,
     start: bool = True,
+    clock: Callable[[], float] = time.time,
 ) -> Harness:
-    db = await Database.open(tmp_path / "bananabot.db")
-    await migrate(db)
+    store = await SqliteStore.open(tmp_path / "bananabot.db")
     client = httpx.AsyncClient()
-    delivery = CountingDelivery(tmp_path / "out")
+    delivery = CountingNotifier(tmp_path / "out")
+    config = dataclasses.replace(config, allowance=allowance)
+    listener = listen("127.0.0.1", 0) if receiver else None
+    port = int(listener.getsockname()[1]) if listener is not None else None
+    if port is not None:
+        config = dataclasses.replace(config, callback_base_url=f"http://127.0.0.1:{port}")
     engine = JobEngine(
-        db,
-        providers,
-        delivery,
-        ImageFetcher(client, allow_private=True),
-        allowance=allowance,
-        config=config,
+        store, providers, ImageFetcher(client, allow_private=True), config=config, clock=clock
     )
-    harness = Harness(engine, db, delivery, client)
-    if receiver:
-        harness.runner, harness.port = await start_receiver(engine, "127.0.0.1", 0)
-        engine.config = dataclasses.replace(
-            config, callback_base_url=f"http://127.0.0.1:{harness.port}"
-        )
+    harness = Harness(engine, store, delivery, client, port=port)
+    if listener is not None:
+        harness.runner = await start_receiver(engine, listener)
     if start:
-        await engine.start()
+        await harness.start()
     return harness
 
 
 async def stored(harness: Harness, job_id: str) -> Job:
     """The job as stored (it must exist)."""
-    job = await harness.engine.jobs.get(job_id)
+    job = await harness.engine.get_job(job_id, images=True)
     assert job is not None
     return job
 
@@ -105,3 +109,33 @@ def spec(
         provider=provider,
         request=GenerationRequest(prompt=prompt, **request),
     )
+
+
+T = TypeVar("T")
+
+
+async def until(
+    check: Callable[[], Awaitable[T | None]], *, timeout: float = 10.0, what: str = "a condition"
+) -> T:
+    """Check every 20 ms until ``check`` returns something truthy (bounded by ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = await check()
+        if found:
+            return found
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+class ManualClock:
+    """A clock the test moves: the engine's idea of "now" (deadlines, poll times)."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.now = time.time() if start is None else start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

@@ -5,7 +5,6 @@ import io
 import pytest
 from PIL import Image, ImageCms, ImageDraw
 
-from bot.jobs.models import ImageFile
 from bot.media.fit import (
     ImageTooLargeError,
     fit_all,
@@ -13,7 +12,7 @@ from bot.media.fit import (
     fit_image,
     fit_image_async,
 )
-from bot.media.sniff import EXTENSIONS, NotAnImageError, sniff_mime
+from bot.media.sniff import EXTENSIONS, ImageFile, NotAnImageError, sniff_mime
 from providers.local import render_image
 
 MiB = 1024 * 1024

@@ -1,0 +1,64 @@
+"""Provider callbacks as the engine receives them: only a hint, and only when genuine.
+
+The per-job token in the callback URL is unguessable and compared in constant time; a
+provider that signs its callbacks has the signature checked on the raw body (by the provider's
+``parse_callback``). A valid callback changes nothing but *when* the job is next polled: the
+status is always confirmed with the provider, so duplicates, late and forged-but-valid-looking
+callbacks are harmless.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable, Mapping
+
+from bot.jobs.ports import Store
+from providers.base import Provider
+
+log = logging.getLogger(__name__)
+
+
+class CallbackRefusedError(Exception):
+    """A callback that is not acted on. ``reason`` is one of the class constants."""
+
+    UNKNOWN_JOB = "unknown job"
+    BAD_TOKEN = "bad token"  # noqa: S105 - a refusal reason, not a secret
+    NO_PROVIDER = "provider not configured"
+    TASK_MISMATCH = "task mismatch"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+async def receive_callback(
+    store: Store,
+    providers: Mapping[str, Provider],
+    clock: Callable[[], float],
+    job_id: str,
+    token: str,
+    headers: Mapping[str, str],
+    body: bytes,
+) -> None:
+    """Check one callback and, when genuine, make its job due for a poll now.
+
+    Raises :class:`CallbackRefusedError`, or the provider's
+    :class:`~providers.base.CallbackSignatureError` / other
+    :class:`~providers.base.ProviderError` for a bad signature or an unreadable body; nothing
+    changes in any of those cases.
+    """
+    job = await store.jobs.get(job_id, images=False)
+    if job is None:
+        raise CallbackRefusedError(CallbackRefusedError.UNKNOWN_JOB)
+    if not hmac.compare_digest(token.encode(), job.callback_token.encode()):
+        log.warning("callback for job %s with a wrong token refused", job_id)
+        raise CallbackRefusedError(CallbackRefusedError.BAD_TOKEN)
+    provider = providers.get(job.provider)
+    if provider is None:
+        raise CallbackRefusedError(CallbackRefusedError.NO_PROVIDER)
+    status = provider.parse_callback(headers, body)
+    if job.task_id is not None and status.task_id and status.task_id != job.task_id:
+        log.warning("callback for job %s names another task %s", job_id, status.task_id)
+        raise CallbackRefusedError(CallbackRefusedError.TASK_MISMATCH)
+    await store.jobs.hint(job_id, clock())

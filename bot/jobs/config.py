@@ -1,0 +1,42 @@
+"""The engine's limits and timings, and what a job costs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from providers.base import ModelCapabilities
+
+DEFAULT_COSTS: Mapping[str, int] = {"1K": 1, "2K": 2, "4K": 4}
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Limits and timings of the engine (all overridable from settings)."""
+
+    default_concurrency: int = 5
+    provider_concurrency: Mapping[str, int] = field(default_factory=dict)
+    per_user_active_limit: int = 3
+    #: credits per user per UTC day; None: unlimited (the headless CLI)
+    allowance: int | None = 20
+    deadline_seconds: float = 900.0
+    callback_base_url: str | None = None
+    #: with callbacks expected, the first poll waits this many typical durations (fallback)
+    callback_grace: float = 2.0
+    poll_floor: float = 2.0
+    poll_cap: float = 15.0
+    poll_interval: float | None = None  # a fixed interval (tests, benchmarks)
+    costs: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_COSTS))
+    max_delivery_attempts: int = 5
+    not_found_grace_polls: int = 3
+    #: the longest the engine sleeps without looking at the store (other processes, clocks)
+    idle_tick: float = 5.0
+
+    def concurrency(self, provider: str) -> int:
+        """How many of ``provider``'s jobs may be at the provider at once."""
+        return self.provider_concurrency.get(provider, self.default_concurrency)
+
+    def cost(self, model: ModelCapabilities, resolution: str | None, count: int) -> int:
+        """Credits for ``count`` images at ``resolution`` (the model's default when None)."""
+        chosen = resolution or model.default_resolution or "1K"
+        return self.costs.get(chosen, max(self.costs.values(), default=1)) * count

@@ -1,0 +1,138 @@
+"""What every stage of the engine shares: the store, the providers, the notifier, the clock,
+the task set, and the three things they all do: change a status, fail a job, report progress."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Unpack
+
+from bot.jobs.config import EngineConfig
+from bot.jobs.models import FailureKind, Job, Progress
+from bot.jobs.ports import JobFields, Notifier, Store
+from bot.jobs.states import FINAL, JobStatus
+from bot.jobs.tasks import TaskSet
+from bot.media.fetch import ImageFetcher
+from providers.base import (
+    BadKeyError,
+    InsufficientCreditsError,
+    NotConfiguredError,
+    Provider,
+    ProviderError,
+    RateLimitedError,
+    RequestInvalidError,
+    RequestRejectedError,
+    ResultImage,
+    SubmitOutcomeUnknownError,
+)
+
+log = logging.getLogger(__name__)
+
+_KINDS: tuple[tuple[type[ProviderError], FailureKind], ...] = (
+    (SubmitOutcomeUnknownError, FailureKind.UNKNOWN_OUTCOME),
+    (RequestInvalidError, FailureKind.INVALID),
+    (RequestRejectedError, FailureKind.REJECTED),
+    (BadKeyError, FailureKind.BAD_KEY),
+    (NotConfiguredError, FailureKind.BAD_KEY),
+    (InsufficientCreditsError, FailureKind.NO_CREDITS),
+    (RateLimitedError, FailureKind.RATE_LIMITED),
+)
+
+
+def failure_kind(error: ProviderError) -> FailureKind:
+    """The failure category for a provider error."""
+    for cls, kind in _KINDS:
+        if isinstance(error, cls):
+            return kind
+    return FailureKind.UNAVAILABLE
+
+
+class Finished:
+    """Wakes whoever waits for a job to reach a final status in this process."""
+
+    def __init__(self) -> None:
+        self._events: defaultdict[str, list[asyncio.Event]] = defaultdict(list)
+
+    def watch(self, job_id: str) -> asyncio.Event:
+        """An event set when the job becomes final (call :meth:`unwatch` when done)."""
+        event = asyncio.Event()
+        self._events[job_id].append(event)
+        return event
+
+    def unwatch(self, job_id: str, event: asyncio.Event) -> None:
+        """Stop watching."""
+        waiting = self._events.get(job_id, [])
+        if event in waiting:
+            waiting.remove(event)
+        if not waiting:
+            self._events.pop(job_id, None)
+
+    def signal(self, job_id: str) -> None:
+        """The job became final."""
+        for event in self._events.get(job_id, []):
+            event.set()
+
+
+@dataclass
+class EngineContext:
+    """The engine's parts, handed to each stage."""
+
+    store: Store
+    providers: Mapping[str, Provider]
+    fetcher: ImageFetcher
+    notifier: Notifier
+    config: EngineConfig
+    clock: Callable[[], float]
+    tasks: TaskSet
+    finished: Finished
+    wake: Callable[[], None]
+
+    async def transition(
+        self,
+        job_id: str,
+        to: JobStatus,
+        *,
+        now: float,
+        note: str | None = None,
+        results: Iterable[ResultImage] = (),
+        only_from: Iterable[JobStatus] | None = None,
+        **fields: Unpack[JobFields],
+    ) -> Job | None:
+        """:meth:`~bot.jobs.ports.JobStore.transition`, waking waiters on a final status."""
+        job = await self.store.jobs.transition(
+            job_id, to, now=now, note=note, results=results, only_from=only_from, **fields
+        )
+        if job is not None and to in FINAL:
+            self.finished.signal(job_id)
+        return job
+
+    async def fail(
+        self, job: Job, kind: FailureKind, reason: str, *, to: JobStatus = JobStatus.FAILED
+    ) -> None:
+        """End the job with a refund and tell the requester (once, whoever else tries)."""
+        now = self.clock()
+        failed = await self.transition(
+            job.id,
+            to,
+            now=now,
+            note=kind.value,
+            failure_kind=kind,
+            failure_reason=reason,
+            completed_at=now,
+        )
+        if failed is None:
+            return
+        try:
+            await self.notifier.failed(failed, kind, reason, refunded=True)
+        except Exception:
+            log.exception("job %s: could not report the failure", job.id)
+
+    async def report(self, job: Job, progress: Progress) -> None:
+        """Show progress (best effort)."""
+        try:
+            await self.notifier.progress(job, progress)
+        except Exception:
+            log.exception("job %s: progress report failed", job.id)

@@ -1,0 +1,179 @@
+"""What the engine needs from the world around it, as protocols the core owns.
+
+A storage backend implements :class:`Store` (jobs with their quota ledger, and small
+key/value facts); the SQLite one is :mod:`bot.storage`, and a PostgreSQL one would be a sibling
+package passing the same contract tests (``tests/storage``). Whatever shows results to people
+implements :class:`Notifier`: Discord messages in :mod:`bot.discord`, files in the CLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol, TypedDict, Unpack
+
+from bot.jobs.models import FailureKind, Job, NewJob, Progress, Receipt
+from bot.jobs.quota import CreditTotals, QuotaSnapshot
+from bot.jobs.states import JobStatus
+from bot.media.sniff import ImageFile
+from providers.base import ResultImage
+
+
+class UserLimitError(Exception):
+    """The user already has as many jobs waiting or running as allowed."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"you already have {limit} image job(s) waiting or running; "
+            "wait for one to finish and try again"
+        )
+        self.limit = limit
+
+
+class JobFields(TypedDict, total=False):
+    """The columns a status change (or an update within a status) may set."""
+
+    task_id: str | None
+    posted_message_id: str | None
+    delivered_via: str | None
+    failure_kind: FailureKind
+    failure_reason: str
+    next_poll_at: float | None
+    next_delivery_at: float | None
+    submitted_at: float
+    completed_at: float
+    delivered_at: float
+    poll_count: int
+    callback_hinted: bool
+
+
+class JobStore(Protocol):
+    """Jobs, their audit trail and their effect on the quota ledger."""
+
+    async def admit(self, job: NewJob, *, active_limit: int, allowance: int | None) -> Job:
+        """Atomically: refuse with :class:`UserLimitError` when the user already has
+        ``active_limit`` active jobs, reserve ``job.cost`` credits of the user's ``allowance``
+        for the day (:class:`~bot.jobs.quota.QuotaExceededError` when they do not cover it),
+        and store the job as queued with its reference images. Returns it (without images)."""
+
+    async def get(self, job_id: str, *, images: bool = True) -> Job | None:
+        """The job (with its reference and result images unless ``images`` is False)."""
+
+    async def transition(
+        self,
+        job_id: str,
+        to: JobStatus,
+        *,
+        now: float,
+        note: str | None = None,
+        results: Iterable[ResultImage] = (),
+        only_from: Iterable[JobStatus] | None = None,
+        **fields: Unpack[JobFields],
+    ) -> Job | None:
+        """Move the job to ``to`` if its current status allows it (compare-and-set), setting
+        ``fields`` and storing ``results``, with an audit event and the ledger effect (commit on
+        delivery, refund on failure, timeout or cancellation) in the same transaction.
+        Returns the row as written (without images), or None when the move was not allowed."""
+
+    async def update(
+        self, job_id: str, *, when: Iterable[JobStatus], **fields: Unpack[JobFields]
+    ) -> bool:
+        """Set ``fields`` without a status change, only while the job is in one of ``when``."""
+
+    async def hint(self, job_id: str, now: float) -> None:
+        """A callback arrived: mark the job hinted and, if it is tracked, due for a poll now."""
+
+    async def count_delivery_attempt(self, job_id: str) -> int:
+        """Record that a delivery is about to be attempted; return the attempt number."""
+
+    async def with_status(self, statuses: Iterable[JobStatus], limit: int = 500) -> list[Job]:
+        """Jobs in any of ``statuses``, oldest first, without images."""
+
+    async def due_for_poll(self, now: float, limit: int = 100) -> list[Job]:
+        """Tracked jobs whose next poll time has come, without images."""
+
+    async def due_for_delivery(self, now: float, limit: int = 100) -> list[Job]:
+        """Succeeded jobs whose next delivery attempt is due, without images."""
+
+    async def next_due_at(self) -> float | None:
+        """The earliest scheduled poll or delivery attempt, if any."""
+
+    async def at_provider_counts(self) -> dict[str, int]:
+        """How many jobs each provider is working on (or being sent)."""
+
+    async def events(self, job_id: str) -> list[tuple[str | None, str]]:
+        """The job's status history as (from, to) pairs."""
+
+    async def status_counts(self) -> list[tuple[str, str, int]]:
+        """(provider, status, number of jobs), for metrics."""
+
+
+class QuotaStore(Protocol):
+    """Reads of the quota ledger (its writes happen in :class:`JobStore`'s transactions)."""
+
+    async def snapshot(self, user_id: str, at: float, allowance: int | None) -> QuotaSnapshot:
+        """The user's reserved and spent credits for the UTC day of ``at``."""
+
+    async def totals(self) -> CreditTotals:
+        """Everyone's reserved and spent credits on the latest day with any."""
+
+
+class MetaStore(Protocol):
+    """Small key/value facts (e.g. the hash of the last command sync)."""
+
+    async def get(self, key: str) -> str | None:
+        """The value stored under ``key``, or None."""
+
+    async def set(self, key: str, value: str) -> None:
+        """Store ``value`` under ``key``."""
+
+
+class Store(Protocol):
+    """One storage backend: everything durable the bot keeps."""
+
+    @property
+    def jobs(self) -> JobStore:
+        """Jobs and the ledger effects of their status changes."""
+
+    @property
+    def quota(self) -> QuotaStore:
+        """Quota reads."""
+
+    @property
+    def meta(self) -> MetaStore:
+        """Key/value facts."""
+
+    async def ping(self) -> None:
+        """A round trip to the backend; raises when it is unavailable."""
+
+    async def close(self) -> None:
+        """Release the backend's connections."""
+
+
+class DeliveryError(Exception):
+    """Delivery failed. ``permanent`` failures are not retried (the job fails, is refunded)."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class Notifier(Protocol):
+    """What the engine needs from whatever shows jobs to people.
+
+    Delivery must happen once per job: after a crash between showing the results and recording
+    it, the engine first asks :meth:`earlier_delivery` (before downloading anything again) and
+    only calls :meth:`deliver` when nothing was shown.
+    """
+
+    async def progress(self, job: Job, progress: Progress) -> None:
+        """Show how the job is doing (best effort; errors are logged, never fatal)."""
+
+    async def deliver(self, job: Job, images: list[ImageFile], attempt: int) -> Receipt:
+        """Show the results. Idempotent per ``job.id``. Raises :class:`DeliveryError`."""
+
+    async def earlier_delivery(self, job: Job) -> Receipt | None:
+        """Where this job's results were already shown, if they were (the process died
+        between showing them and recording it)."""
+
+    async def failed(self, job: Job, kind: FailureKind, message: str, refunded: bool) -> None:
+        """Tell the requester the job failed and whether the credits came back."""

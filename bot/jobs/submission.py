@@ -1,0 +1,143 @@
+"""Submission: queued jobs go to their provider within its concurrency limit, in order.
+
+A job is marked ``submitting`` before the create request is sent, so a crash mid-request is
+known on restart (and never resent: it might bill twice). Waiting jobs hear their place in
+line whenever it changes.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import assert_never
+
+from bot.jobs.context import EngineContext, failure_kind
+from bot.jobs.models import FailureKind, Job, Progress, Stage
+from bot.jobs.states import TRACKED, JobStatus
+from bot.jobs.tracking import Tracking
+from providers.base import (
+    Completion,
+    ProviderError,
+    SubmitOutcomeUnknownError,
+    TaskState,
+    TaskStatus,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Submission:
+    """Dispatches queued jobs and sends each one's create request."""
+
+    def __init__(self, ctx: EngineContext, tracking: Tracking) -> None:
+        self.ctx = ctx
+        self.tracking = tracking
+        self._positions: dict[str, int] = {}  # the place in line each waiting job was told
+
+    async def dispatch(self) -> None:
+        """Start as many queued jobs as each provider may take; tell the others their place."""
+        ctx = self.ctx
+        queued = await ctx.store.jobs.with_status([JobStatus.QUEUED], limit=500)
+        still_queued = {job.id for job in queued}
+        self._positions = {i: p for i, p in self._positions.items() if i in still_queued}
+        if not queued:
+            return
+        counts = await ctx.store.jobs.at_provider_counts()
+        for job in queued:  # spawned submits that have not marked themselves yet
+            if ctx.tasks.busy("submit", job.id):
+                counts[job.provider] = counts.get(job.provider, 0) + 1
+        now = ctx.clock()
+        waiting: dict[str, int] = {}
+        for job in queued:
+            if now >= job.deadline_at:
+                await ctx.fail(
+                    job,
+                    FailureKind.TIMED_OUT,
+                    "it waited in the queue too long",
+                    to=JobStatus.TIMED_OUT,
+                )
+                continue
+            if ctx.tasks.busy("submit", job.id):
+                continue
+            if counts.get(job.provider, 0) < ctx.config.concurrency(job.provider):
+                counts[job.provider] = counts.get(job.provider, 0) + 1
+                ctx.tasks.spawn("submit", job.id, self.submit(job))
+                continue
+            waiting[job.provider] = waiting.get(job.provider, 0) + 1
+            await self._tell_position(job, waiting[job.provider])
+
+    async def _tell_position(self, job: Job, position: int) -> None:
+        if self._positions.get(job.id) == position:
+            return
+        current = await self.ctx.store.jobs.get(job.id, images=False)  # not cancelled meanwhile
+        if current is not None and current.status is JobStatus.QUEUED:
+            self._positions[job.id] = position
+            await self.ctx.report(current, Progress(Stage.QUEUED, position=position))
+
+    async def submit(self, listed: Job) -> None:
+        """Send one job's create request and record the provider's answer."""
+        ctx = self.ctx
+        now = ctx.clock()
+        if await ctx.transition(listed.id, JobStatus.SUBMITTING, now=now) is None:
+            return
+        job = await ctx.store.jobs.get(listed.id)  # with its reference images
+        assert job is not None
+        self._positions.pop(job.id, None)
+        await ctx.report(job, Progress(Stage.SUBMITTED, elapsed=now - job.created_at))
+        provider = ctx.providers.get(job.provider)
+        if provider is None:
+            await ctx.fail(job, FailureKind.BAD_KEY, f"{job.provider} is no longer configured")
+            return
+        callback_url = None
+        if ctx.config.callback_base_url and provider.capabilities.completion is Completion.CALLBACK:
+            base = ctx.config.callback_base_url.rstrip("/")
+            callback_url = f"{base}/callbacks/{job.id}/{job.callback_token}"
+        try:
+            status = await provider.submit(job.request, callback_url=callback_url)
+        except SubmitOutcomeUnknownError as exc:
+            log.warning("job %s: submit outcome unknown: %s (%s)", job.id, exc, exc.detail)
+            await ctx.fail(
+                job,
+                FailureKind.UNKNOWN_OUTCOME,
+                f"{exc}; it was not sent again, to avoid paying twice",
+            )
+            return
+        except ProviderError as exc:
+            log.info("job %s: submit failed: %s (%s)", job.id, exc, exc.detail)
+            await ctx.fail(job, failure_kind(exc), str(exc))
+            return
+        except Exception:
+            log.exception("job %s: unexpected submit error", job.id)
+            await ctx.fail(job, FailureKind.INTERNAL, "an unexpected error (see the logs)")
+            return
+        try:
+            await self._submitted(job, status, expect_callback=callback_url is not None)
+        except Exception:
+            log.exception("job %s: could not record the provider's answer", job.id)
+            await ctx.fail(job, FailureKind.INTERNAL, "an unexpected error (see the logs)")
+
+    async def _submitted(self, job: Job, status: TaskStatus, *, expect_callback: bool) -> None:
+        ctx = self.ctx
+        now = ctx.clock()
+        match status.state:
+            case TaskState.SUCCEEDED:
+                await self.tracking.succeeded(job, status, submitted=True)
+            case TaskState.FAILED:
+                await self.tracking.failed(job, status)
+            case TaskState.QUEUED | TaskState.RUNNING:
+                running = status.state is TaskState.RUNNING
+                first = self.tracking.poll_delay(job, 0, expect_callback=expect_callback)
+                tracked = await ctx.transition(
+                    job.id,
+                    JobStatus.RUNNING if running else JobStatus.SUBMITTED,
+                    now=now,
+                    task_id=status.task_id,
+                    submitted_at=now,
+                    next_poll_at=now + first,
+                )
+                if tracked is not None and tracked.callback_hinted:
+                    # a callback came before the task id was stored: check at once
+                    await ctx.store.jobs.update(job.id, when=TRACKED, next_poll_at=now)
+                await ctx.report(job, Progress(Stage.SUBMITTED, elapsed=now - job.created_at))
+                ctx.wake()
+            case unreachable:
+                assert_never(unreachable)

@@ -1,0 +1,57 @@
+"""The engine's in-flight work: at most one task per (activity, job), each one tracked so the
+engine can stop gracefully, or abort at once as a dying process would."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class TaskSet:
+    """Background tasks keyed by activity and job id; a crash in one is logged, never lost."""
+
+    def __init__(self, on_done: Callable[[], None]) -> None:
+        self._on_done = on_done
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._busy: set[tuple[str, str]] = set()
+
+    def busy(self, activity: str, job_id: str) -> bool:
+        """True while ``activity`` runs for the job in this process."""
+        return (activity, job_id) in self._busy
+
+    def spawn(self, activity: str, job_id: str, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` in the background as the job's ``activity``."""
+        key = (activity, job_id)
+        self._busy.add(key)
+        task = asyncio.get_running_loop().create_task(coro, name=f"{activity}:{job_id}")
+        self._tasks.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self._tasks.discard(finished)
+            self._busy.discard(key)
+            self._on_done()
+            if not finished.cancelled() and finished.exception() is not None:
+                log.error("job %s: %s crashed", job_id, activity, exc_info=finished.exception())
+
+        task.add_done_callback(done)
+
+    async def stop(self, grace: float) -> None:
+        """Give running tasks ``grace`` seconds to finish, then cancel the rest."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+        await self._cancel(pending)
+
+    async def abort(self) -> None:
+        """Cancel every task now, without waiting for any work to finish."""
+        await self._cancel(set(self._tasks))
+
+    @staticmethod
+    async def _cancel(tasks: set[asyncio.Task[None]]) -> None:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

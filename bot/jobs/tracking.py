@@ -1,0 +1,158 @@
+"""Tracking: learning how a provider task is doing, by polling or when a callback hints.
+
+Callbacks never carry the truth: a valid one only makes the job due for a poll now. Every
+status, from a scheduled poll or a hinted one, goes through :meth:`Tracking.apply`, whose
+compare-and-set transitions make duplicates and late arrivals harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import assert_never
+
+from bot.jobs.context import EngineContext, failure_kind
+from bot.jobs.delivery import Delivery
+from bot.jobs.models import FailureKind, Job, Progress, Stage
+from bot.jobs.ports import JobFields
+from bot.jobs.states import TRACKED, JobStatus
+from providers.base import (
+    BadKeyError,
+    InsufficientCreditsError,
+    ProviderError,
+    TaskNotFoundError,
+    TaskState,
+    TaskStatus,
+)
+from providers.polling import poll_delay
+
+log = logging.getLogger(__name__)
+
+
+class Tracking:
+    """Polls tracked jobs when due and applies every status to its job."""
+
+    def __init__(self, ctx: EngineContext, delivery: Delivery) -> None:
+        self.ctx = ctx
+        self.delivery = delivery
+
+    def poll_delay(self, job: Job, n: int, *, expect_callback: bool = False) -> float:
+        """Seconds before status read ``n`` of the job (adaptive, or the configured interval)."""
+        config = self.ctx.config
+        if config.poll_interval is not None:
+            return config.poll_interval
+        provider = self.ctx.providers.get(job.provider)
+        typical = provider.capabilities.model(job.model).typical_seconds if provider else 30.0
+        if n == 0 and expect_callback:
+            return max(config.poll_floor, typical * config.callback_grace)
+        return poll_delay(n, typical, floor=config.poll_floor, cap=config.poll_cap)
+
+    async def poll_due(self) -> None:
+        """Start a status read for every tracked job whose time has come."""
+        ctx = self.ctx
+        for job in await ctx.store.jobs.due_for_poll(ctx.clock()):
+            if not ctx.tasks.busy("poll", job.id):
+                ctx.tasks.spawn("poll", job.id, self.poll(job))
+
+    async def poll(self, job: Job) -> None:
+        """Read the job's task status from its provider and apply it (or time the job out)."""
+        ctx = self.ctx
+        if ctx.clock() >= job.deadline_at:
+            await ctx.fail(
+                job,
+                FailureKind.TIMED_OUT,
+                f"{job.provider} did not finish in time",
+                to=JobStatus.TIMED_OUT,
+            )
+            return
+        provider = ctx.providers.get(job.provider)
+        if provider is None or job.task_id is None:
+            await ctx.fail(job, FailureKind.INTERNAL, "the job cannot be tracked")
+            return
+        try:
+            status = await provider.fetch(job.task_id, model=job.model)
+        except TaskNotFoundError as exc:
+            if job.poll_count < ctx.config.not_found_grace_polls:
+                await self._reschedule(job)
+            else:
+                await ctx.fail(
+                    job, FailureKind.GENERATION_FAILED, f"{job.provider} lost the task ({exc})"
+                )
+            return
+        except (BadKeyError, InsufficientCreditsError) as exc:
+            await ctx.fail(job, failure_kind(exc), str(exc))
+            return
+        except ProviderError as exc:
+            log.info("job %s: status read failed, will retry: %s (%s)", job.id, exc, exc.detail)
+            await self._reschedule(job)
+            return
+        await self.apply(job.id, status)
+
+    async def apply(self, job_id: str, status: TaskStatus) -> None:
+        """Apply a provider status to the job. Duplicates and late ones are no-ops."""
+        ctx = self.ctx
+        job = await ctx.store.jobs.get(job_id, images=False)
+        if job is None or job.status not in TRACKED:
+            return
+        if job.task_id and status.task_id and status.task_id != job.task_id:
+            log.warning("job %s: status for another task %s ignored", job_id, status.task_id)
+            return
+        match status.state:
+            case TaskState.SUCCEEDED:
+                await self.succeeded(job, status)
+            case TaskState.FAILED:
+                await self.failed(job, status)
+            case TaskState.QUEUED | TaskState.RUNNING:
+                await self._still_running(job, status)
+            case unreachable:
+                assert_never(unreachable)
+
+    async def succeeded(self, job: Job, status: TaskStatus, *, submitted: bool = False) -> None:
+        """Store the results and start delivering (``submitted``: straight from the create
+        request of a synchronous provider)."""
+        ctx = self.ctx
+        if not status.images:
+            await ctx.fail(
+                job,
+                FailureKind.GENERATION_FAILED,
+                f"{job.provider} reported success but returned no image",
+            )
+            return
+        now = ctx.clock()
+        fields: JobFields = {"completed_at": now, "next_delivery_at": now}
+        if submitted:
+            fields["task_id"] = status.task_id or None
+            fields["submitted_at"] = now
+        done = await ctx.transition(
+            job.id, JobStatus.SUCCEEDED, now=now, results=status.images, **fields
+        )
+        if done is not None:
+            ctx.tasks.spawn("deliver", job.id, self.delivery.deliver(job.id))
+
+    async def failed(self, job: Job, status: TaskStatus) -> None:
+        """The provider gave up on the task: fail the job with its reason."""
+        kind = FailureKind.REJECTED if status.content_policy else FailureKind.GENERATION_FAILED
+        await self.ctx.fail(job, kind, status.reason or f"{job.provider} could not generate it")
+
+    async def _still_running(self, job: Job, status: TaskStatus) -> None:
+        ctx = self.ctx
+        now = ctx.clock()
+        count = job.poll_count + 1
+        next_at = now + self.poll_delay(job, count)
+        if status.state is TaskState.RUNNING and job.status is JobStatus.SUBMITTED:
+            await ctx.transition(
+                job.id, JobStatus.RUNNING, now=now, next_poll_at=next_at, poll_count=count
+            )
+        else:
+            await ctx.store.jobs.update(
+                job.id, when=TRACKED, next_poll_at=next_at, poll_count=count
+            )
+        await ctx.report(job, Progress(Stage.GENERATING, elapsed=now - job.created_at))
+
+    async def _reschedule(self, job: Job) -> None:
+        count = job.poll_count + 1
+        await self.ctx.store.jobs.update(
+            job.id,
+            when=TRACKED,
+            poll_count=count,
+            next_poll_at=self.ctx.clock() + self.poll_delay(job, count),
+        )

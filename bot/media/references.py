@@ -1,0 +1,82 @@
+"""Reference images, however they arrive (a Discord attachment, a CLI path or URL), made into
+what a provider takes: checked by content, passed by URL to URL-only providers, and otherwise
+uploaded as bytes, re-encoded when the provider cannot take the format or the size.
+
+The one loader for the Discord intake and the headless CLI, so both refuse and shrink alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+from bot.media.fetch import FetchError, ImageFetcher
+from bot.media.fit import ImageTooLargeError, fit_image_async
+from bot.media.sniff import ImageFile, NotAnImageError, inspect_image
+from providers.base import Capabilities, ReferenceImage
+
+#: formats every byte-taking provider accepts; others (GIF) are re-encoded
+PROVIDER_FORMATS = frozenset({"image/png", "image/jpeg", "image/webp"})
+_URL = re.compile(r"^https?://", re.IGNORECASE)
+
+
+class ReferenceImageError(Exception):
+    """A reference image cannot be used. ``invalid``: the input itself is at fault (the user
+    can fix it), as opposed to a download that failed."""
+
+    def __init__(self, message: str, *, invalid: bool = True) -> None:
+        super().__init__(message)
+        self.invalid = invalid
+
+
+class ReferenceLoader:
+    """Turns image bytes, files and URLs into a provider's :class:`ReferenceImage`."""
+
+    def __init__(self, fetcher: ImageFetcher) -> None:
+        self.fetcher = fetcher
+
+    async def from_bytes(
+        self, caps: Capabilities, label: str, data: bytes, *, url: str | None = None
+    ) -> ReferenceImage:
+        """``data`` (downloaded from ``url``, when it came from one) as a reference for a
+        provider with ``caps``; ``label`` names it in errors."""
+        try:
+            info = await asyncio.to_thread(inspect_image, data)
+        except NotAnImageError as exc:
+            raise ReferenceImageError(f"{label} is not a usable image: {exc}") from exc
+        if not caps.accepts_reference_bytes:
+            if url is None:
+                raise ReferenceImageError(
+                    f"{label}: {caps.provider} only takes reference images by public URL; "
+                    "host the file and pass its https:// URL"
+                )
+            return ReferenceImage(url=url, mime_type=info.mime_type)
+        image = ImageFile.of(data, info)
+        limit = caps.max_reference_bytes
+        if info.mime_type not in PROVIDER_FORMATS or (limit is not None and len(data) > limit):
+            try:
+                image = await fit_image_async(image, limit or len(data) * 2)
+            except ImageTooLargeError as exc:
+                raise ReferenceImageError(f"{label} is too large for {caps.provider}") from exc
+        return ReferenceImage(data=image.data, mime_type=image.mime_type)
+
+    async def from_source(self, caps: Capabilities, source: str) -> ReferenceImage:
+        """A reference named on the command line: an ``http(s)://`` URL or a file path."""
+        label = f"reference {source}"
+        if _URL.match(source):
+            if caps.accepts_reference_urls:
+                return ReferenceImage(url=source)
+            try:
+                fetched = await self.fetcher.fetch(source)
+            except FetchError as exc:
+                raise ReferenceImageError(f"{label}: {exc}", invalid=False) from exc
+            return await self.from_bytes(caps, label, fetched.data)
+        path = Path(source)
+        try:
+            data = await asyncio.to_thread(path.read_bytes)
+        except FileNotFoundError as exc:
+            raise ReferenceImageError(f"{label}: no such file") from exc
+        except OSError as exc:
+            raise ReferenceImageError(f"{label}: cannot read it ({exc.strerror})") from exc
+        return await self.from_bytes(caps, label, data)

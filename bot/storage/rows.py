@@ -1,0 +1,78 @@
+"""Rows of the ``jobs`` table (and its image tables) as :class:`~bot.jobs.models.Job` values."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+
+import aiosqlite
+
+from bot.jobs.models import FailureKind, Job, Origin
+from bot.jobs.states import JobStatus
+from providers.base import GenerationRequest, ReferenceImage, ResultImage
+
+
+def in_list(statuses: Iterable[JobStatus]) -> str:
+    """An SQL ``IN`` list of status constants (enum values only, never user input)."""
+    return ", ".join(f"'{s.value}'" for s in statuses)
+
+
+def job_from_row(
+    row: aiosqlite.Row,
+    refs: Sequence[aiosqlite.Row] = (),
+    results: Sequence[aiosqlite.Row] = (),
+) -> Job:
+    """The job in ``row``, with the given reference and result image rows (none: no images)."""
+    request = GenerationRequest.model_validate(
+        {
+            **json.loads(row["request_json"]),
+            "references": [
+                ReferenceImage(
+                    url=r["url"], data=r["data"], mime_type=r["mime_type"], caption=r["caption"]
+                )
+                for r in refs
+            ],
+        }
+    )
+    return Job(
+        id=row["id"],
+        status=JobStatus(row["status"]),
+        kind=row["kind"],
+        origin=Origin(
+            user_id=row["user_id"],
+            guild_id=row["guild_id"],
+            channel_id=row["channel_id"],
+            interaction_id=row["interaction_id"],
+            interaction_token=row["interaction_token"],
+            token_expires_at=row["token_expires_at"],
+            origin_message_id=row["origin_message_id"],
+            status_message_id=row["status_message_id"],
+            upload_limit=row["upload_limit"],
+        ),
+        provider=row["provider"],
+        model=row["model"],
+        request=request,
+        callback_token=row["callback_token"],
+        cost=row["cost"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        deadline_at=row["deadline_at"],
+        task_id=row["task_id"],
+        parent_job_id=row["parent_job_id"],
+        quota_day=row["quota_day"],
+        posted_message_id=row["posted_message_id"],
+        delivered_via=row["delivered_via"],
+        failure_kind=FailureKind(row["failure_kind"]) if row["failure_kind"] else None,
+        failure_reason=row["failure_reason"],
+        callback_hinted=bool(row["callback_hinted"]),
+        poll_count=row["poll_count"],
+        delivery_attempts=row["delivery_attempts"],
+        next_poll_at=row["next_poll_at"],
+        next_delivery_at=row["next_delivery_at"],
+        submitted_at=row["submitted_at"],
+        completed_at=row["completed_at"],
+        delivered_at=row["delivered_at"],
+        results=tuple(
+            ResultImage(url=r["url"], data=r["data"], mime_type=r["mime_type"]) for r in results
+        ),
+    )
