@@ -1,4 +1,8 @@
-"""The composition root: settings → storage → providers → engine → receiver → Discord bot."""
+"""The composition root: settings → store → providers → engine → receiver → Discord bot.
+
+Every part is built here once, in order, and handed what it uses through its constructor;
+:meth:`Runtime.close` takes them down in reverse.
+"""
 
 from __future__ import annotations
 
@@ -10,47 +14,26 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
-import discord
-import discord.gateway
-import discord.http
 import httpx
-import yarl
 from aiohttp import web
 
-from bot.client import BananaBot
-from bot.cogs.buttons import cancel_view, result_view
+from bot.discord.client import BananaBot, LoginRefusedError
+from bot.discord.endpoints import use_endpoints
+from bot.discord.intake import JobIntake
+from bot.discord.services import Services
 from bot.jobs.engine import JobEngine
 from bot.media.fetch import ImageFetcher
 from bot.media.references import ReferenceLoader
-from bot.posting import DiscordDelivery
 from bot.settings import Settings
-from bot.starter import JobStarter
 from bot.storage.store import SqliteStore
 from bot.web.app import listen, start_receiver
 from providers.base import Provider
+from providers.catalog import Catalog
 from providers.registry import PROVIDERS, build_providers
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 8.0  # seconds for in-flight work; `docker stop` kills after 10
-
-
-async def point_at_discord(settings: Settings) -> None:
-    """Use ``DISCORD_API_BASE`` (and its gateway) when set: Discord-compatible servers, tests."""
-    base = settings.discord_api_base
-    if not base:
-        return
-    discord.http.Route.BASE = base.rstrip("/")
-    gateway = settings.discord_gateway_url
-    if not gateway:
-        token = settings.discord_token.get_secret_value() if settings.discord_token else ""
-        async with httpx.AsyncClient(timeout=10) as client:
-            response = await client.get(
-                f"{base.rstrip('/')}/gateway/bot", headers={"Authorization": f"Bot {token}"}
-            )
-            response.raise_for_status()
-            gateway = str(response.json()["url"])
-    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway)
 
 
 @dataclass
@@ -61,22 +44,15 @@ class Runtime:
     store: SqliteStore
     providers: dict[str, Provider]
     http: httpx.AsyncClient
-    bot: BananaBot
     engine: JobEngine
-    delivery: DiscordDelivery
+    bot: BananaBot
     receiver: web.AppRunner | None = None
     receiver_port: int | None = None
     unconfigured: dict[str, str] = field(default_factory=dict)
 
     async def stop_bot(self) -> None:
-        """Stop taking work, let in-flight work finish (a few seconds), then disconnect.
-
-        The engine goes first: its deliveries still need the bot's HTTP session.
-        """
-        await self.engine.stop(grace=SHUTDOWN_GRACE)
-        await self.delivery.close()
-        if not self.bot.is_closed():
-            await self.bot.close()
+        """Stop taking work, let in-flight work finish (a few seconds), then disconnect."""
+        await self.bot.shut_down(grace=SHUTDOWN_GRACE)
 
     async def close(self) -> None:
         """Stop everything and close connections (safe to call after :meth:`stop_bot`)."""
@@ -110,16 +86,12 @@ async def build_runtime(
     # no proxy from the environment: the SSRF guard must see the real peer address
     http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0), trust_env=False)
     fetcher = ImageFetcher(http, allow_private=settings.fetch_allow_private)
-    bot = BananaBot(store.meta, **client_options)
-    delivery = DiscordDelivery(bot, result_view, cancel_view)
     engine = JobEngine(store, providers, fetcher, config=settings.engine_config())
-    delivery.quota = engine.quota
-    bot.engine = engine
-    bot.notifier = delivery
-    bot.starter = JobStarter(engine, providers, settings.default_provider, ReferenceLoader(fetcher))
-    runtime = Runtime(
-        settings, store, providers, http, bot, engine, delivery, unconfigured=unconfigured
+    intake = JobIntake(
+        engine, Catalog(providers, settings.default_provider), ReferenceLoader(fetcher)
     )
+    bot = BananaBot(Services(engine, intake, store.meta), **client_options)
+    runtime = Runtime(settings, store, providers, http, engine, bot, unconfigured=unconfigured)
     if listener is not None:
         runtime.receiver = await start_receiver(engine, listener)
         runtime.receiver_port = int(listener.getsockname()[1])
@@ -129,7 +101,8 @@ async def build_runtime(
 async def run_bot(settings: Settings) -> int:
     """Run until interrupted."""
     assert settings.discord_token is not None
-    await point_at_discord(settings)
+    token = settings.discord_token.get_secret_value()
+    await use_endpoints(settings.discord_api_base, settings.discord_gateway_url, token)
     runtime = await build_runtime(settings)
     loop = asyncio.get_running_loop()
     stopping: set[asyncio.Task[None]] = set()
@@ -139,8 +112,8 @@ async def run_bot(settings: Settings) -> int:
                 signum, lambda: stopping.add(loop.create_task(runtime.stop_bot()))
             )
     try:
-        await runtime.bot.start(settings.discord_token.get_secret_value())
-    except discord.LoginFailure:
+        await runtime.bot.serve(token)
+    except LoginRefusedError:
         log.error("Discord refused the token: check DISCORD_TOKEN")
         return 1
     finally:

@@ -45,3 +45,9 @@ def build_providers(
         except NotConfiguredError as exc:
             unconfigured[name] = str(exc)
     return ready, unconfigured
+
+
+def parse_model_choice(text: str) -> tuple[str, str | None]:
+    """``provider`` or ``provider:model`` → (provider, model or None)."""
+    name, _, model = text.strip().partition(":")
+    return name.strip(), model.strip() or None

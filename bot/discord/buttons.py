@@ -10,29 +10,28 @@ from __future__ import annotations
 
 import re
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import discord
 
-from bot.cogs.errors import guarded
-from bot.cogs.generate import EditModal, _is_image
+from bot.discord.errors import guarded
+from bot.discord.intake import JobIntake, is_image
+from bot.discord.modals import EditModal
+from bot.discord.services import Services, services_of
 from bot.jobs.models import Job
 from bot.media.cdn import expired_urls
-
-if TYPE_CHECKING:
-    from bot.client import BananaBot
 
 JOB = r"(?P<job>[0-9a-f]{12})"
 GONE = "❌ I no longer know that image's settings."
 
 
-def _bot(interaction: discord.Interaction) -> BananaBot:
-    return cast("BananaBot", interaction.client)
+def _services(interaction: discord.Interaction) -> Services:
+    return services_of(interaction.client)
 
 
 async def _tell(interaction: discord.Interaction, text: str) -> None:
     """Answer privately, whichever way the interaction was acknowledged."""
-    await _bot(interaction).starter.tell(interaction, text)
+    await JobIntake.tell(interaction, text)
 
 
 class _JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"bb:x:" + JOB):
@@ -63,7 +62,7 @@ class _JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"bb:x
 
     async def job(self, interaction: discord.Interaction, *, images: bool = False) -> Job | None:
         """The job behind the button, or None (after telling the user)."""
-        job = await _bot(interaction).engine.get_job(self.job_id, images=images)
+        job = await _services(interaction).engine.get_job(self.job_id, images=images)
         if job is None:
             await _tell(interaction, GONE)
         return job
@@ -71,8 +70,8 @@ class _JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"bb:x
 
 async def _rerun(interaction: discord.Interaction, job: Job, *, upscale: bool) -> None:
     """Start the job's request again for whoever pressed (at 4K when ``upscale``)."""
-    bot = _bot(interaction)
-    provider = bot.starter.providers.get(job.provider)
+    intake = _services(interaction).intake
+    provider = intake.catalog.providers.get(job.provider)
     if upscale and (
         provider is None or "4K" not in provider.capabilities.model(job.model).resolutions
     ):
@@ -86,7 +85,7 @@ async def _rerun(interaction: discord.Interaction, job: Job, *, upscale: bool) -
         )
         return
     request = job.request.model_copy(update={"resolution": "4K"}) if upscale else job.request
-    await bot.starter.start(
+    await intake.start(
         interaction,
         job.provider,
         request,
@@ -138,20 +137,20 @@ class EditButton(_JobButton, template=r"bb:edit:" + JOB):
     @guarded
     async def callback(self, interaction: discord.Interaction) -> None:
         message = interaction.message
-        images = [a for a in message.attachments if _is_image(a)] if message else []
+        images = [a for a in message.attachments if is_image(a)] if message else []
         if not images:
             await interaction.response.send_message(
                 "❌ This message has no image left to edit.", ephemeral=True
             )
             return
         # one small read before the modal (the modal itself is the acknowledgement)
-        job = await _bot(interaction).engine.get_job(self.job_id, images=False)
+        job = await _services(interaction).engine.get_job(self.job_id, images=False)
         if job is None:
             await interaction.response.send_message(GONE, ephemeral=True)
             return
         await interaction.response.send_modal(
             EditModal(
-                _bot(interaction).starter,
+                _services(interaction).intake,
                 images[0],
                 model=f"{job.provider}:{job.model}",
                 parent_job_id=job.id,
@@ -221,12 +220,12 @@ class CancelButton(_JobButton, template=r"bb:cancel:" + JOB):
     @guarded
     async def callback(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer()  # an update of the status message comes next
-        job = await _bot(interaction).engine.get_job(self.job_id, images=False)
+        job = await _services(interaction).engine.get_job(self.job_id, images=False)
         if job is None or str(interaction.user.id) != job.origin.user_id:
             text = GONE if job is None else "Only the requester can cancel this."
             await interaction.followup.send(text, ephemeral=True)
             return
-        if await _bot(interaction).engine.cancel(job.id):
+        if await _services(interaction).engine.cancel(job.id):
             await interaction.edit_original_response(
                 content=f"✖️ Cancelled. Your {job.cost} credit(s) were refunded.", view=None
             )

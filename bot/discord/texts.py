@@ -15,6 +15,12 @@ COLOR = 0xF7D038  # banana
 NO_MENTIONS = discord.AllowedMentions.none()
 
 
+def sentence(text: str) -> str:
+    """``text`` ending with a full stop (unless it already ends a sentence)."""
+    text = text.rstrip()
+    return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
 def truncate(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters, with an ellipsis when cut."""
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -19,12 +19,12 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 import discord
 
+from bot.discord.texts import NO_MENTIONS, failure_text, progress_text, result_embed
 from bot.jobs.models import FailureKind, Job, Progress, Receipt, Stage
 from bot.jobs.ports import DeliveryError
 from bot.jobs.quota import QuotaSnapshot
 from bot.media.fit import ImageTooLargeError, fit_all_async
 from bot.media.sniff import ImageFile
-from bot.messages import NO_MENTIONS, failure_text, progress_text, result_embed
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ INVALID_WEBHOOK_TOKEN = 50027
 UNKNOWN_WEBHOOK = 10015
 
 ViewFactory = Callable[[Job], discord.ui.View]
+QuotaLookup = Callable[[str], Awaitable[QuotaSnapshot]]
 
 
 def _unstored_view(view_for: ViewFactory, job: Job) -> discord.ui.View:
@@ -47,17 +48,22 @@ def _unstored_view(view_for: ViewFactory, job: Job) -> discord.ui.View:
     return view
 
 
-class DiscordDelivery:
+class DiscordNotifier:
     """Implements :class:`bot.jobs.ports.Notifier` with Discord messages."""
 
     def __init__(
-        self, client: discord.Client, view_for: ViewFactory, cancel_view_for: ViewFactory
+        self,
+        client: discord.Client,
+        quota: QuotaLookup,
+        view_for: ViewFactory,
+        cancel_view_for: ViewFactory,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
+        self.quota = quota
         self.view_for = view_for
         self.cancel_view_for = cancel_view_for
-        self.quota: Callable[[str], Awaitable[QuotaSnapshot]] | None = None
-        self.clock: Callable[[], float] = time.time
+        self.clock = clock
         self._last_edit: dict[str, tuple[float, str, Stage]] = {}
         self._tickers: dict[str, asyncio.Task[None]] = {}
 
@@ -293,8 +299,6 @@ class DiscordDelivery:
         return None
 
     async def _quota(self, job: Job) -> QuotaSnapshot | None:
-        if self.quota is None:
-            return None
         try:
             return await self.quota(job.origin.user_id)
         except Exception:

@@ -1,4 +1,4 @@
-"""Turning an interaction into a job: model choice, attachments, acceptance, first status.
+"""Turning an interaction into a job: model choice, attachments, admission, first status.
 
 Shared by the slash commands, the context menu, the modal and the result buttons, so each of
 them behaves the same: the interaction is deferred privately first (within Discord's 3 s), every
@@ -8,82 +8,63 @@ problem is a short private message, and no credit is reserved before the request
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 
 import aiohttp
 import discord
 
+from bot.discord.texts import NO_MENTIONS, quota_line, sentence
 from bot.jobs.engine import JobEngine
 from bot.jobs.models import Job, JobSpec, Origin
 from bot.jobs.ports import UserLimitError
 from bot.jobs.quota import QuotaExceededError
 from bot.media.references import ReferenceImageError, ReferenceLoader
-from bot.messages import NO_MENTIONS, quota_line
 from providers.base import (
     GenerationRequest,
+    ModelCapabilities,
     Provider,
     ProviderError,
     ReferenceImage,
 )
+from providers.catalog import Catalog
 
 log = logging.getLogger(__name__)
 
 MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
 TOKEN_LIFETIME = timedelta(minutes=15)
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".gif")
 
 
 class UserFacingError(Exception):
     """A problem to show the requester privately; nothing was reserved or sent."""
 
 
-class JobStarter:
-    """Builds and accepts jobs for interactions."""
+def is_image(attachment: discord.Attachment) -> bool:
+    """Whether an attachment says it is an image (its bytes are checked when it is used)."""
+    declared = (attachment.content_type or "").startswith("image/")
+    return declared or attachment.filename.lower().endswith(IMAGE_EXTENSIONS)
 
-    def __init__(
-        self,
-        engine: JobEngine,
-        providers: Mapping[str, Provider],
-        default: str | None,
-        loader: ReferenceLoader,
-    ) -> None:
+
+class JobIntake:
+    """Builds and admits jobs for interactions."""
+
+    def __init__(self, engine: JobEngine, catalog: Catalog, loader: ReferenceLoader) -> None:
         self.engine = engine
-        self.providers = providers
-        self.default = default
+        self.catalog = catalog
         self.loader = loader
 
-    # ------------------------------------------------------------------ choices
-
-    def model_choices(self) -> list[tuple[str, str]]:
-        """(label, value) for every configured provider model, the default first."""
-        choices = []
-        for name, provider in self.providers.items():
-            for model in provider.capabilities.model_names:
-                choices.append((f"{model} ({name})", f"{name}:{model}"))
-        default = self.resolve(None)
-        choices.sort(key=lambda c: c[1] != f"{default[0]}:{default[1] or ''}".rstrip(":"))
-        return choices
-
-    def resolve(self, choice: str | None) -> tuple[str, str | None]:
-        """``provider[:model]`` → (provider, model or None); the default when ``choice`` is None."""
-        spec = choice or self.default
-        if not spec:
-            preferred = [n for n in self.providers if n != "local"] or list(self.providers)
-            if not preferred:
-                raise UserFacingError("No image provider is configured on this bot.")
-            spec = preferred[0]
-        name, _, model = spec.partition(":")
-        if name not in self.providers:
-            known = ", ".join(sorted(self.providers)) or "none"
-            raise UserFacingError(f"Unknown provider `{name}`. Available: {known}.")
-        return name, model or None
-
-    # ------------------------------------------------------------------ attachments
+    def resolve(self, choice: str | None) -> tuple[Provider, ModelCapabilities]:
+        """The provider and model for a ``provider[:model]`` choice (the default when None)."""
+        try:
+            return self.catalog.resolve(choice)
+        except ProviderError as exc:
+            raise UserFacingError(sentence(str(exc))) from exc
 
     async def references(
         self,
         provider: Provider,
-        model: str | None,
+        model: ModelCapabilities,
         attachments: Sequence[tuple[str, discord.Attachment]],
     ) -> tuple[ReferenceImage, ...]:
         """Download and check each attachment now (CDN URLs expire), by content.
@@ -92,11 +73,10 @@ class JobStarter:
         URL-only providers get the attachment's URL; upload-capable ones get the bytes,
         re-encoded to fit the provider's size limit where it has one.
         """
-        caps = provider.capabilities.model(model)
-        if len(attachments) > caps.max_references:
+        if len(attachments) > model.max_references:
             raise UserFacingError(
-                f"{len(attachments)} images attached; {provider.name} {caps.name} accepts at "
-                f"most {caps.max_references}."
+                f"{len(attachments)} images attached; {provider.name} {model.name} accepts at "
+                f"most {model.max_references}."
             )
         refs = []
         for label, attachment in attachments:
@@ -116,10 +96,8 @@ class JobStarter:
                     )
                 )
             except ReferenceImageError as exc:
-                raise UserFacingError(f"{exc}.") from exc
+                raise UserFacingError(sentence(str(exc))) from exc
         return tuple(refs)
-
-    # ------------------------------------------------------------------ acceptance
 
     async def start(
         self,
@@ -131,12 +109,11 @@ class JobStarter:
         parent_job_id: str | None = None,
         origin_message_id: int | None = None,
     ) -> Job | None:
-        """Validate, show a status message, accept (reserving credits); None if refused.
+        """Validate, show a status message, admit (reserving credits); None if refused.
 
         The interaction must already be deferred ephemerally.
         """
-        provider = self.providers.get(provider_name)
-        if provider is None:
+        if provider_name not in self.catalog.providers:
             await self.tell(
                 interaction,
                 f"❌ `{provider_name}` is not configured on this bot "
@@ -146,7 +123,7 @@ class JobStarter:
         try:
             checked = self.engine.check(provider_name, request)
         except ProviderError as exc:
-            await self.tell(interaction, f"❌ {exc}.")
+            await self.tell(interaction, f"❌ {sentence(str(exc))}")
             return None
         status = await interaction.edit_original_response(
             content="⏳ Accepted…", allowed_mentions=NO_MENTIONS
@@ -162,30 +139,28 @@ class JobStarter:
             status_message_id=str(status.id),
             upload_limit=interaction.filesize_limit,
         )
+        spec = JobSpec(
+            origin=origin,
+            provider=provider_name,
+            request=checked,
+            kind=kind,
+            parent_job_id=parent_job_id,
+        )
         try:
-            job = await self.engine.accept(
-                JobSpec(
-                    origin=origin,
-                    provider=provider_name,
-                    request=checked,
-                    kind=kind,
-                    parent_job_id=parent_job_id,
-                )
-            )
+            return await self.engine.accept(spec)
         except QuotaExceededError as exc:
             await self.tell(
                 interaction,
                 f"❌ Not enough credits: this needs {exc.cost}. "
                 f"{quota_line(exc.snapshot)} Nothing was charged.",
             )
-            return None
         except UserLimitError as exc:
-            await self.tell(interaction, f"❌ {str(exc).capitalize()}. Nothing was charged.")
-            return None
+            await self.tell(
+                interaction, f"❌ {sentence(str(exc).capitalize())} Nothing was charged."
+            )
         except ProviderError as exc:
-            await self.tell(interaction, f"❌ {exc}. Nothing was charged.")
-            return None
-        return job
+            await self.tell(interaction, f"❌ {sentence(str(exc))} Nothing was charged.")
+        return None
 
     @staticmethod
     async def tell(

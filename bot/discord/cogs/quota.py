@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.messages import quota_line
-
-if TYPE_CHECKING:
-    from bot.client import BananaBot
+from bot.discord.services import Services, services_of
+from bot.discord.texts import quota_line
 
 
 class Quota(commands.Cog):
     """Credits."""
 
-    def __init__(self, bot: BananaBot) -> None:
-        self.bot = bot
+    def __init__(self, services: Services) -> None:
+        self.services = services
 
     @app_commands.command(name="quota", description="Your image credits for today")
     async def quota(self, interaction: discord.Interaction) -> None:
         """Your image credits for today."""
-        snapshot = await self.bot.engine.quota(str(interaction.user.id))
+        snapshot = await self.services.engine.quota(str(interaction.user.id))
         await interaction.response.send_message(quota_line(snapshot), ephemeral=True)
+
+
+async def setup(bot: commands.Bot) -> None:
+    """Extension entry point."""
+    await bot.add_cog(Quota(services_of(bot)))

@@ -1,0 +1,99 @@
+"""The Discord client: loads the command extensions, routes the persistent buttons, syncs the
+commands when they changed, and starts the engine with its Discord notifier; nothing else."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.discord.buttons import BUTTONS, cancel_view, result_view
+from bot.discord.errors import report_unexpected
+from bot.discord.notifier import DiscordNotifier
+from bot.discord.services import Services
+
+log = logging.getLogger(__name__)
+
+SYNC_KEY = "commands_hash"
+#: the command extensions, each a module with ``async def setup(bot)``
+EXTENSIONS = ("bot.discord.cogs.generate", "bot.discord.cogs.quota")
+
+
+class LoginRefusedError(Exception):
+    """Discord refused the bot token."""
+
+
+class BananaTree(app_commands.CommandTree["BananaBot"]):
+    """A command tree whose unexpected errors become a reference the requester can quote."""
+
+    async def on_error(
+        self, interaction: discord.Interaction[BananaBot], error: app_commands.AppCommandError
+    ) -> None:
+        """Log the traceback; tell the user privately, with a reference id."""
+        await report_unexpected(interaction, error)
+
+
+class BananaBot(commands.Bot):
+    """The bot, built with everything it uses (:class:`Services`)."""
+
+    def __init__(self, services: Services, **options: Any) -> None:
+        options.setdefault("intents", discord.Intents.default())
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            tree_cls=BananaTree,
+            allowed_mentions=discord.AllowedMentions.none(),
+            help_command=None,
+            **options,
+        )
+        self.services = services
+        self.notifier = DiscordNotifier(self, services.engine.quota, result_view, cancel_view)
+        self.synced = False
+
+    async def setup_hook(self) -> None:
+        """Load the commands and buttons, sync commands if they changed, resume the engine."""
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        self.add_dynamic_items(*BUTTONS)
+        await self.sync_commands_if_changed()
+        await self.services.engine.start(self.notifier)
+
+    async def serve(self, token: str) -> None:
+        """Log in and run until closed; :class:`LoginRefusedError` if the token is refused."""
+        try:
+            await self.start(token)
+        except discord.LoginFailure as exc:
+            raise LoginRefusedError(str(exc)) from exc
+
+    async def shut_down(self, grace: float) -> None:
+        """Stop taking work, let in-flight work finish (``grace`` seconds), then disconnect.
+
+        The engine goes first: its deliveries still need the bot's HTTP session.
+        """
+        await self.services.engine.stop(grace=grace)
+        await self.notifier.close()
+        if not self.is_closed():
+            await self.close()
+
+    def commands_hash(self) -> str:
+        """A hash of the application commands as Discord would receive them."""
+        payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
+        payload.sort(key=lambda c: (c.get("type", 1), c["name"]))
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+    async def sync_commands_if_changed(self) -> None:
+        """Sync global commands only when they differ from the last sync (kept in the store)."""
+        digest = self.commands_hash()
+        key = f"{SYNC_KEY}:{self.application_id}"  # another bot on this database syncs anew
+        record = self.services.sync_record
+        if await record.get(key) == digest:
+            log.info("application commands unchanged; not syncing")
+            return
+        synced = await self.tree.sync()
+        await record.set(key, digest)
+        self.synced = True
+        log.info("synced %d application commands", len(synced))

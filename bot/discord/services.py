@@ -1,0 +1,36 @@
+"""What the composition root hands the Discord side: the services every command, button and
+modal uses, reached from an interaction through its client."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, cast
+
+import discord
+
+from bot.discord.intake import JobIntake
+from bot.jobs.engine import JobEngine
+from bot.jobs.ports import MetaStore
+
+
+@dataclass(frozen=True)
+class Services:
+    """The bot's collaborators, built once by the composition root."""
+
+    engine: JobEngine
+    intake: JobIntake
+    #: where the hash of the last application-command sync is kept
+    sync_record: MetaStore
+
+
+class HasServices(Protocol):
+    """A client carrying :class:`Services` (the bot does)."""
+
+    @property
+    def services(self) -> Services:
+        """The bot's collaborators."""
+
+
+def services_of(client: discord.Client) -> Services:
+    """The services of the client an interaction arrived on."""
+    return cast(HasServices, client).services
