@@ -18,6 +18,7 @@ It models Discord closely enough that the real discord.py client runs end to end
 Point discord.py at it with :func:`point_discord_py_at`; drive it with :meth:`FakeDiscord.slash`,
 :meth:`FakeDiscord.click`, :meth:`FakeDiscord.submit_modal`, ...; inspect ``fake.messages()``,
 ``fake.callbacks``, ``fake.requests``, ``fake.commands``; wait with :meth:`FakeDiscord.wait_for`.
+Time is the injected clock's (``FakeDiscord(clock=ManualClock())`` to step it by hand).
 
 The package, one concern a module:
 
@@ -35,7 +36,7 @@ The package, one concern a module:
 """
 
 from tests.fakes.discord.cdn import AttachmentSpec, Cdn
-from tests.fakes.discord.clock import Clock, SystemClock
+from tests.fakes.discord.clock import Clock, ManualClock, SystemClock
 from tests.fakes.discord.gateway import Gateway, GatewayFrame, Resume
 from tests.fakes.discord.interactions import (
     Callback,
@@ -112,6 +113,7 @@ __all__ = [
     "Intent",
     "InteractionDriver",
     "InteractionType",
+    "ManualClock",
     "MessageFlag",
     "MessageWriter",
     "OptionType",

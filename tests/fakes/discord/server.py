@@ -25,7 +25,7 @@ import yarl
 from aiohttp import web
 
 from tests.fakes.discord.cdn import AttachmentSpec, Cdn, spec_parts
-from tests.fakes.discord.clock import SystemClock
+from tests.fakes.discord.clock import Clock, SystemClock
 from tests.fakes.discord.gateway import Gateway, GatewayFrame, Resume
 from tests.fakes.discord.interactions import Callback, FakeInteraction, InteractionDriver
 from tests.fakes.discord.messages import MessageWriter, number_components
@@ -150,14 +150,19 @@ class FakeDiscord(InteractionDriver):
         attachment_size_limit: int = DEFAULT_ATTACHMENT_SIZE_LIMIT,
         allowed_privileged_intents: int = PRIVILEGED_INTENTS,
         strict_commands: bool = True,
+        clock: Clock | None = None,
     ) -> None:
         """Build the state; nothing listens until :meth:`start`.
 
         ``strict_commands``: interactions can only name commands the bot registered (as on
         Discord); with False, unknown commands are sent as global ones with inferred types.
+        ``clock``: what the fake judges time by (the acknowledgement deadline, token lifetime,
+        snowflakes, timestamps, CDN URL signatures); default :class:`SystemClock`, the event
+        loop's clock and the wall clock. A :class:`~tests.fakes.discord.clock.ManualClock`
+        lets a test step past a deadline instead of sleeping.
         """
         self.state = DiscordState(
-            clock=SystemClock(),
+            clock=clock if clock is not None else SystemClock(),
             token=token,
             application_id=application_id,
             bot_user_id=bot_user_id,
