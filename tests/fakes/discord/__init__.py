@@ -1,0 +1,130 @@
+"""A loopback fake of Discord: gateway websocket, REST API v10 and CDN on one aiohttp server.
+
+It models Discord closely enough that the real discord.py client runs end to end against it
+(see ../shared/DISCORD-TESTING.md for the recipe and the discord.py internals it relies on):
+
+* login (``GET /users/@me``, ``GET /oauth2/applications/@me``) with ``Authorization: Bot``;
+* the gateway: HELLO, heartbeat ACK, IDENTIFY -> READY + GUILD_CREATE, RESUME with replay of
+  missed dispatches, op 7 / op 9 / server-side closes on demand;
+* application command sync (PUTs counted), interactions sent the way Discord sends them
+  (slash commands with ATTACHMENT options, context menus, component clicks, modal submits)
+  and every response path: callbacks 4/5/6/7/8/9 with ``with_response``, follow-ups,
+  ``@original`` edits, channel messages and DMs, multipart bodies with their bytes kept;
+* Discord's rules that bots trip over: the 3 s acknowledgement window, "already
+  acknowledged" (40060), expired tokens (50027), missing permissions (50013), attachment size
+  (40005), embed/content/component limits (50035), empty messages (50006), the first
+  follow-up after a defer filling the "thinking" placeholder, ``allowed_mentions``.
+
+Point discord.py at it with :func:`point_discord_py_at`; drive it with :meth:`FakeDiscord.slash`,
+:meth:`FakeDiscord.click`, :meth:`FakeDiscord.submit_modal`, ...; inspect ``fake.messages()``,
+``fake.callbacks``, ``fake.requests``, ``fake.commands``; wait with :meth:`FakeDiscord.wait_for`.
+Time is the injected clock's (``FakeDiscord(clock=ManualClock())`` to step it by hand).
+
+The package, one concern a module:
+
+* :mod:`.models` - Discord's objects (users, roles, members, channels, guilds, attachments,
+  messages) with their payloads, and its numbers (permission, intent and flag bits, limits);
+* :mod:`.state` - the shared in-memory world: snowflakes, permission computation, changes;
+* :mod:`.clock` - the clock the fake judges time by;
+* :mod:`.gateway` - the websocket gateway;
+* :mod:`.rest` - the REST routes and Discord's checks on them;
+* :mod:`.messages` - messages built and edited as Discord does (attachments, mentions);
+* :mod:`.validation` - Discord's error format and its limits on request bodies;
+* :mod:`.cdn` - attachment bytes served from signed URLs;
+* :mod:`.interactions` - interactions users start, and what the bot did with them;
+* :mod:`.server` - :class:`FakeDiscord`, composing it all, and :func:`point_discord_py_at`.
+"""
+
+from tests.fakes.discord.cdn import AttachmentSpec, Cdn
+from tests.fakes.discord.clock import Clock, ManualClock, SystemClock
+from tests.fakes.discord.gateway import Gateway, GatewayFrame, Resume
+from tests.fakes.discord.interactions import (
+    Callback,
+    CallbackType,
+    CommandUnavailable,
+    FakeInteraction,
+    InteractionDriver,
+    InteractionType,
+)
+from tests.fakes.discord.messages import MessageWriter
+from tests.fakes.discord.models import (
+    ACK_DEADLINE,
+    ALL_PERMISSIONS,
+    API_PREFIX,
+    DEFAULT_ATTACHMENT_SIZE_LIMIT,
+    DEFAULT_BOT_PERMISSIONS,
+    DEFAULT_EVERYONE_PERMISSIONS,
+    DISCORD_EPOCH_MS,
+    DM_PERMISSIONS,
+    JSON,
+    PRIVILEGED_INTENTS,
+    TOKEN_LIFETIME,
+    FakeAttachment,
+    FakeChannel,
+    FakeGuild,
+    FakeMember,
+    FakeMessage,
+    FakeRole,
+    FakeUser,
+    Intent,
+    MessageFlag,
+    OptionType,
+    Overwrite,
+    Perm,
+    UploadedFile,
+)
+from tests.fakes.discord.rest import CommandSync, RestApi, RestRequest
+from tests.fakes.discord.server import FakeDiscord, point_discord_py_at
+from tests.fakes.discord.state import DiscordState, Snowflakes, WorldObserver
+from tests.fakes.discord.validation import DiscordAPIError
+
+__all__ = [
+    "ACK_DEADLINE",
+    "ALL_PERMISSIONS",
+    "API_PREFIX",
+    "DEFAULT_ATTACHMENT_SIZE_LIMIT",
+    "DEFAULT_BOT_PERMISSIONS",
+    "DEFAULT_EVERYONE_PERMISSIONS",
+    "DISCORD_EPOCH_MS",
+    "DM_PERMISSIONS",
+    "JSON",
+    "PRIVILEGED_INTENTS",
+    "TOKEN_LIFETIME",
+    "AttachmentSpec",
+    "Callback",
+    "CallbackType",
+    "Cdn",
+    "Clock",
+    "CommandSync",
+    "CommandUnavailable",
+    "DiscordAPIError",
+    "DiscordState",
+    "FakeAttachment",
+    "FakeChannel",
+    "FakeDiscord",
+    "FakeGuild",
+    "FakeInteraction",
+    "FakeMember",
+    "FakeMessage",
+    "FakeRole",
+    "FakeUser",
+    "Gateway",
+    "GatewayFrame",
+    "Intent",
+    "InteractionDriver",
+    "InteractionType",
+    "ManualClock",
+    "MessageFlag",
+    "MessageWriter",
+    "OptionType",
+    "Overwrite",
+    "Perm",
+    "RestApi",
+    "RestRequest",
+    "Resume",
+    "Snowflakes",
+    "SystemClock",
+    "UploadedFile",
+    "WorldObserver",
+    "point_discord_py_at",
+]

@@ -1,0 +1,490 @@
+"""The in-memory world every part of the fake Discord shares.
+
+:class:`DiscordState` holds the application and its bot user, users, guilds with their roles,
+members and channels, DM channels, every message, the registered application commands and the
+interactions sent so far; it computes permissions as Discord does, mints snowflakes from the
+injected :class:`~tests.fakes.discord.clock.Clock`, and tells waiters when anything changed.
+
+The gateway hears about changes the bot would be told of (a guild joined, a channel or role
+created, ...) through :class:`WorldObserver`; the state itself knows nothing of websockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, TypeVar
+
+from tests.fakes.discord.clock import Clock
+from tests.fakes.discord.models import (
+    ACK_DEADLINE,
+    ALL_PERMISSIONS,
+    API_PREFIX,
+    DISCORD_EPOCH_MS,
+    DM_PERMISSIONS,
+    JSON,
+    TOKEN_LIFETIME,
+    FakeChannel,
+    FakeGuild,
+    FakeMember,
+    FakeMessage,
+    FakeRole,
+    FakeUser,
+    Overwrite,
+    Perm,
+    id_of,
+)
+
+if TYPE_CHECKING:
+    from tests.fakes.discord.interactions import FakeInteraction
+
+_T = TypeVar("_T")
+
+
+class Snowflakes:
+    """Monotonic snowflakes built from the clock's time, like Discord's."""
+
+    def __init__(self, clock: Clock) -> None:
+        """Mint ids from ``clock.time()``."""
+        self._clock = clock
+        self._last = 0
+
+    def next(self) -> str:
+        """The next snowflake, as a string."""
+        now_ms = int(self._clock.time() * 1000)
+        value = max((now_ms - DISCORD_EPOCH_MS) << 22, self._last + 1)
+        self._last = value
+        return str(value)
+
+
+class WorldObserver:
+    """Told about changes to the world a connected bot hears of (default: nobody listens).
+
+    The gateway subclasses it and turns each change into a dispatch.
+    """
+
+    def guild_joined(self, guild: FakeGuild) -> None:
+        """The bot became a member of ``guild`` (GUILD_CREATE)."""
+
+    def channel_created(self, channel: FakeChannel) -> None:
+        """A channel was created in a guild the bot is in (CHANNEL_CREATE)."""
+
+    def channel_updated(self, channel: FakeChannel) -> None:
+        """A channel's overwrites changed (CHANNEL_UPDATE)."""
+
+    def role_created(self, guild: FakeGuild, role: FakeRole) -> None:
+        """A role was created in a guild the bot is in (GUILD_ROLE_CREATE)."""
+
+    def member_added(self, guild: FakeGuild, member: FakeMember) -> None:
+        """A user joined ``guild`` (GUILD_MEMBER_ADD, if the bot has the intent)."""
+
+
+class DiscordState:
+    """The world, shared by the gateway, the REST API, the CDN and the test API."""
+
+    #: reject late acknowledgements with 10062 as Discord does (default: only record them)
+    enforce_ack_deadline: bool = False
+    ack_deadline: float = ACK_DEADLINE
+    token_lifetime: float = TOKEN_LIFETIME
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        token: str,
+        application_id: int | str | None,
+        bot_user_id: int | str | None,
+        bot_name: str,
+        owner_id: int | str | None,
+        guild_id: int | str | None,
+        guild_name: str,
+        channel_id: int | str | None,
+        channel_name: str,
+        bot_permissions: int,
+        everyone_permissions: int,
+        attachment_size_limit: int,
+        strict_commands: bool,
+    ) -> None:
+        """The application, its bot user, an owner, and a guild with one text channel."""
+        self.clock = clock
+        self._ids = Snowflakes(clock)
+        self.observer = WorldObserver()
+        self.port = 0
+        self.token = token
+        self.application_id = str(application_id) if application_id is not None else self.new_id()
+        self.bot_user = FakeUser(
+            str(bot_user_id) if bot_user_id is not None else self.application_id,
+            bot_name,
+            bot=True,
+        )
+        self.owner = FakeUser(str(owner_id) if owner_id is not None else self.new_id(), "owner")
+        self.users: dict[str, FakeUser] = {
+            self.bot_user.id: self.bot_user,
+            self.owner.id: self.owner,
+        }
+        self.bot_permissions = bot_permissions
+        self.everyone_permissions = everyone_permissions
+        self.attachment_size_limit = attachment_size_limit
+        self.strict_commands = strict_commands
+
+        self.guilds: dict[str, FakeGuild] = {}
+        self.dm_channels: dict[str, FakeChannel] = {}  # by recipient user id
+        self.messages_by_id: dict[str, FakeMessage] = {}
+        self.channel_messages: dict[str, list[str]] = {}  # channel id -> message ids
+
+        #: registered commands: ``None`` -> global, guild id -> that guild's
+        self.commands: dict[str | None, list[JSON]] = {None: []}
+        self.interactions: dict[str, FakeInteraction] = {}
+        self.interactions_by_token: dict[str, FakeInteraction] = {}
+
+        self._change = asyncio.Event()
+
+        self.guild = self.add_guild(
+            guild_name,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            channel_name=channel_name,
+        )
+        self.channel = next(iter(self.guild.channels.values()))
+
+    # ------------------------------------------------------------------ where it listens
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_base(self) -> str:
+        """What ``discord.http.Route.BASE`` must be."""
+        return f"{self.base_url}{API_PREFIX}"
+
+    @property
+    def gateway_url(self) -> str:
+        """What ``DiscordWebSocket.DEFAULT_GATEWAY`` must be (also READY's resume URL)."""
+        return f"ws://127.0.0.1:{self.port}/gateway"
+
+    @property
+    def asset_base(self) -> str:
+        """What ``discord.Asset.BASE`` can be (avatars etc. answer a 1x1 PNG)."""
+        return f"{self.base_url}/assets"
+
+    # ------------------------------------------------------------------ time and ids
+
+    def new_id(self) -> str:
+        """A fresh snowflake."""
+        return self._ids.next()
+
+    def now_iso(self) -> str:
+        """The clock's Unix time as Discord's ISO 8601 timestamps."""
+        return datetime.fromtimestamp(self.clock.time(), UTC).isoformat()
+
+    # ------------------------------------------------------------------ waiting
+
+    def changed(self) -> None:
+        """Wake everything in :meth:`wait_for` (call after every change)."""
+        self._change.set()
+        self._change = asyncio.Event()
+
+    async def wait_for(
+        self,
+        predicate: Callable[[], _T | None],
+        timeout: float = 5.0,
+        what: str | None = None,
+    ) -> _T:
+        """Wait until ``predicate()`` is truthy; return its value (TimeoutError after ``timeout``).
+
+        Re-checked on every change in the fake, and at least every 50 ms (so predicates about
+        the bot's own state work too). ``timeout`` is real time, whatever the clock.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            result = predicate()
+            if result:
+                return result
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError(f"timed out after {timeout} s waiting for {what or predicate}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._change.wait(), min(remaining, 0.05))
+
+    # ------------------------------------------------------------------ users, guilds, channels
+
+    def add_guild(
+        self,
+        name: str = "Another Guild",
+        *,
+        guild_id: int | str | None = None,
+        owner: FakeUser | None = None,
+        channel_id: int | str | None = None,
+        channel_name: str = "general",
+        attachment_size_limit: int | None = None,
+        with_bot: bool = True,
+    ) -> FakeGuild:
+        """Create a guild with @everyone, the bot's managed role and one text channel.
+
+        If the bot is connected, it receives GUILD_CREATE (as when it is invited).
+        """
+        owner = owner or self.owner
+        gid = str(guild_id) if guild_id is not None else self.new_id()
+        guild = FakeGuild(
+            gid,
+            name,
+            owner.id,
+            attachment_size_limit=attachment_size_limit or self.attachment_size_limit,
+        )
+        guild.roles[gid] = FakeRole(gid, "@everyone", self.everyone_permissions, position=0)
+        guild.members[owner.id] = FakeMember(owner, gid, joined_at=self.now_iso())
+        self.users.setdefault(owner.id, owner)
+        self.guilds[gid] = guild
+        self.add_channel(guild, channel_name, channel_id=channel_id)
+        if with_bot:
+            role = FakeRole(
+                self.new_id(), self.bot_user.username, self.bot_permissions, managed=True
+            )
+            guild.roles[role.id] = role
+            guild.members[self.bot_user.id] = FakeMember(
+                self.bot_user, gid, roles=[role.id], joined_at=self.now_iso()
+            )
+            self.observer.guild_joined(guild)
+        return guild
+
+    def add_channel(
+        self,
+        guild: FakeGuild | str | None = None,
+        name: str = "channel",
+        *,
+        channel_id: int | str | None = None,
+    ) -> FakeChannel:
+        """Create a text channel (CHANNEL_CREATE is dispatched if the bot is connected)."""
+        g = self.guild_of(guild)
+        channel = FakeChannel(
+            str(channel_id) if channel_id is not None else self.new_id(),
+            name,
+            guild_id=g.id,
+            position=len(g.channels),
+        )
+        g.channels[channel.id] = channel
+        self.channel_messages[channel.id] = []
+        if self.bot_user.id in g.members:
+            self.observer.channel_created(channel)
+        return channel
+
+    def add_role(
+        self,
+        guild: FakeGuild | str | None = None,
+        name: str = "role",
+        permissions: int = 0,
+        *,
+        mentionable: bool = False,
+    ) -> FakeRole:
+        """Create a role in a guild."""
+        g = self.guild_of(guild)
+        role = FakeRole(
+            self.new_id(), name, int(permissions), position=len(g.roles), mentionable=mentionable
+        )
+        g.roles[role.id] = role
+        if self.bot_user.id in g.members:
+            self.observer.role_created(g, role)
+        return role
+
+    def add_user(
+        self,
+        username: str,
+        *,
+        guild: FakeGuild | str | None = None,
+        roles: Sequence[FakeRole | str] = (),
+        permissions: int | None = None,
+        member: bool = True,
+        bot: bool = False,
+        user_id: int | str | None = None,
+    ) -> FakeUser:
+        """Create a user, by default a member of the main guild with @everyone's permissions.
+
+        ``permissions`` adds a role granting them (``Perm.MANAGE_MESSAGES`` makes a
+        moderator); ``member=False`` makes a user who shares no guild with the bot.
+        """
+        user = FakeUser(str(user_id) if user_id is not None else self.new_id(), username, bot=bot)
+        self.users[user.id] = user
+        if member:
+            g = self.guild_of(guild)
+            role_ids = [id_of(r) for r in roles]
+            if permissions is not None:
+                role_ids.append(self.add_role(g, f"{username} role", permissions).id)
+            g.members[user.id] = FakeMember(user, g.id, roles=role_ids, joined_at=self.now_iso())
+            self.observer.member_added(g, g.members[user.id])
+        return user
+
+    def member(self, user: FakeUser | str, guild: FakeGuild | str | None = None) -> FakeMember:
+        """A user's membership of a guild (KeyError if not a member)."""
+        return self.guild_of(guild).members[id_of(user)]
+
+    def dm_channel(self, user: FakeUser | str) -> FakeChannel:
+        """The bot's DM channel with ``user`` (created if needed)."""
+        recipient = self.users[id_of(user)]
+        channel = self.dm_channels.get(recipient.id)
+        if channel is None:
+            channel = FakeChannel(self.new_id(), "", type=1, recipients=[recipient])
+            self.dm_channels[recipient.id] = channel
+            self.channel_messages[channel.id] = []
+        return channel
+
+    def guild_of(self, guild: FakeGuild | str | None) -> FakeGuild:
+        """A guild by object or id (None: the main guild)."""
+        if guild is None:
+            return self.guild
+        if isinstance(guild, FakeGuild):
+            return guild
+        return self.guilds[id_of(guild)]
+
+    def get_channel(self, channel: FakeChannel | str | int) -> FakeChannel:
+        """A guild or DM channel by id (KeyError if unknown)."""
+        if isinstance(channel, FakeChannel):
+            return channel
+        cid = id_of(channel)
+        for guild in self.guilds.values():
+            if cid in guild.channels:
+                return guild.channels[cid]
+        for dm in self.dm_channels.values():
+            if dm.id == cid:
+                return dm
+        raise KeyError(cid)
+
+    # ------------------------------------------------------------------ permissions
+
+    def permissions_for(self, user: FakeUser | str, channel: FakeChannel | str) -> int:
+        """The user's permissions in the channel, computed as Discord does (overwrites too)."""
+        uid = id_of(user)
+        ch = self.get_channel(channel)
+        if ch.is_dm:
+            return DM_PERMISSIONS
+        assert ch.guild_id is not None
+        guild = self.guilds[ch.guild_id]
+        if uid == guild.owner_id:
+            return ALL_PERMISSIONS
+        member = guild.members.get(uid)
+        if member is None:
+            return 0
+        perms = guild.everyone.permissions
+        for role_id in member.roles:
+            perms |= guild.roles[role_id].permissions
+        if perms & Perm.ADMINISTRATOR:
+            return ALL_PERMISSIONS
+        everyone = ch.overwrites.get(guild.id)
+        if everyone is not None:
+            perms = (perms & ~everyone.deny) | everyone.allow
+        allow = deny = 0
+        for role_id in member.roles:
+            ow = ch.overwrites.get(role_id)
+            if ow is not None:
+                allow |= ow.allow
+                deny |= ow.deny
+        perms = (perms & ~deny) | allow
+        own = ch.overwrites.get(uid)
+        if own is not None:
+            perms = (perms & ~own.deny) | own.allow
+        if not perms & Perm.VIEW_CHANNEL:
+            return 0
+        if not perms & Perm.SEND_MESSAGES:
+            perms &= ~(
+                Perm.SEND_TTS_MESSAGES
+                | Perm.MENTION_EVERYONE
+                | Perm.EMBED_LINKS
+                | Perm.ATTACH_FILES
+            )
+        return perms
+
+    def set_overwrite(
+        self,
+        channel: FakeChannel | str,
+        target: FakeUser | FakeRole | str,
+        *,
+        allow: int = 0,
+        deny: int = 0,
+    ) -> None:
+        """Set a channel permission overwrite for a role or member (CHANNEL_UPDATE follows)."""
+        ch = self.get_channel(channel)
+        if isinstance(target, FakeRole):
+            kind = 0
+        elif isinstance(target, FakeUser) or ch.guild_id is None:
+            kind = 1
+        else:
+            kind = 0 if target in self.guilds[ch.guild_id].roles else 1
+        if allow == 0 and deny == 0:
+            ch.overwrites.pop(id_of(target), None)
+        else:
+            ch.overwrites[id_of(target)] = Overwrite(kind, int(allow), int(deny))
+        self.observer.channel_updated(ch)
+        self.changed()
+
+    def deny_send(self, channel: FakeChannel | str, user: FakeUser | str | None = None) -> None:
+        """Revoke Send Messages in a channel (for the bot by default): sends then get 403 50013."""
+        ch = self.get_channel(channel)
+        target = id_of(user) if user is not None else self.bot_user.id
+        ow = ch.overwrites.get(target, Overwrite(1))
+        self.set_overwrite(
+            ch, target, allow=ow.allow & ~Perm.SEND_MESSAGES, deny=ow.deny | Perm.SEND_MESSAGES
+        )
+
+    def allow_send(self, channel: FakeChannel | str, user: FakeUser | str | None = None) -> None:
+        """Undo :meth:`deny_send`."""
+        ch = self.get_channel(channel)
+        target = id_of(user) if user is not None else self.bot_user.id
+        ow = ch.overwrites.get(target, Overwrite(1))
+        self.set_overwrite(ch, target, allow=ow.allow, deny=ow.deny & ~Perm.SEND_MESSAGES)
+
+    # ------------------------------------------------------------------ messages and commands
+
+    def store(self, message: FakeMessage) -> None:
+        """Keep a new message (its channel's last message unless ephemeral)."""
+        self.messages_by_id[message.id] = message
+        self.channel_messages.setdefault(message.channel_id, []).append(message.id)
+        if not message.ephemeral:
+            self.get_channel(message.channel_id).last_message_id = message.id
+        self.changed()
+
+    def message(self, message_id: str | int) -> FakeMessage:
+        """A message by id (deleted and ephemeral ones included; KeyError if unknown)."""
+        return self.messages_by_id[str(message_id)]
+
+    def messages(
+        self,
+        channel: FakeChannel | str | int | None = None,
+        *,
+        ephemeral: bool | None = None,
+        include_deleted: bool = False,
+    ) -> list[FakeMessage]:
+        """Messages in creation order, in one channel (default: the main channel) or all.
+
+        ``channel="*"`` means every channel. ``ephemeral`` filters (None: both kinds).
+        """
+        if channel == "*":
+            ids: list[str] = list(self.messages_by_id)
+        else:
+            ids = self.channel_messages.get(self.get_channel(channel or self.channel).id, [])
+        found = [self.messages_by_id[i] for i in ids]
+        return [
+            m
+            for m in found
+            if (include_deleted or not m.deleted)
+            and (ephemeral is None or m.ephemeral == ephemeral)
+        ]
+
+    def dms(self, user: FakeUser | str) -> list[FakeMessage]:
+        """Messages in the bot's DM channel with ``user``."""
+        channel = self.dm_channels.get(id_of(user))
+        return [] if channel is None else self.messages(channel)
+
+    def find_command(
+        self, name: str, guild: FakeGuild | str | None = None, type: int = 1
+    ) -> JSON | None:
+        """A registered command, by name, in a guild's commands then the global ones."""
+        scopes: list[str | None] = [None] if guild is None else [id_of(guild), None]
+        for scope in scopes:
+            for command in self.commands.get(scope, []):
+                if command["name"] == name and command.get("type", 1) == type:
+                    return command
+        return None
