@@ -1,7 +1,7 @@
 """A real discord.py ``commands.Bot`` end to end against the loopback fake Discord.
 
 The bot below is deliberately small and lives in this file: these tests prove the fake
-(``tests/fakes/discord.py``) speaks Discord well enough for discord.py's own code paths
+(``tests/fakes/discord/``) speaks Discord well enough for discord.py's own code paths
 (login, gateway, sync, interactions, views, modals, webhooks, CDN) and models the Discord
 rules bots trip over.
 """
