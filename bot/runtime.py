@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,8 +27,8 @@ from bot.starter import JobStarter
 from bot.storage.db import Database
 from bot.storage.migrate import migrate
 from bot.web.app import start_receiver
-from providers.base import Provider
-from providers.registry import PROVIDERS, build_providers
+from providers.base import Provider, ProviderSettings
+from providers.registry import build_providers
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +90,16 @@ class Runtime:
 
 
 async def build_runtime(
-    settings: Settings, *, receiver: bool = True, **client_options: Any
+    settings: Settings,
+    provider_settings: Mapping[str, ProviderSettings],
+    *,
+    receiver: bool = True,
+    **client_options: Any,
 ) -> Runtime:
     """Build every part once (migrations applied); the bot is not started yet."""
     db = await Database.open(settings.bananabot_db)
     await migrate(db)
-    providers, unconfigured = build_providers(settings.provider_configs(list(PROVIDERS)))
+    providers, unconfigured = build_providers(provider_settings)
     for name, reason in unconfigured.items():
         log.info("provider %s not available: %s", name, reason)
     # no proxy from the environment: the SSRF guard must see the real peer address
@@ -122,11 +127,11 @@ async def build_runtime(
     return runtime
 
 
-async def run_bot(settings: Settings) -> int:
+async def run_bot(settings: Settings, provider_settings: Mapping[str, ProviderSettings]) -> int:
     """Run until interrupted."""
     assert settings.discord_token is not None
     await point_at_discord(settings)
-    runtime = await build_runtime(settings)
+    runtime = await build_runtime(settings, provider_settings)
     loop = asyncio.get_running_loop()
     stopping: set[asyncio.Task[None]] = set()
     for signum in (signal.SIGTERM, signal.SIGINT):  # docker stop, Ctrl-C: shut down cleanly

@@ -26,6 +26,7 @@ from providers.base import (
     ProviderError,
     ReferenceImage,
 )
+from providers.registry import parse_model_choice
 from providers.validation import validate_request
 
 log = logging.getLogger(__name__)
@@ -72,11 +73,11 @@ class JobStarter:
             if not preferred:
                 raise UserFacingError("No image provider is configured on this bot.")
             spec = preferred[0]
-        name, _, model = spec.partition(":")
+        name, model = parse_model_choice(spec)
         if name not in self.providers:
             known = ", ".join(sorted(self.providers)) or "none"
             raise UserFacingError(f"Unknown provider `{name}`. Available: {known}.")
-        return name, model or None
+        return name, model
 
     # ------------------------------------------------------------------ attachments
 

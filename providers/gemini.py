@@ -31,7 +31,7 @@ import binascii
 import logging
 import re
 import uuid
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -46,6 +46,7 @@ from providers.base import (
     ProtocolError,
     Provider,
     ProviderError,
+    ProviderSettings,
     RateLimitedError,
     RequestRejectedError,
     ResultImage,
@@ -123,10 +124,15 @@ _BILLING = re.compile(r"billing", re.IGNORECASE)
 _LIMIT_ZERO = re.compile(r"\blimit:\s*0\b")
 
 
+class GeminiSettings(ProviderSettings, env_prefix="GEMINI_"):
+    """``GEMINI_API_KEY`` and ``GEMINI_BASE_URL``."""
+
+
 class GeminiProvider(Provider):
     """Google's Gemini API: one blocking ``generateContent`` call returns the image bytes."""
 
     name = "gemini"
+    settings_type: ClassVar[type[ProviderSettings]] = GeminiSettings
     default_base_url = "https://generativelanguage.googleapis.com"
     read_timeout = 300.0
     capabilities = Capabilities(
@@ -173,7 +179,7 @@ class GeminiProvider(Provider):
             )
             return self._parse(response)
 
-        return await _http.with_retries(call, policy=self.config.retry, creating=True)
+        return await _http.with_retries(call, policy=self.settings.retry, creating=True)
 
     # ------------------------------------------------------------------ request
 

@@ -36,10 +36,11 @@ import json
 import re
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import httpx
+from pydantic import SecretStr
 
 from providers import _http
 from providers.base import (
@@ -52,6 +53,7 @@ from providers.base import (
     ProtocolError,
     Provider,
     ProviderError,
+    ProviderSettings,
     RequestRejectedError,
     ResultImage,
     TaskNotFoundError,
@@ -165,10 +167,18 @@ def verify_webhook_signature(
     raise CallbackSignatureError("magnific callback signature does not match")
 
 
+class MagnificSettings(ProviderSettings, env_prefix="MAGNIFIC_"):
+    """``MAGNIFIC_API_KEY``, ``MAGNIFIC_BASE_URL`` and ``MAGNIFIC_WEBHOOK_SECRET``."""
+
+    webhook_secret: SecretStr | None = None  # verifies signed webhooks when set
+
+
 class MagnificProvider(Provider):
     """Magnific's Nano Banana Pro / Pro Flash text-to-image API (async tasks, signed webhooks)."""
 
     name = "magnific"
+    settings_type: ClassVar[type[ProviderSettings]] = MagnificSettings
+    settings: MagnificSettings
     default_base_url = "https://api.magnific.com"
     read_timeout = 30.0
     capabilities = Capabilities(
@@ -206,7 +216,7 @@ class MagnificProvider(Provider):
             )
             return self._status(self._data(response))
 
-        return await _http.with_retries(call, policy=self.config.retry, creating=True)
+        return await _http.with_retries(call, policy=self.settings.retry, creating=True)
 
     async def fetch(self, task_id: str, *, model: str) -> TaskStatus:
         """Read a task's status (``model`` picks the endpoint the task was created on)."""
@@ -224,7 +234,7 @@ class MagnificProvider(Provider):
                 )
             return self._status(self._data(response))
 
-        return await _http.with_retries(call, policy=self.config.retry, creating=False)
+        return await _http.with_retries(call, policy=self.settings.retry, creating=False)
 
     def parse_callback(self, headers: Mapping[str, str], body: bytes) -> TaskStatus:
         """Turn a webhook delivery into a status.
@@ -234,7 +244,7 @@ class MagnificProvider(Provider):
         is rejected the same way; a task object we cannot read raises :class:`ProtocolError`.
         Non-terminal statuses are returned too: Magnific calls on every change.
         """
-        secret = self.config.webhook_secret
+        secret = self.settings.webhook_secret
         if secret is not None and secret.get_secret_value():
             verify_webhook_signature(secret.get_secret_value(), headers, body)
         try:

@@ -52,6 +52,7 @@ from providers.base import (
     ProtocolError,
     Provider,
     ProviderError,
+    ProviderSettings,
     ProviderUnavailableError,
     RateLimitedError,
     RequestRejectedError,
@@ -214,10 +215,15 @@ def _envelope_message(body: Mapping[str, Any]) -> str:
     return _text(body.get("msg")) or _text(body.get("message")) or ""
 
 
+class NanoBananaApiSettings(ProviderSettings, env_prefix="NANOBANANAAPI_"):
+    """``NANOBANANAAPI_API_KEY`` and ``NANOBANANAAPI_BASE_URL``."""
+
+
 class NanoBananaApiProvider(Provider):
     """nanobananaapi.ai: Nano Banana 2, Pro and v1 as async tasks (callback or polling)."""
 
     name = "nanobananaapi"
+    settings_type: ClassVar[type[ProviderSettings]] = NanoBananaApiSettings
     default_base_url = "https://api.nanobananaapi.ai"
     capabilities: ClassVar[Capabilities] = Capabilities(
         provider="nanobananaapi",
@@ -263,7 +269,7 @@ class NanoBananaApiProvider(Provider):
                 )
             return TaskStatus(task_id=task_id, state=TaskState.QUEUED)
 
-        return await _http.with_retries(call, policy=self.config.retry, creating=True)
+        return await _http.with_retries(call, policy=self.settings.retry, creating=True)
 
     async def fetch(self, task_id: str, *, model: str) -> TaskStatus:
         """Read a task through ``record-info`` (the same endpoint for every model)."""
@@ -286,7 +292,7 @@ class NanoBananaApiProvider(Provider):
                 )
             return self._record_status(data, task_id, error=ProtocolError)
 
-        return await _http.with_retries(call, policy=self.config.retry, creating=False)
+        return await _http.with_retries(call, policy=self.settings.retry, creating=False)
 
     def parse_callback(self, headers: Mapping[str, str], body: bytes) -> TaskStatus:
         """Turn a callback body (either shape) into a status.
@@ -346,7 +352,7 @@ class NanoBananaApiProvider(Provider):
                     detail=_http.body_snippet(response),
                 ) from exc
 
-        return await _http.with_retries(call, policy=self.config.retry, creating=False)
+        return await _http.with_retries(call, policy=self.settings.retry, creating=False)
 
     # ------------------------------------------------------------------ requests
 

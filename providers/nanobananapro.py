@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -40,6 +40,7 @@ from providers.base import (
     ModelCapabilities,
     ProtocolError,
     Provider,
+    ProviderSettings,
     ProviderUnavailableError,
     RequestRejectedError,
     ResultImage,
@@ -78,10 +79,15 @@ _CONTENT_POLICY = re.compile(
 _EXTENSIONS = {"image/jpeg": "jpg", "image/jpg": "jpg", "image/png": "png", "image/webp": "webp"}
 
 
+class NanoBananaProSettings(ProviderSettings, env_prefix="NANOBANANAPRO_"):
+    """``NANOBANANAPRO_API_KEY`` and ``NANOBANANAPRO_BASE_URL``."""
+
+
 class NanoBananaProProvider(Provider):
     """nano-banana-pro.net: one blocking POST returns the finished image URLs."""
 
     name = "nanobananapro"
+    settings_type: ClassVar[type[ProviderSettings]] = NanoBananaProSettings
     default_base_url = "https://nano-banana-pro.net"
     read_timeout = 300.0
     capabilities = Capabilities(
@@ -148,7 +154,7 @@ class NanoBananaProProvider(Provider):
                 )
             return self._parse(response)
 
-        return await _http.with_retries(call, policy=self.config.retry, creating=True)
+        return await _http.with_retries(call, policy=self.settings.retry, creating=True)
 
     # ------------------------------------------------------------------ request
 

@@ -11,6 +11,7 @@ import re
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -24,8 +25,14 @@ from bot.media.sniff import NotAnImageError, inspect_image
 from bot.settings import Settings
 from bot.storage.db import Database
 from bot.storage.migrate import migrate
-from providers.base import GenerationRequest, Provider, ProviderError, ReferenceImage
-from providers.registry import provider_class
+from providers.base import (
+    GenerationRequest,
+    Provider,
+    ProviderError,
+    ProviderSettings,
+    ReferenceImage,
+)
+from providers.registry import parse_model_choice, provider_class
 
 EXIT_FAILED = 1
 EXIT_INVALID = 2
@@ -63,8 +70,8 @@ def _provider_name(args: argparse.Namespace, settings: Settings) -> tuple[str, s
     spec: str | None = args.provider or settings.default_provider
     if not spec:
         raise CliError("no provider given: pass --provider (try --provider local)", EXIT_INVALID)
-    name, _, model = spec.partition(":")
-    return name, args.model or model or None
+    name, model = parse_model_choice(spec)
+    return name, args.model or model
 
 
 async def _load_reference(spec: str, provider: Provider, fetcher: ImageFetcher) -> ReferenceImage:
@@ -118,10 +125,12 @@ class TerminalDelivery(FileDelivery):
             sys.stderr.write("\n")
 
 
-async def imagine_command(args: argparse.Namespace, settings: Settings) -> int:
+async def imagine_command(
+    args: argparse.Namespace, settings: Settings, provider_settings: Mapping[str, ProviderSettings]
+) -> int:
     """Validate, submit, wait, download and print the saved paths; one-line error otherwise."""
     try:
-        paths = await _imagine(args, settings)
+        paths = await _imagine(args, settings, provider_settings)
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code
@@ -133,10 +142,12 @@ async def imagine_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _imagine(args: argparse.Namespace, settings: Settings) -> list[Path]:
+async def _imagine(
+    args: argparse.Namespace, settings: Settings, provider_settings: Mapping[str, ProviderSettings]
+) -> list[Path]:
     """Run one job through the real engine, on a throwaway database, delivering to files."""
     name, model = _provider_name(args, settings)
-    provider = provider_class(name)(settings.provider_config(name))
+    provider = provider_class(name)(provider_settings[name])
     async with httpx.AsyncClient(
         timeout=httpx.Timeout(60.0, connect=10.0), trust_env=False
     ) as client:

@@ -25,8 +25,8 @@ from bot.jobs.states import FINAL
 from bot.media.fetch import ImageFetcher
 from bot.storage.db import Database
 from bot.storage.migrate import migrate
-from providers.base import GenerationRequest, ProviderConfig, RetryPolicy
-from providers.magnific import MagnificProvider
+from providers.base import GenerationRequest, RetryPolicy
+from providers.magnific import MagnificProvider, MagnificSettings
 
 
 class LoggedDelivery(FileDelivery):
@@ -58,7 +58,7 @@ async def main(args: argparse.Namespace) -> int:
     db = await Database.open(args.db)
     await migrate(db)
     provider = MagnificProvider(
-        ProviderConfig(
+        MagnificSettings.from_values(
             api_key=SecretStr(args.key),
             base_url=args.base_url,
             retry=RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.05),

@@ -25,7 +25,6 @@ from providers.base import (
     InsufficientCreditsError,
     Mode,
     ProtocolError,
-    ProviderConfig,
     ProviderError,
     ProviderUnavailableError,
     RateLimitedError,
@@ -37,9 +36,9 @@ from providers.base import (
     TaskState,
     TaskStatus,
 )
-from providers.magnific import MagnificProvider, verify_webhook_signature
+from providers.magnific import MagnificProvider, MagnificSettings, verify_webhook_signature
 from providers.polling import run_to_completion
-from tests.fakes._base import Fault, On, Outcome, provider_config
+from tests.fakes._base import Fault, On, Outcome, provider_settings
 from tests.fakes.magnific import FakeMagnific, MagnificTask, sign
 
 API_KEY = "mk-SECRET-0123456789abcdef"
@@ -56,7 +55,7 @@ async def fake() -> AsyncIterator[FakeMagnific]:
 
 
 def make_provider(fake: FakeMagnific, **config: Any) -> MagnificProvider:
-    return MagnificProvider(provider_config(fake, **config))
+    return MagnificProvider(provider_settings(MagnificProvider, fake, **config))
 
 
 @pytest.fixture
@@ -443,7 +442,7 @@ async def test_validation_400_reasons(fake: FakeMagnific, provider: MagnificProv
 
 
 def test_error_mapping_of_documented_bodies() -> None:
-    provider = MagnificProvider(ProviderConfig(api_key=SecretStr(API_KEY)))
+    provider = MagnificProvider(MagnificSettings.from_values(api_key=SecretStr(API_KEY)))
 
     def error_for(status: int, body: object, content_type: str = "application/json") -> Exception:
         response = httpx.Response(
