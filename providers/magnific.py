@@ -60,7 +60,6 @@ from providers.base import (
     TaskState,
     TaskStatus,
 )
-from providers.validation import validate_request
 
 ASPECT_RATIOS = ("1:1", "2:3", "3:2", "4:3", "3:4", "5:4", "4:5", "16:9", "9:16", "21:9")
 RESOLUTIONS = ("1K", "2K", "4K")
@@ -200,7 +199,7 @@ class MagnificProvider(Provider):
 
         ``callback_url`` becomes ``webhook_url``: Magnific then POSTs every status change there.
         """
-        model = validate_request(self.capabilities, request)
+        model = self.capabilities.model(request.model)
         body = self._body(request, model, callback_url)
         url = f"{self.base_url}/v1/ai/text-to-image/{model.name}"
 

@@ -61,7 +61,6 @@ from providers.base import (
     TaskState,
     TaskStatus,
 )
-from providers.validation import validate_request
 
 NANO_BANANA_2 = "nano-banana-2"
 NANO_BANANA_PRO = "nano-banana-pro"
@@ -246,7 +245,7 @@ class NanoBananaApiProvider(Provider):
         ``callback_url`` is where the provider POSTs the outcome; without one a placeholder
         that never resolves is sent (the field is required) and the task must be polled.
         """
-        model = validate_request(self.capabilities, request)
+        model = self.capabilities.model(request.model)
         path = CREATE_PATHS[model.name]
         body = self._create_body(model, request, callback_url or PLACEHOLDER_CALLBACK_URL)
 
