@@ -290,7 +290,8 @@ class GeminiProvider(Provider):
         )
 
     def _error(self, response: httpx.Response, body: Any) -> ProviderError:
-        """Map Google's error envelope to the shared hierarchy."""
+        """Map Google's error envelope: a wrong key, billing and spent quotas are Google's own
+        cases; every other status takes the shared mapping."""
         status = response.status_code
         error = body.get("error") if isinstance(body, dict) else None
         error = error if isinstance(error, dict) else {}
@@ -330,15 +331,8 @@ class GeminiProvider(Provider):
             return InsufficientCreditsError(
                 f"{self.name} needs billing enabled on the Google project", detail=detail
             )
-        if status == 400:
-            return RequestRejectedError(
-                f"{self.name} rejected the request: {message or 'HTTP 400'}",
-                reason=message or None,
-                detail=detail,
-            )
-        mapped = _http.error_for_status(response, self.name, message or None)
+        mapped = _http.error_for_status(self, response, message or None, detail=detail)
         if mapped is not None:
-            mapped.detail = detail
             return mapped
         return ProtocolError(f"{self.name} answered HTTP {status}", detail=detail)
 

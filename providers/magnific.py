@@ -13,7 +13,8 @@ Quirks this adapter handles (see ``providers.md`` section 1):
 * The create answer may say ``CREATED`` or ``IN_PROGRESS`` and may carry ``"error": null``.
 * ``generated`` is a list of URL strings once ``COMPLETED``; the URLs are signed and expire soon,
   so callers must download them promptly. A ``FAILED`` task may carry an ``error`` string; there is
-  no documented reason field and no content-policy flag, so the block is inferred from its words.
+  no documented reason field and no content-policy flag, so the block is inferred from its words
+  (the one detector in ``providers._http``).
 * Resolutions are uppercase ``1K/2K/4K``. The docs also list ``low/medium/high``, which no source
   shows being accepted; they are never sent.
 * ``use_google_search_tool`` (grounding) exists only on ``nano-banana-pro-flash``; it is never sent
@@ -33,7 +34,6 @@ import contextlib
 import hashlib
 import hmac
 import json
-import re
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -54,7 +54,6 @@ from providers.base import (
     Provider,
     ProviderError,
     ProviderSettings,
-    RequestRejectedError,
     ResultImage,
     TaskNotFoundError,
     TaskState,
@@ -97,17 +96,6 @@ _STATES = {
     "COMPLETED": TaskState.SUCCEEDED,
     "FAILED": TaskState.FAILED,
 }
-
-# Magnific has no content-policy flag; these words in its failure text mark a safety block.
-_CONTENT_POLICY = re.compile(
-    r"content[ _-]?polic|safety|unsafe|nsfw|sensitive|prohibited|moderat|inappropriate|"
-    r"violat|blocked|flagged",
-    re.IGNORECASE,
-)
-
-
-def _is_content_policy(text: str | None) -> bool:
-    return bool(text and _CONTENT_POLICY.search(text))
 
 
 def _signing_keys(secret: str) -> list[bytes]:
@@ -303,18 +291,9 @@ class MagnificProvider(Provider):
         return payload["data"]
 
     def _error(self, response: httpx.Response, payload: Any) -> ProviderError:
-        reason = self.scrub(_error_text(payload)) if payload is not None else None
-        error = _http.error_for_status(response, self.name, reason or None)
+        reason = _error_text(payload) if payload is not None else None
+        error = _http.error_for_status(self, response, reason or None)
         assert error is not None  # only called for status >= 400
-        if error.detail:
-            error.detail = self.scrub(error.detail)
-        if isinstance(error, RequestRejectedError) and _is_content_policy(reason):
-            return RequestRejectedError(
-                f"{self.name} refused the prompt (content policy)",
-                reason=reason,
-                content_policy=True,
-                detail=error.detail,
-            )
         return error
 
     def _status(self, data: Any) -> TaskStatus:
@@ -343,7 +322,7 @@ class MagnificProvider(Provider):
                 task_id=task_id,
                 state=state,
                 reason=reason,
-                content_policy=_is_content_policy(reason),
+                content_policy=_http.looks_like_content_policy(reason),
             )
         if state is not TaskState.SUCCEEDED:
             return TaskStatus(task_id=task_id, state=state)

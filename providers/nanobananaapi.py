@@ -34,7 +34,6 @@ Quirks handled here:
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -42,19 +41,16 @@ import httpx
 
 from providers import _http
 from providers.base import (
-    BadKeyError,
     CallbackRejectedError,
     Capabilities,
     Completion,
     GenerationRequest,
-    InsufficientCreditsError,
     ModelCapabilities,
     ProtocolError,
     Provider,
     ProviderError,
     ProviderSettings,
     ProviderUnavailableError,
-    RateLimitedError,
     RequestRejectedError,
     ResultImage,
     TaskNotFoundError,
@@ -162,17 +158,6 @@ _V1 = ModelCapabilities(
     output_formats=(),
     typical_seconds=15.0,
 )
-
-# Words in a failure message that mean a content/safety block rather than a technical fault.
-_CONTENT_POLICY = re.compile(
-    r"content|safety|sensitive|nsfw|flagged|policy|moderat|prohibited|inappropriate",
-    re.IGNORECASE,
-)
-
-
-def looks_like_content_policy(message: str | None) -> bool:
-    """True when a failure text suggests a content/safety block."""
-    return bool(message and _CONTENT_POLICY.search(message))
 
 
 def _as_int(value: Any) -> int | None:
@@ -401,10 +386,10 @@ class NanoBananaApiProvider(Provider):
                 return body.get("data")
             if code != 200:
                 raise self._code_error(code, message, response, action=action, task_id=task_id)
-            error = _http.error_for_status(response, self.name, message or None)
+            error = _http.error_for_status(self, response, message or None)
             assert error is not None
             raise error
-        error = _http.error_for_status(response, self.name, None)
+        error = _http.error_for_status(self, response)
         if error is not None:
             raise error
         raise ProtocolError(
@@ -421,21 +406,12 @@ class NanoBananaApiProvider(Provider):
         action: str,
         task_id: str | None,
     ) -> ProviderError:
-        """Map an envelope error ``code`` (whatever the HTTP status) to the shared errors."""
+        """Map an envelope error ``code`` (whatever the HTTP status): the codes that are this
+        provider's own first, then the shared mapping for the HTTP-like rest."""
         detail = self.scrub(
             f"HTTP {response.status_code}, code {code}: {message or _http.body_snippet(response)}"
         )
         name = self.name
-        if code in (401, 403):
-            return BadKeyError(f"{name} refused the API key", detail=detail)
-        if code == 402:
-            return InsufficientCreditsError(f"{name} account is out of credits", detail=detail)
-        if code == 429:
-            return RateLimitedError(
-                f"{name} is rate limiting requests",
-                retry_after=_http.retry_after_seconds(response),
-                detail=detail,
-            )
         if code == 404 and task_id is not None:
             return TaskNotFoundError(f"{name} does not know task {task_id}", detail=detail)
         if code == 455:
@@ -446,7 +422,7 @@ class NanoBananaApiProvider(Provider):
             return RequestRejectedError(
                 f"{name} could not generate the image: {message or 'generation failed'}",
                 reason=message or "generation failed",
-                content_policy=looks_like_content_policy(message),
+                content_policy=_http.looks_like_content_policy(message),
                 detail=detail,
             )
         if code == 505:
@@ -455,18 +431,10 @@ class NanoBananaApiProvider(Provider):
                 reason=message or "feature disabled",
                 detail=detail,
             )
-        if 500 <= code < 600:
-            return ProviderUnavailableError(
-                f"{name} is unavailable (code {code})", detail=detail, not_processed=code == 503
-            )
-        if 400 <= code < 500:
-            return RequestRejectedError(
-                f"{name} rejected the request: {message or 'code ' + str(code)}",
-                reason=message or None,
-                content_policy=looks_like_content_policy(message),
-                detail=detail,
-            )
-        return ProtocolError(f"{name} sent unknown code {code} to the {action}", detail=detail)
+        error = _http.error_for_status(self, response, message or None, code=code)
+        if error is None or code >= 600:
+            return ProtocolError(f"{name} sent unknown code {code} to the {action}", detail=detail)
+        return error
 
     def _record_status(
         self, data: Mapping[str, Any], task_id: str, *, error: type[ProviderError]
@@ -494,7 +462,7 @@ class NanoBananaApiProvider(Provider):
                 task_id=task_id,
                 state=TaskState.FAILED,
                 reason=message or fallback,
-                content_policy=looks_like_content_policy(message),
+                content_policy=_http.looks_like_content_policy(message),
             )
         raise error(
             f"{self.name} sent unknown task state {raw_flag!r}", detail=str(dict(data))[:300]
@@ -539,5 +507,5 @@ class NanoBananaApiProvider(Provider):
             task_id=task_id,
             state=TaskState.FAILED,
             reason=message or f"generation failed (code {code})",
-            content_policy=code == 400 or looks_like_content_policy(message),
+            content_policy=code == 400 or _http.looks_like_content_policy(message),
         )

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from typing import Any, ClassVar
 
 import httpx
@@ -40,6 +39,7 @@ from providers.base import (
     ModelCapabilities,
     ProtocolError,
     Provider,
+    ProviderError,
     ProviderSettings,
     ProviderUnavailableError,
     RequestRejectedError,
@@ -67,13 +67,6 @@ _MODEL = ModelCapabilities(
     max_prompt_length=10_000,
     max_images=1,
     typical_seconds=40.0,
-)
-
-# Provider text that marks a 400 as a content/safety refusal rather than a malformed request.
-_CONTENT_POLICY = re.compile(
-    r"content[ _-]?polic|safety|nsfw|inappropriate|prohibited|violat|moderat|flagged|"
-    r"sensitive|blocked",
-    re.IGNORECASE,
 )
 
 _EXTENSIONS = {"image/jpeg": "jpg", "image/jpg": "jpg", "image/png": "png", "image/webp": "webp"}
@@ -221,19 +214,13 @@ class NanoBananaProProvider(Provider):
             images=tuple(ResultImage(url=url) for url in urls),
         )
 
-    def _error(self, response: httpx.Response, body: Any) -> Exception:
-        """Map an error status and its ``{"error": "..."}`` text to the shared hierarchy."""
+    def _error(self, response: httpx.Response, body: Any) -> ProviderError:
+        """Map an error status and its ``{"error": "..."}`` text: 403 and 500 mean something
+        of their own here; every other status takes the shared mapping."""
         status = response.status_code
         text = _error_text(body)
         text = self.scrub(text) if text else None
         detail = f"HTTP {status}: {text or self.scrub(_http.body_snippet(response))}"
-        if status == 400:
-            return RequestRejectedError(
-                f"{self.name} rejected the request: {text or 'HTTP 400'}",
-                reason=text,
-                content_policy=bool(text and _CONTENT_POLICY.search(text)),
-                detail=detail,
-            )
         if status == 403:
             # Undocumented. The plan table makes a permission refusal likely (4K or API access
             # on a plan without it), so this is a rejection to show, not a broken key.
@@ -249,7 +236,7 @@ class NanoBananaProProvider(Provider):
             return ProviderUnavailableError(
                 f"{self.name} failed to generate the image (HTTP 500)", detail=detail
             )
-        error = _http.error_for_status(response, self.name, text)
+        error = _http.error_for_status(self, response, text)
         if error is not None:
             return error
         return ProtocolError(f"{self.name} answered HTTP {status}", detail=detail)
