@@ -1,5 +1,5 @@
-"""HTTP plumbing shared by every provider: one retry policy, one error mapping and one
-content-policy detector.
+"""HTTP plumbing shared by every provider: one request helper, one retry policy, one error
+mapping and one content-policy detector.
 
 Status reads are retried on 429 (honouring Retry-After), 5xx (HTML error pages included) and
 timeouts, with exponential backoff and jitter. A create request is retried only when the
@@ -249,3 +249,28 @@ async def with_retries(
         with attempt:
             return await call()
     raise AssertionError("unreachable: tenacity reraises the last error")
+
+
+async def request(
+    provider: Provider,
+    method: str,
+    url: str,
+    *,
+    creating: bool,
+    parse: Callable[[httpx.Response], T],
+    **kwargs: Any,
+) -> T:
+    """One provider call: :func:`send` on the provider's client, ``parse`` the answer (which
+    raises the mapped error for a refusal), all under the provider's retry policy.
+
+    ``creating`` marks a request that starts (and may bill) work: see the module docstring.
+    ``kwargs`` go to :meth:`httpx.AsyncClient.request` (``json``, ``params``, ``headers``...).
+    """
+
+    async def call() -> T:
+        response = await send(
+            provider.client, method, url, provider=provider.name, creating=creating, **kwargs
+        )
+        return parse(response)
+
+    return await with_retries(call, policy=provider.settings.retry, creating=creating)

@@ -157,8 +157,6 @@ class GeminiProvider(Provider):
         model = self.capabilities.model(request.model)
         google_model = _GOOGLE_MODELS[model.name]
         body = self._body(request, model)
-        url = f"{self.base_url}/v1beta/models/{google_model}:generateContent"
-        headers = {"x-goog-api-key": self.api_key}
         log.info(
             "gemini generateContent: model=%s imageConfig=%s references=%d grounding=%s",
             google_model,
@@ -166,20 +164,15 @@ class GeminiProvider(Provider):
             len(request.references),
             request.grounding,
         )
-
-        async def call() -> TaskStatus:
-            response = await _http.send(
-                self.client,
-                "POST",
-                url,
-                provider=self.name,
-                creating=True,
-                headers=headers,
-                json=body,
-            )
-            return self._parse(response)
-
-        return await _http.with_retries(call, policy=self.settings.retry, creating=True)
+        return await _http.request(
+            self,
+            "POST",
+            f"{self.base_url}/v1beta/models/{google_model}:generateContent",
+            creating=True,
+            parse=self._parse,
+            headers={"x-goog-api-key": self.api_key},
+            json=body,
+        )
 
     # ------------------------------------------------------------------ request
 

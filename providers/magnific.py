@@ -188,32 +188,21 @@ class MagnificProvider(Provider):
         ``callback_url`` becomes ``webhook_url``: Magnific then POSTs every status change there.
         """
         model = self.capabilities.model(request.model)
-        body = self._body(request, model, callback_url)
-        url = f"{self.base_url}/v1/ai/text-to-image/{model.name}"
-
-        async def call() -> TaskStatus:
-            response = await _http.send(
-                self.client,
-                "POST",
-                url,
-                provider=self.name,
-                creating=True,
-                json=body,
-                headers=self._headers(),
-            )
-            return self._status(self._data(response))
-
-        return await _http.with_retries(call, policy=self.settings.retry, creating=True)
+        return await _http.request(
+            self,
+            "POST",
+            f"{self.base_url}/v1/ai/text-to-image/{model.name}",
+            creating=True,
+            parse=lambda response: self._status(self._data(response)),
+            json=self._body(request, model, callback_url),
+            headers=self._headers(),
+        )
 
     async def fetch(self, task_id: str, *, model: str) -> TaskStatus:
         """Read a task's status (``model`` picks the endpoint the task was created on)."""
         caps = self.capabilities.model(model)
-        url = f"{self.base_url}/v1/ai/text-to-image/{caps.name}/{quote(task_id, safe='')}"
 
-        async def call() -> TaskStatus:
-            response = await _http.send(
-                self.client, "GET", url, provider=self.name, creating=False, headers=self._headers()
-            )
+        def parse(response: httpx.Response) -> TaskStatus:
             if response.status_code == 404:
                 raise TaskNotFoundError(
                     f"{self.name} does not know task {task_id[:64]}",
@@ -221,7 +210,14 @@ class MagnificProvider(Provider):
                 )
             return self._status(self._data(response))
 
-        return await _http.with_retries(call, policy=self.settings.retry, creating=False)
+        return await _http.request(
+            self,
+            "GET",
+            f"{self.base_url}/v1/ai/text-to-image/{caps.name}/{quote(task_id, safe='')}",
+            creating=False,
+            parse=parse,
+            headers=self._headers(),
+        )
 
     def parse_callback(self, headers: Mapping[str, str], body: bytes) -> TaskStatus:
         """Turn a webhook delivery into a status.

@@ -231,52 +231,48 @@ class NanoBananaApiProvider(Provider):
         that never resolves is sent (the field is required) and the task must be polled.
         """
         model = self.capabilities.model(request.model)
-        path = CREATE_PATHS[model.name]
-        body = self._create_body(model, request, callback_url or PLACEHOLDER_CALLBACK_URL)
 
-        async def call() -> TaskStatus:
-            response = await _http.send(
-                self.client,
-                "POST",
-                self.base_url + path,
-                provider=self.name,
-                creating=True,
-                json=body,
-                headers=self._headers(),
-            )
+        def parse(response: httpx.Response) -> TaskStatus:
             data = self._unwrap(response, action="create request")
             task_id = _text(data.get("taskId")) if isinstance(data, dict) else None
             if task_id is None:
                 raise ProtocolError(
                     f"{self.name} answered the create request without a task id",
-                    detail=_http.body_snippet(response),
+                    detail=self.scrub(_http.body_snippet(response)),
                 )
             return TaskStatus(task_id=task_id, state=TaskState.QUEUED)
 
-        return await _http.with_retries(call, policy=self.settings.retry, creating=True)
+        return await _http.request(
+            self,
+            "POST",
+            self.base_url + CREATE_PATHS[model.name],
+            creating=True,
+            parse=parse,
+            json=self._create_body(model, request, callback_url or PLACEHOLDER_CALLBACK_URL),
+            headers=self._headers(),
+        )
 
     async def fetch(self, task_id: str, *, model: str) -> TaskStatus:
         """Read a task through ``record-info`` (the same endpoint for every model)."""
 
-        async def call() -> TaskStatus:
-            response = await _http.send(
-                self.client,
-                "GET",
-                self.base_url + STATUS_PATH,
-                provider=self.name,
-                creating=False,
-                params={"taskId": task_id},  # exactly "taskId": "task_id" gives a code 500
-                headers=self._headers(),
-            )
+        def parse(response: httpx.Response) -> TaskStatus:
             data = self._unwrap(response, action="status read", task_id=task_id)
             if not isinstance(data, dict):
                 raise ProtocolError(
                     f"{self.name} sent a task status without data",
-                    detail=_http.body_snippet(response),
+                    detail=self.scrub(_http.body_snippet(response)),
                 )
             return self._record_status(data, task_id, error=ProtocolError)
 
-        return await _http.with_retries(call, policy=self.settings.retry, creating=False)
+        return await _http.request(
+            self,
+            "GET",
+            self.base_url + STATUS_PATH,
+            creating=False,
+            parse=parse,
+            params={"taskId": task_id},  # exactly "taskId": "task_id" gives a code 500
+            headers=self._headers(),
+        )
 
     def parse_callback(self, headers: Mapping[str, str], body: bytes) -> TaskStatus:
         """Turn a callback body (either shape) into a status.
@@ -313,30 +309,26 @@ class NanoBananaApiProvider(Provider):
     async def balance(self) -> float | None:
         """Remaining account credits (``GET /api/v1/common/credit``; ``data`` is a number)."""
 
-        async def call() -> float:
-            response = await _http.send(
-                self.client,
-                "GET",
-                self.base_url + CREDIT_PATH,
-                provider=self.name,
-                creating=False,
-                headers=self._headers(),
-            )
+        def parse(response: httpx.Response) -> float:
             data = self._unwrap(response, action="credit read")
-            if isinstance(data, bool) or not isinstance(data, int | float | str):
-                raise ProtocolError(
-                    f"{self.name} sent an unreadable credit balance",
-                    detail=_http.body_snippet(response),
-                )
             try:
+                if isinstance(data, bool) or not isinstance(data, int | float | str):
+                    raise ValueError(data)
                 return float(data)
             except ValueError as exc:
                 raise ProtocolError(
                     f"{self.name} sent an unreadable credit balance",
-                    detail=_http.body_snippet(response),
+                    detail=self.scrub(_http.body_snippet(response)),
                 ) from exc
 
-        return await _http.with_retries(call, policy=self.settings.retry, creating=False)
+        return await _http.request(
+            self,
+            "GET",
+            self.base_url + CREDIT_PATH,
+            creating=False,
+            parse=parse,
+            headers=self._headers(),
+        )
 
     # ------------------------------------------------------------------ requests
 

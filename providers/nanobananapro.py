@@ -102,8 +102,6 @@ class NanoBananaProProvider(Provider):
         a content-policy refusal is a :class:`RequestRejectedError` with ``content_policy``.
         """
         fields = self._fields(request)
-        url = self.base_url + GENERATE_PATH
-        headers = {"Authorization": f"Bearer {self.api_key}"}
         byte_refs = [ref for ref in request.references if ref.data is not None and ref.url is None]
         log.info(
             "nanobananapro generate: size=%s aspect=%s references=%d (%d uploaded)",
@@ -113,41 +111,24 @@ class NanoBananaProProvider(Provider):
             len(byte_refs),
         )
 
-        async def call() -> TaskStatus:
-            if byte_refs:
-                response = await _http.send(
-                    self.client,
-                    "POST",
-                    url,
-                    provider=self.name,
-                    creating=True,
-                    headers=headers,
-                    data=self._form_fields(fields, request),
-                    files=[
-                        (
-                            "image",
-                            (
-                                f"ref_{n}.{_extension(ref.mime_type)}",
-                                ref.data or b"",
-                                ref.mime_type,
-                            ),
-                        )
-                        for n, ref in enumerate(byte_refs, start=1)
-                    ],
-                )
-            else:
-                response = await _http.send(
-                    self.client,
-                    "POST",
-                    url,
-                    provider=self.name,
-                    creating=True,
-                    headers=headers,
-                    json=fields,
-                )
-            return self._parse(response)
-
-        return await _http.with_retries(call, policy=self.settings.retry, creating=True)
+        body: dict[str, Any] = {"json": fields}
+        if byte_refs:
+            body = {
+                "data": self._form_fields(fields, request),
+                "files": [
+                    ("image", (f"ref_{n}.{_extension(ref.mime_type)}", ref.data, ref.mime_type))
+                    for n, ref in enumerate(byte_refs, start=1)
+                ],
+            }
+        return await _http.request(
+            self,
+            "POST",
+            self.base_url + GENERATE_PATH,
+            creating=True,
+            parse=self._parse,
+            headers={"Authorization": f"Bearer {self.api_key}"},
+            **body,
+        )
 
     # ------------------------------------------------------------------ request
 

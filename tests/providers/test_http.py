@@ -1,4 +1,4 @@
-"""The shared HTTP layer: one content-policy detector and one status mapping."""
+"""The shared HTTP layer: one content-policy detector, one status mapping, one request helper."""
 
 from __future__ import annotations
 
@@ -149,3 +149,61 @@ async def test_every_provider_reads_content_alike(
             await provider.submit(GenerationRequest(prompt="a fox"))
     assert not caught.value.content_policy
     assert caught.value.reason in ("Content-Type header missing", "invalid content length")
+
+
+async def test_request_helper_sends_parses_and_retries_reads() -> None:
+    answers = iter([httpx.Response(503, text="down"), httpx.Response(200, text="7")])
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return next(answers)
+
+    provider = GeminiProvider(
+        GeminiSettings.from_values(api_key=SecretStr(KEY), retry=FAST),
+        client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+    )
+
+    def parse(response: httpx.Response) -> int:
+        error = _http.error_for_status(provider, response)
+        if error is not None:
+            raise error
+        return int(response.text)
+
+    async with provider.client:
+        value = await _http.request(
+            provider,
+            "GET",
+            "https://provider.test/n",
+            creating=False,
+            parse=parse,
+            params={"q": "1"},
+        )
+    assert value == 7
+    assert [str(r.url) for r in seen] == ["https://provider.test/n?q=1"] * 2
+
+
+async def test_request_helper_never_repeats_an_uncertain_create() -> None:
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        return httpx.Response(502, text="bad gateway")
+
+    provider = GeminiProvider(
+        GeminiSettings.from_values(api_key=SecretStr(KEY), retry=FAST),
+        client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+    )
+
+    def parse(response: httpx.Response) -> None:
+        error = _http.error_for_status(provider, response)
+        if error is not None:
+            raise error
+
+    async with provider.client:
+        with pytest.raises(ProviderUnavailableError):
+            await _http.request(
+                provider, "POST", "https://provider.test/create", creating=True, parse=parse
+            )
+    assert calls == 1
