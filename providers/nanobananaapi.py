@@ -29,6 +29,8 @@ Quirks handled here:
   {"resultImageUrl"}}}`` with the outcome in ``code`` (400 = content policy); generate-2 (and,
   by assumption, generate-pro) sends the ``record-info`` data shape.
 * Reference images are taken by public URL only.
+
+The task record and callback readers live in ``providers._nanobananaapi_parse``.
 """
 
 from __future__ import annotations
@@ -40,6 +42,13 @@ from typing import Any, ClassVar
 import httpx
 
 from providers import _http
+from providers._nanobananaapi_parse import (
+    as_int,
+    envelope_message,
+    record_status,
+    text,
+    v1_callback_status,
+)
 from providers.base import (
     CallbackRejectedError,
     Capabilities,
@@ -52,7 +61,6 @@ from providers.base import (
     ProviderSettings,
     ProviderUnavailableError,
     RequestRejectedError,
-    ResultImage,
     TaskNotFoundError,
     TaskState,
     TaskStatus,
@@ -160,45 +168,6 @@ _V1 = ModelCapabilities(
 )
 
 
-def _as_int(value: Any) -> int | None:
-    """An integer from an int, a float or a numeric string; None for null, "" and junk."""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    return None
-
-
-def _text(value: Any) -> str | None:
-    """A non-empty stripped string, or None (for null, "", 0 and non-strings)."""
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    return None
-
-
-def _urls(value: Any) -> list[str]:
-    """URLs from a string, a JSON-array string, or a list of strings (others ignored)."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                return _urls(json.loads(text))
-            except ValueError:
-                return []
-        return [text] if text else []
-    if isinstance(value, list):
-        return [item.strip() for item in value if isinstance(item, str) and item.strip()]
-    return []
-
-
-def _envelope_message(body: Mapping[str, Any]) -> str:
-    return _text(body.get("msg")) or _text(body.get("message")) or ""
-
-
 class NanoBananaApiSettings(ProviderSettings, env_prefix="NANOBANANAAPI_"):
     """``NANOBANANAAPI_API_KEY`` and ``NANOBANANAAPI_BASE_URL``."""
 
@@ -234,7 +203,7 @@ class NanoBananaApiProvider(Provider):
 
         def parse(response: httpx.Response) -> TaskStatus:
             data = self._unwrap(response, action="create request")
-            task_id = _text(data.get("taskId")) if isinstance(data, dict) else None
+            task_id = text(data.get("taskId")) if isinstance(data, dict) else None
             if task_id is None:
                 raise ProtocolError(
                     f"{self.name} answered the create request without a task id",
@@ -262,7 +231,7 @@ class NanoBananaApiProvider(Provider):
                     f"{self.name} sent a task status without data",
                     detail=self.scrub(_http.body_snippet(response)),
                 )
-            return self._record_status(data, task_id, error=ProtocolError)
+            return record_status(self.name, data, task_id, error=ProtocolError)
 
         return await _http.request(
             self,
@@ -292,7 +261,7 @@ class NanoBananaApiProvider(Provider):
                 f"{self.name} callback has no data object", detail=str(payload)[:300]
             )
         data: dict[str, Any] = payload["data"]
-        task_id = _text(data.get("taskId"))
+        task_id = text(data.get("taskId"))
         if task_id is None:
             raise CallbackRejectedError(
                 f"{self.name} callback has no task id", detail=str(payload)[:300]
@@ -300,11 +269,11 @@ class NanoBananaApiProvider(Provider):
         if "successFlag" in data or "response" in data:
             # generate-2 / generate-pro: the record-info data shape. Its top-level code is
             # "typically 200"; a 400 there is read as v1 reads it: a content-policy block.
-            status = self._record_status(data, task_id, error=CallbackRejectedError)
-            if status.state is TaskState.FAILED and _as_int(payload.get("code")) == 400:
+            status = record_status(self.name, data, task_id, error=CallbackRejectedError)
+            if status.state is TaskState.FAILED and as_int(payload.get("code")) == 400:
                 status = status.model_copy(update={"content_policy": True})
             return status
-        return self._v1_callback_status(payload, data, task_id)
+        return v1_callback_status(self.name, payload, data, task_id)
 
     async def balance(self) -> float | None:
         """Remaining account credits (``GET /api/v1/common/credit``; ``data`` is a number)."""
@@ -371,9 +340,9 @@ class NanoBananaApiProvider(Provider):
     def _unwrap(self, response: httpx.Response, *, action: str, task_id: str | None = None) -> Any:
         """The envelope's ``data`` after checking the body ``code`` and the HTTP status."""
         body = _http.json_body(response)
-        code = _as_int(body.get("code")) if isinstance(body, dict) else None
+        code = as_int(body.get("code")) if isinstance(body, dict) else None
         if isinstance(body, dict) and code is not None:
-            message = _envelope_message(body)
+            message = envelope_message(body)
             if code == 200 and response.status_code < 400:
                 return body.get("data")
             if code != 200:
@@ -427,77 +396,3 @@ class NanoBananaApiProvider(Provider):
         if error is None or code >= 600:
             return ProtocolError(f"{name} sent unknown code {code} to the {action}", detail=detail)
         return error
-
-    def _record_status(
-        self, data: Mapping[str, Any], task_id: str, *, error: type[ProviderError]
-    ) -> TaskStatus:
-        """A status from record-info ``data`` (also the generate-2/pro callback ``data``)."""
-        task_id = _text(data.get("taskId")) or task_id
-        raw_flag = data.get("successFlag")
-        flag = _as_int(raw_flag)
-        if raw_flag is None or raw_flag == "":
-            return TaskStatus(task_id=task_id, state=TaskState.QUEUED)
-        if flag == 0:
-            return TaskStatus(task_id=task_id, state=TaskState.RUNNING)
-        if flag == 1:
-            images = self._result_images(data)
-            if not images:
-                raise error(
-                    f"{self.name} reported task {task_id} done without an image",
-                    detail=str(dict(data))[:300],
-                )
-            return TaskStatus(task_id=task_id, state=TaskState.SUCCEEDED, images=images)
-        if flag in (2, 3):
-            message = _text(data.get("errorMessage"))
-            fallback = "task creation failed" if flag == 2 else "image generation failed"
-            return TaskStatus(
-                task_id=task_id,
-                state=TaskState.FAILED,
-                reason=message or fallback,
-                content_policy=_http.looks_like_content_policy(message),
-            )
-        raise error(
-            f"{self.name} sent unknown task state {raw_flag!r}", detail=str(dict(data))[:300]
-        )
-
-    @staticmethod
-    def _result_images(data: Mapping[str, Any]) -> tuple[ResultImage, ...]:
-        response = data.get("response")
-        response = response if isinstance(response, dict) else {}
-        urls = (
-            _urls(response.get("resultImageUrl"))
-            or _urls(response.get("resultUrls"))
-            or _urls(data.get("resultUrls"))
-            or _urls(data.get("resultImageUrl"))
-            # valid for 10 minutes only; used only when nothing better was sent
-            or _urls(response.get("originImageUrl"))
-        )
-        return tuple(ResultImage(url=url) for url in dict.fromkeys(urls))
-
-    def _v1_callback_status(
-        self, payload: Mapping[str, Any], data: Mapping[str, Any], task_id: str
-    ) -> TaskStatus:
-        """A v1 ``/generate`` callback: ``code`` 200 success, 400 content policy, else failed."""
-        code = _as_int(payload.get("code"))
-        message = _envelope_message(payload)
-        info = data.get("info")
-        info = info if isinstance(info, dict) else {}
-        if code == 200:
-            urls = _urls(info.get("resultImageUrl")) or _urls(info.get("resultUrls"))
-            if not urls:
-                raise CallbackRejectedError(
-                    f"{self.name} callback reports success without an image",
-                    detail=str(dict(payload))[:300],
-                )
-            images = tuple(ResultImage(url=url) for url in dict.fromkeys(urls))
-            return TaskStatus(task_id=task_id, state=TaskState.SUCCEEDED, images=images)
-        if code is None:
-            raise CallbackRejectedError(
-                f"{self.name} callback has no result code", detail=str(dict(payload))[:300]
-            )
-        return TaskStatus(
-            task_id=task_id,
-            state=TaskState.FAILED,
-            reason=message or f"generation failed (code {code})",
-            content_policy=code == 400 or _http.looks_like_content_policy(message),
-        )
