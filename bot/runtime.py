@@ -11,6 +11,7 @@ import contextlib
 import logging
 import signal
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,9 +28,9 @@ from bot.media.references import ReferenceLoader
 from bot.settings import Settings
 from bot.storage.store import SqliteStore
 from bot.web.app import listen, start_receiver
-from providers.base import Provider
+from providers.base import Provider, ProviderSettings
 from providers.catalog import Catalog
-from providers.registry import PROVIDERS, build_providers
+from providers.registry import build_providers
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class Runtime:
 
 async def build_runtime(
     settings: Settings,
+    provider_settings: Mapping[str, ProviderSettings],
     *,
     receiver: bool = True,
     listener: socket.socket | None = None,
@@ -74,13 +76,14 @@ async def build_runtime(
 ) -> Runtime:
     """Build every part once (migrations applied); the bot is not started yet.
 
+    ``provider_settings``: each provider's own settings (see ``providers.registry``).
     ``listener``: an already bound socket for the callback receiver (else one is bound to
     ``CALLBACK_HOST:CALLBACK_PORT``).
     """
     if receiver and listener is None:
         listener = listen(settings.callback_host, settings.callback_port)
     store = await SqliteStore.open(settings.bananabot_db)
-    providers, unconfigured = build_providers(settings.provider_configs(list(PROVIDERS)))
+    providers, unconfigured = build_providers(provider_settings)
     for name, reason in unconfigured.items():
         log.info("provider %s not available: %s", name, reason)
     # no proxy from the environment: the SSRF guard must see the real peer address
@@ -98,12 +101,12 @@ async def build_runtime(
     return runtime
 
 
-async def run_bot(settings: Settings) -> int:
+async def run_bot(settings: Settings, provider_settings: Mapping[str, ProviderSettings]) -> int:
     """Run until interrupted."""
     assert settings.discord_token is not None
     token = settings.discord_token.get_secret_value()
     await use_endpoints(settings.discord_api_base, settings.discord_gateway_url, token)
-    runtime = await build_runtime(settings)
+    runtime = await build_runtime(settings, provider_settings)
     loop = asyncio.get_running_loop()
     stopping: set[asyncio.Task[None]] = set()
     for signum in (signal.SIGTERM, signal.SIGINT):  # docker stop, Ctrl-C: shut down cleanly

@@ -8,7 +8,6 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.jobs.config import DEFAULT_COSTS, EngineConfig
-from providers.base import ProviderConfig
 
 
 class Settings(BaseSettings):
@@ -28,16 +27,6 @@ class Settings(BaseSettings):
 
     default_provider: str | None = None
 
-    magnific_api_key: SecretStr | None = None
-    magnific_base_url: str | None = None
-    magnific_webhook_secret: SecretStr | None = None
-    nanobananaapi_api_key: SecretStr | None = None
-    nanobananaapi_base_url: str | None = None
-    nanobananapro_api_key: SecretStr | None = None
-    nanobananapro_base_url: str | None = None
-    gemini_api_key: SecretStr | None = None
-    gemini_base_url: str | None = None
-
     #: a fixed provider polling interval in seconds (default: adaptive, per model)
     poll_interval_seconds: float | None = None
 
@@ -52,21 +41,6 @@ class Settings(BaseSettings):
     #: seconds after which an unfinished job is timed out and refunded
     job_deadline_seconds: float = 900.0
     fetch_allow_private: bool = False
-
-    def provider_config(self, name: str) -> ProviderConfig:
-        """The :class:`ProviderConfig` for provider ``name`` (``<NAME>_API_KEY`` and friends)."""
-        key: SecretStr | None = getattr(self, f"{name}_api_key", None)
-        base_url: str | None = getattr(self, f"{name}_base_url", None)
-        secret: SecretStr | None = getattr(self, f"{name}_webhook_secret", None)
-        return ProviderConfig(
-            api_key=key if key and key.get_secret_value() else None,
-            base_url=base_url or None,
-            webhook_secret=secret if secret and secret.get_secret_value() else None,
-        )
-
-    def provider_configs(self, names: list[str]) -> dict[str, ProviderConfig]:
-        """Configs for each named provider."""
-        return {name: self.provider_config(name) for name in names}
 
     def engine_config(self) -> EngineConfig:
         """The job engine's limits and timings."""

@@ -1,4 +1,5 @@
-"""HTTP plumbing shared by every provider: one retry policy and one error mapping.
+"""HTTP plumbing shared by every provider: one request helper, one retry policy, one error
+mapping and one content-policy detector.
 
 Status reads are retried on 429 (honouring Retry-After), 5xx (HTML error pages included) and
 timeouts, with exponential backoff and jitter. A create request is retried only when the
@@ -22,6 +23,7 @@ from providers.base import (
     BadKeyError,
     InsufficientCreditsError,
     ProtocolError,
+    Provider,
     ProviderError,
     ProviderUnavailableError,
     RateLimitedError,
@@ -105,36 +107,62 @@ def json_object(response: httpx.Response, provider: str) -> dict[str, Any]:
     return body
 
 
-def error_for_status(
-    response: httpx.Response, provider: str, reason: str | None = None
-) -> ProviderError | None:
-    """Map an HTTP error status to the shared error hierarchy (None for 2xx).
+#: Words in a provider's failure text that mark a content/safety block rather than a fault.
+#: "content" alone is not one of them ("Content-Type header missing" is no block).
+_CONTENT_POLICY = re.compile(
+    r"content[ _-]?polic|safety|unsafe|nsfw|sensitive|prohibited|moderat|inappropriate|"
+    r"violat|blocked|flagged",
+    re.IGNORECASE,
+)
 
-    ``reason`` is the provider's own message, when its envelope had one.
+
+def looks_like_content_policy(text: str | None) -> bool:
+    """True when a provider's failure text reads as a content/safety block (every provider
+    uses this one word list, for HTTP errors and for failed tasks alike)."""
+    return bool(text and _CONTENT_POLICY.search(text))
+
+
+def error_for_status(
+    provider: Provider,
+    response: httpx.Response,
+    reason: str | None = None,
+    *,
+    code: int | None = None,
+    detail: str | None = None,
+) -> ProviderError | None:
+    """Map an HTTP error status to the shared error hierarchy (None below 400).
+
+    ``reason`` is the provider's own message, when its envelope had one. ``code`` maps an
+    envelope's status-like code instead of the HTTP status (for providers that answer errors
+    with HTTP 200). ``detail`` replaces the default log text. A rejection whose reason reads as
+    a safety block carries ``content_policy``; the API key is masked in every text.
     """
-    status = response.status_code
+    status = response.status_code if code is None else code
     if status < 400:
         return None
-    detail = f"HTTP {status}: {reason or body_snippet(response)}"
+    label = f"HTTP {status}" if code is None else f"code {status}"
+    where = f"HTTP {response.status_code}" + ("" if code is None else f", code {code}")
+    name = provider.name
+    reason = provider.scrub(reason) if reason else None
+    detail = provider.scrub(detail or f"{where}: {reason or body_snippet(response)}")
     if status in (401, 403):
-        return BadKeyError(f"{provider} refused the API key", detail=detail)
+        return BadKeyError(f"{name} refused the API key", detail=detail)
     if status == 402:
-        return InsufficientCreditsError(f"{provider} account is out of credits", detail=detail)
+        return InsufficientCreditsError(f"{name} account is out of credits", detail=detail)
     if status == 429:
         return RateLimitedError(
-            f"{provider} is rate limiting requests",
+            f"{name} is rate limiting requests",
             retry_after=retry_after_seconds(response),
             detail=detail,
         )
     if status >= 500:
         return ProviderUnavailableError(
-            f"{provider} is unavailable (HTTP {status})",
-            detail=detail,
-            not_processed=status == 503,
+            f"{name} is unavailable ({label})", detail=detail, not_processed=status == 503
         )
     return RequestRejectedError(
-        f"{provider} rejected the request: {reason or 'HTTP ' + str(status)}",
+        f"{name} rejected the request: {reason or label}",
         reason=reason,
+        content_policy=looks_like_content_policy(reason),
         detail=detail,
     )
 
@@ -221,3 +249,28 @@ async def with_retries(
         with attempt:
             return await call()
     raise AssertionError("unreachable: tenacity reraises the last error")
+
+
+async def request(
+    provider: Provider,
+    method: str,
+    url: str,
+    *,
+    creating: bool,
+    parse: Callable[[httpx.Response], T],
+    **kwargs: Any,
+) -> T:
+    """One provider call: :func:`send` on the provider's client, ``parse`` the answer (which
+    raises the mapped error for a refusal), all under the provider's retry policy.
+
+    ``creating`` marks a request that starts (and may bill) work: see the module docstring.
+    ``kwargs`` go to :meth:`httpx.AsyncClient.request` (``json``, ``params``, ``headers``...).
+    """
+
+    async def call() -> T:
+        response = await send(
+            provider.client, method, url, provider=provider.name, creating=creating, **kwargs
+        )
+        return parse(response)
+
+    return await with_retries(call, policy=provider.settings.retry, creating=creating)

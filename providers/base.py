@@ -12,10 +12,11 @@ import abc
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar, Self
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # --------------------------------------------------------------------------- requests
 
@@ -267,32 +268,63 @@ class RetryPolicy:
     max_retry_after: float = 60.0  # a longer Retry-After is not waited out here
 
 
-@dataclass(frozen=True)
-class ProviderConfig:
-    """What a provider needs from settings. Built once in ``main()``; never read from env here."""
+class ProviderSettings(BaseSettings):
+    """What a provider reads from settings: each provider module subclasses this with its own
+    ``env_prefix`` (``MAGNIFIC_API_KEY``...), and :func:`providers.registry.read_settings` reads
+    them all once in ``main()``. An empty value counts as unset."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, case_sensitive=False)
 
     api_key: SecretStr | None = None
     base_url: str | None = None
-    webhook_secret: SecretStr | None = None
     timeout_seconds: float | None = None  # overrides the provider's own read timeout
     retry: RetryPolicy = RetryPolicy()
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        if value == "" or (isinstance(value, SecretStr) and not value.get_secret_value()):
+            return None
+        return value
+
+    @classmethod
+    def env_name(cls, field: str) -> str:
+        """The environment variable that sets ``field`` (``api_key`` -> ``GEMINI_API_KEY``)."""
+        return f"{cls.model_config.get('env_prefix', '')}{field}".upper()
+
+    @classmethod
+    def from_values(cls, **values: Any) -> Self:
+        """Settings holding ``values`` and the defaults, read from neither the environment nor
+        a .env file (every field is given explicitly, and given values win over both)."""
+        given = {
+            name: field.get_default(call_default_factory=True)
+            for name, field in cls.model_fields.items()
+        }
+        given.update(values)
+        return cls(_env_file=None, **given)
 
 
 class Provider(abc.ABC):
     """One provider API. Subclasses set the class attributes and implement three methods."""
 
     name: ClassVar[str]
+    #: the settings class (and so the environment prefix) this provider reads
+    settings_type: ClassVar[type[ProviderSettings]]
     default_base_url: ClassVar[str]
     needs_key: ClassVar[bool] = True
     capabilities: ClassVar[Capabilities]
 
-    def __init__(self, config: ProviderConfig, client: httpx.AsyncClient | None = None) -> None:
-        if self.needs_key and (config.api_key is None or not config.api_key.get_secret_value()):
-            raise NotConfiguredError(
-                f"{self.name} is not configured: set {self.name.upper()}_API_KEY"
+    def __init__(self, settings: ProviderSettings, client: httpx.AsyncClient | None = None) -> None:
+        if not isinstance(settings, self.settings_type):
+            raise TypeError(
+                f"{self.name} takes {self.settings_type.__name__}, not {type(settings).__name__}"
             )
-        self.config = config
-        self.base_url = (config.base_url or self.default_base_url).rstrip("/")
+        if self.needs_key and settings.api_key is None:
+            raise NotConfiguredError(
+                f"{self.name} is not configured: set {self.settings_type.env_name('api_key')}"
+            )
+        self.settings = settings
+        self.base_url = (settings.base_url or self.default_base_url).rstrip("/")
         self._own_client = client is None
         self.client = client or httpx.AsyncClient(timeout=self.timeout())
 
@@ -301,12 +333,12 @@ class Provider(abc.ABC):
 
     def timeout(self) -> httpx.Timeout:
         """Timeouts for this provider's HTTP calls."""
-        return httpx.Timeout(self.config.timeout_seconds or self.read_timeout, connect=10.0)
+        return httpx.Timeout(self.settings.timeout_seconds or self.read_timeout, connect=10.0)
 
     @property
     def api_key(self) -> str:
         """The API key's value, for request headers only."""
-        return self.config.api_key.get_secret_value() if self.config.api_key else ""
+        return self.settings.api_key.get_secret_value() if self.settings.api_key else ""
 
     @abc.abstractmethod
     async def submit(

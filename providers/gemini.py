@@ -31,7 +31,7 @@ import binascii
 import logging
 import re
 import uuid
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -46,6 +46,7 @@ from providers.base import (
     ProtocolError,
     Provider,
     ProviderError,
+    ProviderSettings,
     RateLimitedError,
     RequestRejectedError,
     ResultImage,
@@ -123,10 +124,15 @@ _BILLING = re.compile(r"billing", re.IGNORECASE)
 _LIMIT_ZERO = re.compile(r"\blimit:\s*0\b")
 
 
+class GeminiSettings(ProviderSettings, env_prefix="GEMINI_"):
+    """``GEMINI_API_KEY`` and ``GEMINI_BASE_URL``."""
+
+
 class GeminiProvider(Provider):
     """Google's Gemini API: one blocking ``generateContent`` call returns the image bytes."""
 
     name = "gemini"
+    settings_type: ClassVar[type[ProviderSettings]] = GeminiSettings
     default_base_url = "https://generativelanguage.googleapis.com"
     read_timeout = 300.0
     capabilities = Capabilities(
@@ -151,8 +157,6 @@ class GeminiProvider(Provider):
         model = self.capabilities.model(request.model)
         google_model = _GOOGLE_MODELS[model.name]
         body = self._body(request, model)
-        url = f"{self.base_url}/v1beta/models/{google_model}:generateContent"
-        headers = {"x-goog-api-key": self.api_key}
         log.info(
             "gemini generateContent: model=%s imageConfig=%s references=%d grounding=%s",
             google_model,
@@ -160,20 +164,15 @@ class GeminiProvider(Provider):
             len(request.references),
             request.grounding,
         )
-
-        async def call() -> TaskStatus:
-            response = await _http.send(
-                self.client,
-                "POST",
-                url,
-                provider=self.name,
-                creating=True,
-                headers=headers,
-                json=body,
-            )
-            return self._parse(response)
-
-        return await _http.with_retries(call, policy=self.config.retry, creating=True)
+        return await _http.request(
+            self,
+            "POST",
+            f"{self.base_url}/v1beta/models/{google_model}:generateContent",
+            creating=True,
+            parse=self._parse,
+            headers={"x-goog-api-key": self.api_key},
+            json=body,
+        )
 
     # ------------------------------------------------------------------ request
 
@@ -284,7 +283,8 @@ class GeminiProvider(Provider):
         )
 
     def _error(self, response: httpx.Response, body: Any) -> ProviderError:
-        """Map Google's error envelope to the shared hierarchy."""
+        """Map Google's error envelope: a wrong key, billing and spent quotas are Google's own
+        cases; every other status takes the shared mapping."""
         status = response.status_code
         error = body.get("error") if isinstance(body, dict) else None
         error = error if isinstance(error, dict) else {}
@@ -324,15 +324,8 @@ class GeminiProvider(Provider):
             return InsufficientCreditsError(
                 f"{self.name} needs billing enabled on the Google project", detail=detail
             )
-        if status == 400:
-            return RequestRejectedError(
-                f"{self.name} rejected the request: {message or 'HTTP 400'}",
-                reason=message or None,
-                detail=detail,
-            )
-        mapped = _http.error_for_status(response, self.name, message or None)
+        mapped = _http.error_for_status(self, response, message or None, detail=detail)
         if mapped is not None:
-            mapped.detail = detail
             return mapped
         return ProtocolError(f"{self.name} answered HTTP {status}", detail=detail)
 

@@ -12,6 +12,7 @@ import hashlib
 import io
 import secrets
 import textwrap
+from typing import ClassVar
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
@@ -21,6 +22,7 @@ from providers.base import (
     GenerationRequest,
     ModelCapabilities,
     Provider,
+    ProviderSettings,
     ResultImage,
     TaskState,
     TaskStatus,
@@ -106,10 +108,15 @@ _MODEL = ModelCapabilities(
 )
 
 
+class LocalSettings(ProviderSettings, env_prefix="LOCAL_"):
+    """The offline provider needs no key; the prefix only keeps it off other variables."""
+
+
 class LocalProvider(Provider):
     """Renders images on this machine; synchronous, free and keyless."""
 
     name = "local"
+    settings_type: ClassVar[type[ProviderSettings]] = LocalSettings
     default_base_url = "local:"
     needs_key = False
     capabilities = Capabilities(

@@ -13,7 +13,8 @@ Quirks this adapter handles (see ``providers.md`` section 1):
 * The create answer may say ``CREATED`` or ``IN_PROGRESS`` and may carry ``"error": null``.
 * ``generated`` is a list of URL strings once ``COMPLETED``; the URLs are signed and expire soon,
   so callers must download them promptly. A ``FAILED`` task may carry an ``error`` string; there is
-  no documented reason field and no content-policy flag, so the block is inferred from its words.
+  no documented reason field and no content-policy flag, so the block is inferred from its words
+  (the one detector in ``providers._http``).
 * Resolutions are uppercase ``1K/2K/4K``. The docs also list ``low/medium/high``, which no source
   shows being accepted; they are never sent.
 * ``use_google_search_tool`` (grounding) exists only on ``nano-banana-pro-flash``; it is never sent
@@ -33,13 +34,13 @@ import contextlib
 import hashlib
 import hmac
 import json
-import re
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import httpx
+from pydantic import SecretStr
 
 from providers import _http
 from providers.base import (
@@ -52,13 +53,12 @@ from providers.base import (
     ProtocolError,
     Provider,
     ProviderError,
-    RequestRejectedError,
+    ProviderSettings,
     ResultImage,
     TaskNotFoundError,
     TaskState,
     TaskStatus,
 )
-from providers.validation import validate_request
 
 ASPECT_RATIOS = ("1:1", "2:3", "3:2", "4:3", "3:4", "5:4", "4:5", "16:9", "9:16", "21:9")
 RESOLUTIONS = ("1K", "2K", "4K")
@@ -96,17 +96,6 @@ _STATES = {
     "COMPLETED": TaskState.SUCCEEDED,
     "FAILED": TaskState.FAILED,
 }
-
-# Magnific has no content-policy flag; these words in its failure text mark a safety block.
-_CONTENT_POLICY = re.compile(
-    r"content[ _-]?polic|safety|unsafe|nsfw|sensitive|prohibited|moderat|inappropriate|"
-    r"violat|blocked|flagged",
-    re.IGNORECASE,
-)
-
-
-def _is_content_policy(text: str | None) -> bool:
-    return bool(text and _CONTENT_POLICY.search(text))
 
 
 def _signing_keys(secret: str) -> list[bytes]:
@@ -165,10 +154,18 @@ def verify_webhook_signature(
     raise CallbackSignatureError("magnific callback signature does not match")
 
 
+class MagnificSettings(ProviderSettings, env_prefix="MAGNIFIC_"):
+    """``MAGNIFIC_API_KEY``, ``MAGNIFIC_BASE_URL`` and ``MAGNIFIC_WEBHOOK_SECRET``."""
+
+    webhook_secret: SecretStr | None = None  # verifies signed webhooks when set
+
+
 class MagnificProvider(Provider):
     """Magnific's Nano Banana Pro / Pro Flash text-to-image API (async tasks, signed webhooks)."""
 
     name = "magnific"
+    settings_type: ClassVar[type[ProviderSettings]] = MagnificSettings
+    settings: MagnificSettings
     default_base_url = "https://api.magnific.com"
     read_timeout = 30.0
     capabilities = Capabilities(
@@ -190,33 +187,22 @@ class MagnificProvider(Provider):
 
         ``callback_url`` becomes ``webhook_url``: Magnific then POSTs every status change there.
         """
-        model = validate_request(self.capabilities, request)
-        body = self._body(request, model, callback_url)
-        url = f"{self.base_url}/v1/ai/text-to-image/{model.name}"
-
-        async def call() -> TaskStatus:
-            response = await _http.send(
-                self.client,
-                "POST",
-                url,
-                provider=self.name,
-                creating=True,
-                json=body,
-                headers=self._headers(),
-            )
-            return self._status(self._data(response))
-
-        return await _http.with_retries(call, policy=self.config.retry, creating=True)
+        model = self.capabilities.model(request.model)
+        return await _http.request(
+            self,
+            "POST",
+            f"{self.base_url}/v1/ai/text-to-image/{model.name}",
+            creating=True,
+            parse=lambda response: self._status(self._data(response)),
+            json=self._body(request, model, callback_url),
+            headers=self._headers(),
+        )
 
     async def fetch(self, task_id: str, *, model: str) -> TaskStatus:
         """Read a task's status (``model`` picks the endpoint the task was created on)."""
         caps = self.capabilities.model(model)
-        url = f"{self.base_url}/v1/ai/text-to-image/{caps.name}/{quote(task_id, safe='')}"
 
-        async def call() -> TaskStatus:
-            response = await _http.send(
-                self.client, "GET", url, provider=self.name, creating=False, headers=self._headers()
-            )
+        def parse(response: httpx.Response) -> TaskStatus:
             if response.status_code == 404:
                 raise TaskNotFoundError(
                     f"{self.name} does not know task {task_id[:64]}",
@@ -224,7 +210,14 @@ class MagnificProvider(Provider):
                 )
             return self._status(self._data(response))
 
-        return await _http.with_retries(call, policy=self.config.retry, creating=False)
+        return await _http.request(
+            self,
+            "GET",
+            f"{self.base_url}/v1/ai/text-to-image/{caps.name}/{quote(task_id, safe='')}",
+            creating=False,
+            parse=parse,
+            headers=self._headers(),
+        )
 
     def parse_callback(self, headers: Mapping[str, str], body: bytes) -> TaskStatus:
         """Turn a webhook delivery into a status.
@@ -234,7 +227,7 @@ class MagnificProvider(Provider):
         is rejected the same way; a task object we cannot read raises :class:`ProtocolError`.
         Non-terminal statuses are returned too: Magnific calls on every change.
         """
-        secret = self.config.webhook_secret
+        secret = self.settings.webhook_secret
         if secret is not None and secret.get_secret_value():
             verify_webhook_signature(secret.get_secret_value(), headers, body)
         try:
@@ -294,18 +287,9 @@ class MagnificProvider(Provider):
         return payload["data"]
 
     def _error(self, response: httpx.Response, payload: Any) -> ProviderError:
-        reason = self.scrub(_error_text(payload)) if payload is not None else None
-        error = _http.error_for_status(response, self.name, reason or None)
+        reason = _error_text(payload) if payload is not None else None
+        error = _http.error_for_status(self, response, reason or None)
         assert error is not None  # only called for status >= 400
-        if error.detail:
-            error.detail = self.scrub(error.detail)
-        if isinstance(error, RequestRejectedError) and _is_content_policy(reason):
-            return RequestRejectedError(
-                f"{self.name} refused the prompt (content policy)",
-                reason=reason,
-                content_policy=True,
-                detail=error.detail,
-            )
         return error
 
     def _status(self, data: Any) -> TaskStatus:
@@ -334,7 +318,7 @@ class MagnificProvider(Provider):
                 task_id=task_id,
                 state=state,
                 reason=reason,
-                content_policy=_is_content_policy(reason),
+                content_policy=_http.looks_like_content_policy(reason),
             )
         if state is not TaskState.SUCCEEDED:
             return TaskStatus(task_id=task_id, state=state)

@@ -29,38 +29,42 @@ Quirks handled here:
   {"resultImageUrl"}}}`` with the outcome in ``code`` (400 = content policy); generate-2 (and,
   by assumption, generate-pro) sends the ``record-info`` data shape.
 * Reference images are taken by public URL only.
+
+The task record and callback readers live in ``providers._nanobananaapi_parse``.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import httpx
 
 from providers import _http
+from providers._nanobananaapi_parse import (
+    as_int,
+    envelope_message,
+    record_status,
+    text,
+    v1_callback_status,
+)
 from providers.base import (
-    BadKeyError,
     CallbackRejectedError,
     Capabilities,
     Completion,
     GenerationRequest,
-    InsufficientCreditsError,
     ModelCapabilities,
     ProtocolError,
     Provider,
     ProviderError,
+    ProviderSettings,
     ProviderUnavailableError,
-    RateLimitedError,
     RequestRejectedError,
-    ResultImage,
     TaskNotFoundError,
     TaskState,
     TaskStatus,
 )
-from providers.validation import validate_request
 
 NANO_BANANA_2 = "nano-banana-2"
 NANO_BANANA_PRO = "nano-banana-pro"
@@ -163,61 +167,16 @@ _V1 = ModelCapabilities(
     typical_seconds=15.0,
 )
 
-# Words in a failure message that mean a content/safety block rather than a technical fault.
-_CONTENT_POLICY = re.compile(
-    r"content|safety|sensitive|nsfw|flagged|policy|moderat|prohibited|inappropriate",
-    re.IGNORECASE,
-)
 
-
-def looks_like_content_policy(message: str | None) -> bool:
-    """True when a failure text suggests a content/safety block."""
-    return bool(message and _CONTENT_POLICY.search(message))
-
-
-def _as_int(value: Any) -> int | None:
-    """An integer from an int, a float or a numeric string; None for null, "" and junk."""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    return None
-
-
-def _text(value: Any) -> str | None:
-    """A non-empty stripped string, or None (for null, "", 0 and non-strings)."""
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    return None
-
-
-def _urls(value: Any) -> list[str]:
-    """URLs from a string, a JSON-array string, or a list of strings (others ignored)."""
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                return _urls(json.loads(text))
-            except ValueError:
-                return []
-        return [text] if text else []
-    if isinstance(value, list):
-        return [item.strip() for item in value if isinstance(item, str) and item.strip()]
-    return []
-
-
-def _envelope_message(body: Mapping[str, Any]) -> str:
-    return _text(body.get("msg")) or _text(body.get("message")) or ""
+class NanoBananaApiSettings(ProviderSettings, env_prefix="NANOBANANAAPI_"):
+    """``NANOBANANAAPI_API_KEY`` and ``NANOBANANAAPI_BASE_URL``."""
 
 
 class NanoBananaApiProvider(Provider):
     """nanobananaapi.ai: Nano Banana 2, Pro and v1 as async tasks (callback or polling)."""
 
     name = "nanobananaapi"
+    settings_type: ClassVar[type[ProviderSettings]] = NanoBananaApiSettings
     default_base_url = "https://api.nanobananaapi.ai"
     capabilities: ClassVar[Capabilities] = Capabilities(
         provider="nanobananaapi",
@@ -240,53 +199,49 @@ class NanoBananaApiProvider(Provider):
         ``callback_url`` is where the provider POSTs the outcome; without one a placeholder
         that never resolves is sent (the field is required) and the task must be polled.
         """
-        model = validate_request(self.capabilities, request)
-        path = CREATE_PATHS[model.name]
-        body = self._create_body(model, request, callback_url or PLACEHOLDER_CALLBACK_URL)
+        model = self.capabilities.model(request.model)
 
-        async def call() -> TaskStatus:
-            response = await _http.send(
-                self.client,
-                "POST",
-                self.base_url + path,
-                provider=self.name,
-                creating=True,
-                json=body,
-                headers=self._headers(),
-            )
+        def parse(response: httpx.Response) -> TaskStatus:
             data = self._unwrap(response, action="create request")
-            task_id = _text(data.get("taskId")) if isinstance(data, dict) else None
+            task_id = text(data.get("taskId")) if isinstance(data, dict) else None
             if task_id is None:
                 raise ProtocolError(
                     f"{self.name} answered the create request without a task id",
-                    detail=_http.body_snippet(response),
+                    detail=self.scrub(_http.body_snippet(response)),
                 )
             return TaskStatus(task_id=task_id, state=TaskState.QUEUED)
 
-        return await _http.with_retries(call, policy=self.config.retry, creating=True)
+        return await _http.request(
+            self,
+            "POST",
+            self.base_url + CREATE_PATHS[model.name],
+            creating=True,
+            parse=parse,
+            json=self._create_body(model, request, callback_url or PLACEHOLDER_CALLBACK_URL),
+            headers=self._headers(),
+        )
 
     async def fetch(self, task_id: str, *, model: str) -> TaskStatus:
         """Read a task through ``record-info`` (the same endpoint for every model)."""
 
-        async def call() -> TaskStatus:
-            response = await _http.send(
-                self.client,
-                "GET",
-                self.base_url + STATUS_PATH,
-                provider=self.name,
-                creating=False,
-                params={"taskId": task_id},  # exactly "taskId": "task_id" gives a code 500
-                headers=self._headers(),
-            )
+        def parse(response: httpx.Response) -> TaskStatus:
             data = self._unwrap(response, action="status read", task_id=task_id)
             if not isinstance(data, dict):
                 raise ProtocolError(
                     f"{self.name} sent a task status without data",
-                    detail=_http.body_snippet(response),
+                    detail=self.scrub(_http.body_snippet(response)),
                 )
-            return self._record_status(data, task_id, error=ProtocolError)
+            return record_status(self.name, data, task_id, error=ProtocolError)
 
-        return await _http.with_retries(call, policy=self.config.retry, creating=False)
+        return await _http.request(
+            self,
+            "GET",
+            self.base_url + STATUS_PATH,
+            creating=False,
+            parse=parse,
+            params={"taskId": task_id},  # exactly "taskId": "task_id" gives a code 500
+            headers=self._headers(),
+        )
 
     def parse_callback(self, headers: Mapping[str, str], body: bytes) -> TaskStatus:
         """Turn a callback body (either shape) into a status.
@@ -306,7 +261,7 @@ class NanoBananaApiProvider(Provider):
                 f"{self.name} callback has no data object", detail=str(payload)[:300]
             )
         data: dict[str, Any] = payload["data"]
-        task_id = _text(data.get("taskId"))
+        task_id = text(data.get("taskId"))
         if task_id is None:
             raise CallbackRejectedError(
                 f"{self.name} callback has no task id", detail=str(payload)[:300]
@@ -314,39 +269,35 @@ class NanoBananaApiProvider(Provider):
         if "successFlag" in data or "response" in data:
             # generate-2 / generate-pro: the record-info data shape. Its top-level code is
             # "typically 200"; a 400 there is read as v1 reads it: a content-policy block.
-            status = self._record_status(data, task_id, error=CallbackRejectedError)
-            if status.state is TaskState.FAILED and _as_int(payload.get("code")) == 400:
+            status = record_status(self.name, data, task_id, error=CallbackRejectedError)
+            if status.state is TaskState.FAILED and as_int(payload.get("code")) == 400:
                 status = status.model_copy(update={"content_policy": True})
             return status
-        return self._v1_callback_status(payload, data, task_id)
+        return v1_callback_status(self.name, payload, data, task_id)
 
     async def balance(self) -> float | None:
         """Remaining account credits (``GET /api/v1/common/credit``; ``data`` is a number)."""
 
-        async def call() -> float:
-            response = await _http.send(
-                self.client,
-                "GET",
-                self.base_url + CREDIT_PATH,
-                provider=self.name,
-                creating=False,
-                headers=self._headers(),
-            )
+        def parse(response: httpx.Response) -> float:
             data = self._unwrap(response, action="credit read")
-            if isinstance(data, bool) or not isinstance(data, int | float | str):
-                raise ProtocolError(
-                    f"{self.name} sent an unreadable credit balance",
-                    detail=_http.body_snippet(response),
-                )
             try:
+                if isinstance(data, bool) or not isinstance(data, int | float | str):
+                    raise ValueError(data)
                 return float(data)
             except ValueError as exc:
                 raise ProtocolError(
                     f"{self.name} sent an unreadable credit balance",
-                    detail=_http.body_snippet(response),
+                    detail=self.scrub(_http.body_snippet(response)),
                 ) from exc
 
-        return await _http.with_retries(call, policy=self.config.retry, creating=False)
+        return await _http.request(
+            self,
+            "GET",
+            self.base_url + CREDIT_PATH,
+            creating=False,
+            parse=parse,
+            headers=self._headers(),
+        )
 
     # ------------------------------------------------------------------ requests
 
@@ -389,17 +340,17 @@ class NanoBananaApiProvider(Provider):
     def _unwrap(self, response: httpx.Response, *, action: str, task_id: str | None = None) -> Any:
         """The envelope's ``data`` after checking the body ``code`` and the HTTP status."""
         body = _http.json_body(response)
-        code = _as_int(body.get("code")) if isinstance(body, dict) else None
+        code = as_int(body.get("code")) if isinstance(body, dict) else None
         if isinstance(body, dict) and code is not None:
-            message = _envelope_message(body)
+            message = envelope_message(body)
             if code == 200 and response.status_code < 400:
                 return body.get("data")
             if code != 200:
                 raise self._code_error(code, message, response, action=action, task_id=task_id)
-            error = _http.error_for_status(response, self.name, message or None)
+            error = _http.error_for_status(self, response, message or None)
             assert error is not None
             raise error
-        error = _http.error_for_status(response, self.name, None)
+        error = _http.error_for_status(self, response)
         if error is not None:
             raise error
         raise ProtocolError(
@@ -416,21 +367,12 @@ class NanoBananaApiProvider(Provider):
         action: str,
         task_id: str | None,
     ) -> ProviderError:
-        """Map an envelope error ``code`` (whatever the HTTP status) to the shared errors."""
+        """Map an envelope error ``code`` (whatever the HTTP status): the codes that are this
+        provider's own first, then the shared mapping for the HTTP-like rest."""
         detail = self.scrub(
             f"HTTP {response.status_code}, code {code}: {message or _http.body_snippet(response)}"
         )
         name = self.name
-        if code in (401, 403):
-            return BadKeyError(f"{name} refused the API key", detail=detail)
-        if code == 402:
-            return InsufficientCreditsError(f"{name} account is out of credits", detail=detail)
-        if code == 429:
-            return RateLimitedError(
-                f"{name} is rate limiting requests",
-                retry_after=_http.retry_after_seconds(response),
-                detail=detail,
-            )
         if code == 404 and task_id is not None:
             return TaskNotFoundError(f"{name} does not know task {task_id}", detail=detail)
         if code == 455:
@@ -441,7 +383,7 @@ class NanoBananaApiProvider(Provider):
             return RequestRejectedError(
                 f"{name} could not generate the image: {message or 'generation failed'}",
                 reason=message or "generation failed",
-                content_policy=looks_like_content_policy(message),
+                content_policy=_http.looks_like_content_policy(message),
                 detail=detail,
             )
         if code == 505:
@@ -450,89 +392,7 @@ class NanoBananaApiProvider(Provider):
                 reason=message or "feature disabled",
                 detail=detail,
             )
-        if 500 <= code < 600:
-            return ProviderUnavailableError(
-                f"{name} is unavailable (code {code})", detail=detail, not_processed=code == 503
-            )
-        if 400 <= code < 500:
-            return RequestRejectedError(
-                f"{name} rejected the request: {message or 'code ' + str(code)}",
-                reason=message or None,
-                content_policy=looks_like_content_policy(message),
-                detail=detail,
-            )
-        return ProtocolError(f"{name} sent unknown code {code} to the {action}", detail=detail)
-
-    def _record_status(
-        self, data: Mapping[str, Any], task_id: str, *, error: type[ProviderError]
-    ) -> TaskStatus:
-        """A status from record-info ``data`` (also the generate-2/pro callback ``data``)."""
-        task_id = _text(data.get("taskId")) or task_id
-        raw_flag = data.get("successFlag")
-        flag = _as_int(raw_flag)
-        if raw_flag is None or raw_flag == "":
-            return TaskStatus(task_id=task_id, state=TaskState.QUEUED)
-        if flag == 0:
-            return TaskStatus(task_id=task_id, state=TaskState.RUNNING)
-        if flag == 1:
-            images = self._result_images(data)
-            if not images:
-                raise error(
-                    f"{self.name} reported task {task_id} done without an image",
-                    detail=str(dict(data))[:300],
-                )
-            return TaskStatus(task_id=task_id, state=TaskState.SUCCEEDED, images=images)
-        if flag in (2, 3):
-            message = _text(data.get("errorMessage"))
-            fallback = "task creation failed" if flag == 2 else "image generation failed"
-            return TaskStatus(
-                task_id=task_id,
-                state=TaskState.FAILED,
-                reason=message or fallback,
-                content_policy=looks_like_content_policy(message),
-            )
-        raise error(
-            f"{self.name} sent unknown task state {raw_flag!r}", detail=str(dict(data))[:300]
-        )
-
-    @staticmethod
-    def _result_images(data: Mapping[str, Any]) -> tuple[ResultImage, ...]:
-        response = data.get("response")
-        response = response if isinstance(response, dict) else {}
-        urls = (
-            _urls(response.get("resultImageUrl"))
-            or _urls(response.get("resultUrls"))
-            or _urls(data.get("resultUrls"))
-            or _urls(data.get("resultImageUrl"))
-            # valid for 10 minutes only; used only when nothing better was sent
-            or _urls(response.get("originImageUrl"))
-        )
-        return tuple(ResultImage(url=url) for url in dict.fromkeys(urls))
-
-    def _v1_callback_status(
-        self, payload: Mapping[str, Any], data: Mapping[str, Any], task_id: str
-    ) -> TaskStatus:
-        """A v1 ``/generate`` callback: ``code`` 200 success, 400 content policy, else failed."""
-        code = _as_int(payload.get("code"))
-        message = _envelope_message(payload)
-        info = data.get("info")
-        info = info if isinstance(info, dict) else {}
-        if code == 200:
-            urls = _urls(info.get("resultImageUrl")) or _urls(info.get("resultUrls"))
-            if not urls:
-                raise CallbackRejectedError(
-                    f"{self.name} callback reports success without an image",
-                    detail=str(dict(payload))[:300],
-                )
-            images = tuple(ResultImage(url=url) for url in dict.fromkeys(urls))
-            return TaskStatus(task_id=task_id, state=TaskState.SUCCEEDED, images=images)
-        if code is None:
-            raise CallbackRejectedError(
-                f"{self.name} callback has no result code", detail=str(dict(payload))[:300]
-            )
-        return TaskStatus(
-            task_id=task_id,
-            state=TaskState.FAILED,
-            reason=message or f"generation failed (code {code})",
-            content_policy=code == 400 or looks_like_content_policy(message),
-        )
+        error = _http.error_for_status(self, response, message or None, code=code)
+        if error is None or code >= 600:
+            return ProtocolError(f"{name} sent unknown code {code} to the {action}", detail=detail)
+        return error

@@ -27,8 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -40,6 +39,8 @@ from providers.base import (
     ModelCapabilities,
     ProtocolError,
     Provider,
+    ProviderError,
+    ProviderSettings,
     ProviderUnavailableError,
     RequestRejectedError,
     ResultImage,
@@ -68,20 +69,18 @@ _MODEL = ModelCapabilities(
     typical_seconds=40.0,
 )
 
-# Provider text that marks a 400 as a content/safety refusal rather than a malformed request.
-_CONTENT_POLICY = re.compile(
-    r"content[ _-]?polic|safety|nsfw|inappropriate|prohibited|violat|moderat|flagged|"
-    r"sensitive|blocked",
-    re.IGNORECASE,
-)
-
 _EXTENSIONS = {"image/jpeg": "jpg", "image/jpg": "jpg", "image/png": "png", "image/webp": "webp"}
+
+
+class NanoBananaProSettings(ProviderSettings, env_prefix="NANOBANANAPRO_"):
+    """``NANOBANANAPRO_API_KEY`` and ``NANOBANANAPRO_BASE_URL``."""
 
 
 class NanoBananaProProvider(Provider):
     """nano-banana-pro.net: one blocking POST returns the finished image URLs."""
 
     name = "nanobananapro"
+    settings_type: ClassVar[type[ProviderSettings]] = NanoBananaProSettings
     default_base_url = "https://nano-banana-pro.net"
     read_timeout = 300.0
     capabilities = Capabilities(
@@ -103,8 +102,6 @@ class NanoBananaProProvider(Provider):
         a content-policy refusal is a :class:`RequestRejectedError` with ``content_policy``.
         """
         fields = self._fields(request)
-        url = self.base_url + GENERATE_PATH
-        headers = {"Authorization": f"Bearer {self.api_key}"}
         byte_refs = [ref for ref in request.references if ref.data is not None and ref.url is None]
         log.info(
             "nanobananapro generate: size=%s aspect=%s references=%d (%d uploaded)",
@@ -114,41 +111,24 @@ class NanoBananaProProvider(Provider):
             len(byte_refs),
         )
 
-        async def call() -> TaskStatus:
-            if byte_refs:
-                response = await _http.send(
-                    self.client,
-                    "POST",
-                    url,
-                    provider=self.name,
-                    creating=True,
-                    headers=headers,
-                    data=self._form_fields(fields, request),
-                    files=[
-                        (
-                            "image",
-                            (
-                                f"ref_{n}.{_extension(ref.mime_type)}",
-                                ref.data or b"",
-                                ref.mime_type,
-                            ),
-                        )
-                        for n, ref in enumerate(byte_refs, start=1)
-                    ],
-                )
-            else:
-                response = await _http.send(
-                    self.client,
-                    "POST",
-                    url,
-                    provider=self.name,
-                    creating=True,
-                    headers=headers,
-                    json=fields,
-                )
-            return self._parse(response)
-
-        return await _http.with_retries(call, policy=self.config.retry, creating=True)
+        body: dict[str, Any] = {"json": fields}
+        if byte_refs:
+            body = {
+                "data": self._form_fields(fields, request),
+                "files": [
+                    ("image", (f"ref_{n}.{_extension(ref.mime_type)}", ref.data, ref.mime_type))
+                    for n, ref in enumerate(byte_refs, start=1)
+                ],
+            }
+        return await _http.request(
+            self,
+            "POST",
+            self.base_url + GENERATE_PATH,
+            creating=True,
+            parse=self._parse,
+            headers={"Authorization": f"Bearer {self.api_key}"},
+            **body,
+        )
 
     # ------------------------------------------------------------------ request
 
@@ -215,19 +195,13 @@ class NanoBananaProProvider(Provider):
             images=tuple(ResultImage(url=url) for url in urls),
         )
 
-    def _error(self, response: httpx.Response, body: Any) -> Exception:
-        """Map an error status and its ``{"error": "..."}`` text to the shared hierarchy."""
+    def _error(self, response: httpx.Response, body: Any) -> ProviderError:
+        """Map an error status and its ``{"error": "..."}`` text: 403 and 500 mean something
+        of their own here; every other status takes the shared mapping."""
         status = response.status_code
         text = _error_text(body)
         text = self.scrub(text) if text else None
         detail = f"HTTP {status}: {text or self.scrub(_http.body_snippet(response))}"
-        if status == 400:
-            return RequestRejectedError(
-                f"{self.name} rejected the request: {text or 'HTTP 400'}",
-                reason=text,
-                content_policy=bool(text and _CONTENT_POLICY.search(text)),
-                detail=detail,
-            )
         if status == 403:
             # Undocumented. The plan table makes a permission refusal likely (4K or API access
             # on a plan without it), so this is a rejection to show, not a broken key.
@@ -243,7 +217,7 @@ class NanoBananaProProvider(Provider):
             return ProviderUnavailableError(
                 f"{self.name} failed to generate the image (HTTP 500)", detail=detail
             )
-        error = _http.error_for_status(response, self.name, text)
+        error = _http.error_for_status(self, response, text)
         if error is not None:
             return error
         return ProtocolError(f"{self.name} answered HTTP {status}", detail=detail)

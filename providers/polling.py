@@ -16,6 +16,7 @@ from providers.base import (
     ProviderUnavailableError,
     TaskStatus,
 )
+from providers.validation import validate_request
 
 
 def poll_delay(n: int, typical_seconds: float, *, floor: float = 2.0, cap: float = 15.0) -> float:
@@ -52,13 +53,15 @@ async def run_to_completion(
 
     ``interval`` fixes the polling interval (tests); otherwise :func:`poll_delays` is used.
     ``on_status(status, elapsed_seconds)`` is called after the submit and every read.
+    The request is validated first (providers trust what they are given), so an invalid one
+    raises :class:`RequestInvalidError` before anything is sent.
     Raises :class:`DeadlineExceededError` when the deadline passes first.
     """
+    model = validate_request(provider.capabilities, request)
     started = time.monotonic()
     status = await provider.submit(request)
     if on_status:
         on_status(status, 0.0)
-    model = provider.capabilities.model(request.model)
     delays = poll_delays(model.typical_seconds)
     while not status.state.terminal:
         delay = interval if interval is not None else next(delays)

@@ -12,6 +12,7 @@ from bot.cli.imagine import add_imagine_arguments, imagine_command
 from bot.settings import Settings
 from bot.storage.db import Database
 from bot.storage.migrate import migrate, schema_version
+from providers.registry import read_settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,16 +36,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     settings = Settings()
+    provider_settings = read_settings()
     if args.command == "imagine":
-        return asyncio.run(imagine_command(args, settings))
+        return asyncio.run(imagine_command(args, settings, provider_settings))
     if args.command == "run":
         from bot.cli.run import run_command
 
-        return run_command(settings)
+        return run_command(settings, provider_settings)
     if args.command == "check":
         from bot.cli.check import check_command
 
-        return asyncio.run(check_command(settings))
+        return asyncio.run(check_command(settings, provider_settings))
     if args.command == "migrate":
         return asyncio.run(migrate_command(settings))
     print(f"{args.command}: not implemented yet", file=sys.stderr)

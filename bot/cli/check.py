@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import httpx
@@ -9,19 +10,21 @@ import httpx
 from bot.settings import Settings
 from bot.storage.db import Database
 from bot.storage.migrate import migration_files, schema_version
-from providers.base import BadKeyError, ProviderError
-from providers.registry import PROVIDERS, build_providers
+from providers.base import BadKeyError, ProviderError, ProviderSettings
+from providers.registry import build_providers, parse_model_choice
 
 DISCORD_API = "https://discord.com/api/v10"
 OK, WARN, FAIL = "ok  ", "warn", "FAIL"
 
 
-async def check_command(settings: Settings) -> int:
+async def check_command(
+    settings: Settings, provider_settings: Mapping[str, ProviderSettings]
+) -> int:
     """Print one line per check; exit 1 if anything would stop the bot from working."""
     lines: list[tuple[str, str]] = []
     lines.append(await _discord(settings))
     lines.append(await _database(settings))
-    lines.extend(await _providers(settings))
+    lines.extend(await _providers(settings, provider_settings))
     lines.append(_callbacks(settings))
     lines.append((OK, f"quota: {settings.quota_daily_credits} credit(s) per user per UTC day"))
     for level, text in lines:
@@ -73,14 +76,16 @@ async def _database(settings: Settings) -> tuple[str, str]:
     return OK, f"database {path}: schema {version}"
 
 
-async def _providers(settings: Settings) -> list[tuple[str, str]]:
-    ready, unconfigured = build_providers(settings.provider_configs(list(PROVIDERS)))
+async def _providers(
+    settings: Settings, provider_settings: Mapping[str, ProviderSettings]
+) -> list[tuple[str, str]]:
+    ready, unconfigured = build_providers(provider_settings)
     lines: list[tuple[str, str]] = []
     for name, provider in ready.items():
         try:
             credits = await provider.balance()
         except BadKeyError:
-            lines.append((FAIL, f"{name}: the provider refused {name.upper()}_API_KEY"))
+            lines.append((FAIL, f"{name}: the provider refused {provider.settings_type.env_name('api_key')}"))
             continue
         except ProviderError as exc:
             lines.append((WARN, f"{name}: key set, but the check failed ({exc})"))
@@ -95,7 +100,7 @@ async def _providers(settings: Settings) -> list[tuple[str, str]]:
     if set(ready) <= {"local"}:
         lines.append((WARN, "only the offline `local` provider is available: set a provider key"))
     if settings.default_provider:
-        name = settings.default_provider.partition(":")[0]
+        name, _ = parse_model_choice(settings.default_provider)
         if name not in ready:
             lines.append((FAIL, f"DEFAULT_PROVIDER {settings.default_provider!r} is not available"))
     return lines

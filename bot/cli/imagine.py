@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -22,8 +23,8 @@ from bot.media.fetch import ImageFetcher
 from bot.media.references import ReferenceImageError, ReferenceLoader
 from bot.settings import Settings
 from bot.storage.store import SqliteStore
-from providers.base import GenerationRequest, Provider, ProviderError
-from providers.registry import provider_class
+from providers.base import GenerationRequest, Provider, ProviderError, ProviderSettings
+from providers.registry import parse_model_choice, provider_class
 
 EXIT_FAILED = 1
 EXIT_INVALID = 2
@@ -61,14 +62,16 @@ def _provider_name(args: argparse.Namespace, settings: Settings) -> tuple[str, s
     spec: str | None = args.provider or settings.default_provider
     if not spec:
         raise CliError("no provider given: pass --provider (try --provider local)", EXIT_INVALID)
-    name, _, model = spec.partition(":")
-    return name, args.model or model or None
+    name, model = parse_model_choice(spec)
+    return name, args.model or model
 
 
-async def imagine_command(args: argparse.Namespace, settings: Settings) -> int:
+async def imagine_command(
+    args: argparse.Namespace, settings: Settings, provider_settings: Mapping[str, ProviderSettings]
+) -> int:
     """Validate, submit, wait, download and print the saved paths; one-line error otherwise."""
     try:
-        paths = await _imagine(args, settings)
+        paths = await _imagine(args, settings, provider_settings)
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.code
@@ -80,10 +83,12 @@ async def imagine_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _imagine(args: argparse.Namespace, settings: Settings) -> list[Path]:
+async def _imagine(
+    args: argparse.Namespace, settings: Settings, provider_settings: Mapping[str, ProviderSettings]
+) -> list[Path]:
     """Run one job through the real engine, on a throwaway database, delivering to files."""
     name, model = _provider_name(args, settings)
-    provider = provider_class(name)(settings.provider_config(name))
+    provider = provider_class(name)(provider_settings[name])
     async with httpx.AsyncClient(
         timeout=httpx.Timeout(60.0, connect=10.0), trust_env=False
     ) as client:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Mapping
 
 from bot.cli.imagine import imagine_command
 from bot.settings import Settings
+from providers.base import ProviderSettings
 
 SETUP_HELP = """\
 bananabot: no DISCORD_TOKEN is set, so the Discord bot cannot start.
@@ -24,7 +26,7 @@ Meanwhile, here is the offline demo (no keys needed):
 """
 
 
-def run_command(settings: Settings) -> int:
+def run_command(settings: Settings, provider_settings: Mapping[str, ProviderSettings]) -> int:
     """Run the bot; with no token, print how to get one and run the offline demo instead."""
     if settings.discord_token is None or not settings.discord_token.get_secret_value():
         print(SETUP_HELP, file=sys.stderr)
@@ -40,10 +42,10 @@ def run_command(settings: Settings) -> int:
             out="out",
             timeout=60.0,
         )
-        return asyncio.run(imagine_command(demo, settings))
+        return asyncio.run(imagine_command(demo, settings, provider_settings))
     from bot.runtime import run_bot
 
     try:
-        return asyncio.run(run_bot(settings))
+        return asyncio.run(run_bot(settings, provider_settings))
     except KeyboardInterrupt:
         return 0

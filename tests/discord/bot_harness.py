@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import io
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,6 +16,8 @@ from pydantic import SecretStr
 from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings
 from bot.web.app import listen
+from providers.base import ProviderSettings
+from providers.registry import PROVIDERS
 from tests.fakes.discord import FakeDiscord, FakeInteraction, FakeMessage, point_discord_py_at
 
 
@@ -24,12 +27,24 @@ def png(width: int = 64, height: int = 64, color: str = "red") -> bytes:
     return buffer.getvalue()
 
 
-def keys_for(name: str, server: Any) -> dict[str, Any]:
-    """Settings that point provider ``name`` at its loopback fake."""
-    return {f"{name}_api_key": server.api_key, f"{name}_base_url": server.base_url}
+@dataclasses.dataclass(frozen=True)
+class BotSettings:
+    """What ``main()`` reads: the bot's settings and, separately, each provider's."""
+
+    bot: Settings
+    providers: dict[str, ProviderSettings]
 
 
-def settings_for(fake: FakeDiscord, tmp_path: Path, **overrides: Any) -> Settings:
+def keys_for(name: str, server: Any) -> dict[str, ProviderSettings]:
+    """Settings that point provider ``name`` at its loopback fake (for :func:`settings_for`)."""
+    settings_type = PROVIDERS[name].settings_type
+    return {name: settings_type.from_values(api_key=server.api_key, base_url=server.base_url)}
+
+
+def settings_for(fake: FakeDiscord, tmp_path: Path, **overrides: Any) -> BotSettings:
+    """Bot settings for the fake Discord; ``overrides`` may hold :func:`keys_for` entries,
+    which become provider settings (providers not named are unconfigured)."""
+    providers = {k: v for k, v in overrides.items() if isinstance(v, ProviderSettings)}
     values: dict[str, Any] = {
         "discord_token": SecretStr(fake.token),
         "bananabot_db": tmp_path / "bot.db",
@@ -40,24 +55,28 @@ def settings_for(fake: FakeDiscord, tmp_path: Path, **overrides: Any) -> Setting
         "default_provider": "local",
         "quota_daily_credits": 50,
     }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)
+    values.update({k: v for k, v in overrides.items() if k not in providers})
+    return BotSettings(Settings(_env_file=None, **values), providers)
 
 
 @contextlib.asynccontextmanager
 async def running_bot(
-    fake: FakeDiscord, settings: Settings, *, callbacks: bool = False
+    fake: FakeDiscord, settings: BotSettings, *, callbacks: bool = False
 ) -> AsyncIterator[Runtime]:
     """Start the bot as ``python -m bot run`` would, wait until it is ready, stop it after."""
     restore = point_discord_py_at(fake)
     listener = listen("127.0.0.1", 0)
     if callbacks:
         port = listener.getsockname()[1]
-        settings = settings.model_copy(update={"callback_public_url": f"http://127.0.0.1:{port}"})
-    runtime = await build_runtime(settings, listener=listener, guild_ready_timeout=0.1)
+        url = f"http://127.0.0.1:{port}"
+        bot = settings.bot.model_copy(update={"callback_public_url": url})
+        settings = dataclasses.replace(settings, bot=bot)
+    runtime = await build_runtime(
+        settings.bot, settings.providers, listener=listener, guild_ready_timeout=0.1
+    )
     errors: list[BaseException] = []
     runtime.bot.tree.on_error = _record(errors, runtime.bot.tree.on_error)  # type: ignore[method-assign]
-    task = asyncio.create_task(runtime.bot.start(settings.discord_token.get_secret_value()))  # type: ignore[union-attr]
+    task = asyncio.create_task(runtime.bot.start(settings.bot.discord_token.get_secret_value()))  # type: ignore[union-attr]
     try:
         await asyncio.wait_for(runtime.bot.wait_until_ready(), 10)
         yield runtime

@@ -23,7 +23,7 @@ import aiohttp
 from aiohttp import web
 from pydantic import SecretStr
 
-from providers.base import ProviderConfig, RetryPolicy
+from providers.base import Provider, ProviderSettings, RetryPolicy
 from providers.local import image_size, render_image
 
 
@@ -87,15 +87,18 @@ class FakeTask:
 FAST_RETRY = RetryPolicy(initial_wait=0.01, max_wait=0.05)
 
 
-def provider_config(fake: FakeServer, **overrides: Any) -> ProviderConfig:
-    """A provider config pointing at ``fake`` (its key, its URL) with a fast retry policy."""
+def provider_settings(
+    provider: type[Provider], fake: FakeServer, **overrides: Any
+) -> ProviderSettings:
+    """``provider``'s own settings class pointing at ``fake`` (its key, its URL) with a fast
+    retry policy; nothing is read from the environment."""
     values: dict[str, Any] = {
         "api_key": SecretStr(fake.api_key),
         "base_url": fake.base_url,
         "retry": FAST_RETRY,
     }
     values.update(overrides)
-    return ProviderConfig(**values)
+    return provider.settings_type.from_values(**values)
 
 
 def parse_multipart(content_type: str, body: bytes) -> dict[str, list[Any]]:

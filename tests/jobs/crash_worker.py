@@ -26,8 +26,8 @@ from bot.jobs.states import FINAL
 from bot.media.fetch import ImageFetcher
 from bot.media.sniff import ImageFile
 from bot.storage.store import SqliteStore
-from providers.base import GenerationRequest, ProviderConfig, RetryPolicy
-from providers.magnific import MagnificProvider
+from providers.base import GenerationRequest, RetryPolicy
+from providers.magnific import MagnificProvider, MagnificSettings
 
 
 class LoggedDelivery(FileNotifier):
@@ -58,7 +58,7 @@ class LoggedDelivery(FileNotifier):
 async def main(args: argparse.Namespace) -> int:
     store = await SqliteStore.open(args.db)
     provider = MagnificProvider(
-        ProviderConfig(
+        MagnificSettings.from_values(
             api_key=SecretStr(args.key),
             base_url=args.base_url,
             retry=RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.05),

@@ -11,11 +11,11 @@ from bot.jobs.models import FailureKind
 from bot.jobs.ports import UserLimitError
 from bot.jobs.quota import QuotaExceededError
 from bot.jobs.states import JobStatus
-from providers.base import ProviderConfig, RequestInvalidError
-from providers.local import LocalProvider
+from providers.base import RequestInvalidError
+from providers.local import LocalProvider, LocalSettings
 from providers.magnific import MagnificProvider
 from providers.nanobananapro import NanoBananaProProvider
-from tests.fakes._base import Fault, On, Outcome, provider_config
+from tests.fakes._base import Fault, On, Outcome, provider_settings
 from tests.fakes.magnific import FakeMagnific
 from tests.fakes.nanobananapro import FakeNanoBananaPro
 from tests.jobs.harness import ManualClock, make_harness, spec, stored, until
@@ -32,7 +32,7 @@ async def settle(harness, job_id, seconds=10.0):
 
 
 async def test_local_job_is_delivered_and_charged_once(tmp_path):
-    h = await make_harness(tmp_path, {"local": LocalProvider(ProviderConfig())})
+    h = await make_harness(tmp_path, {"local": LocalProvider(LocalSettings.from_values())})
     try:
         job = await h.engine.accept(spec(resolution="2K", count=2))
         assert job.cost == 4
@@ -56,7 +56,7 @@ async def test_local_job_is_delivered_and_charged_once(tmp_path):
 
 
 async def test_polling_path(tmp_path, magnific):
-    provider = MagnificProvider(provider_config(magnific))
+    provider = MagnificProvider(provider_settings(MagnificProvider, magnific))
     h = await make_harness(tmp_path, {"magnific": provider})
     try:
         job = await h.engine.accept(spec(provider="magnific"))
@@ -72,7 +72,9 @@ async def test_polling_path(tmp_path, magnific):
 
 async def test_webhook_path_delivers_once(tmp_path, magnific):
     magnific.webhook_secret = "whsec-test"
-    provider = MagnificProvider(provider_config(magnific, webhook_secret=SecretStr("whsec-test")))
+    provider = MagnificProvider(
+        provider_settings(MagnificProvider, magnific, webhook_secret=SecretStr("whsec-test"))
+    )
     slow_polls = EngineConfig(poll_floor=30.0, poll_cap=30.0, idle_tick=0.2, callback_grace=100)
     h = await make_harness(tmp_path, {"magnific": provider}, receiver=True, config=slow_polls)
     try:
@@ -92,7 +94,7 @@ async def test_webhook_path_delivers_once(tmp_path, magnific):
 
 async def test_missing_callback_falls_back_to_polling(tmp_path, magnific):
     magnific.send_callbacks = False
-    provider = MagnificProvider(provider_config(magnific))
+    provider = MagnificProvider(provider_settings(MagnificProvider, magnific))
     config = EngineConfig(poll_floor=0.05, poll_cap=0.1, idle_tick=0.2, callback_grace=0.0)
     h = await make_harness(tmp_path, {"magnific": provider}, receiver=True, config=config)
     try:
@@ -106,7 +108,7 @@ async def test_missing_callback_falls_back_to_polling(tmp_path, magnific):
 
 
 async def test_duplicate_and_early_callbacks_deliver_once(tmp_path, magnific):
-    provider = MagnificProvider(provider_config(magnific))
+    provider = MagnificProvider(provider_settings(MagnificProvider, magnific))
     h = await make_harness(
         tmp_path,
         {"magnific": provider},
@@ -143,7 +145,7 @@ async def test_duplicate_and_early_callbacks_deliver_once(tmp_path, magnific):
 
 
 async def test_concurrent_apply_is_harmless(tmp_path, magnific):
-    provider = MagnificProvider(provider_config(magnific))
+    provider = MagnificProvider(provider_settings(MagnificProvider, magnific))
     h = await make_harness(
         tmp_path,
         {"magnific": provider},
@@ -173,7 +175,9 @@ async def test_provider_failure_refunds_with_reason(tmp_path, magnific):
     magnific.next_outcome(
         Outcome(success=False, reason="Content blocked by safety filter", content_policy=True)
     )
-    h = await make_harness(tmp_path, {"magnific": MagnificProvider(provider_config(magnific))})
+    h = await make_harness(
+        tmp_path, {"magnific": MagnificProvider(provider_settings(MagnificProvider, magnific))}
+    )
     try:
         job = await h.engine.accept(spec(provider="magnific"))
         done = await settle(h, job.id)
@@ -190,7 +194,9 @@ async def test_provider_failure_refunds_with_reason(tmp_path, magnific):
 async def test_submit_errors_refund(tmp_path, magnific):
     magnific.inject(Fault.BAD_KEY, on=On.CREATE)
     magnific.inject(Fault.NO_CREDITS, on=On.CREATE)
-    h = await make_harness(tmp_path, {"magnific": MagnificProvider(provider_config(magnific))})
+    h = await make_harness(
+        tmp_path, {"magnific": MagnificProvider(provider_settings(MagnificProvider, magnific))}
+    )
     try:
         first = await h.engine.accept(spec(provider="magnific"))
         assert (await settle(h, first.id)).failure_kind is FailureKind.BAD_KEY
@@ -206,7 +212,9 @@ async def test_unknown_submit_outcome_is_not_resent(tmp_path):
     async with FakeNanoBananaPro() as fake:
         fake.inject(Fault.SLOW, on=On.CREATE)
         fake.slow_seconds = 1.0
-        provider = NanoBananaProProvider(provider_config(fake, timeout_seconds=0.3))
+        provider = NanoBananaProProvider(
+            provider_settings(NanoBananaProProvider, fake, timeout_seconds=0.3)
+        )
         h = await make_harness(tmp_path, {"nanobananapro": provider})
         try:
             job = await h.engine.accept(spec(provider="nanobananapro"))
@@ -226,7 +234,7 @@ async def test_deadline_times_out_and_refunds(tmp_path, magnific):
     config = EngineConfig(poll_interval=0.05, idle_tick=0.1, deadline_seconds=60)
     h = await make_harness(
         tmp_path,
-        {"magnific": MagnificProvider(provider_config(magnific))},
+        {"magnific": MagnificProvider(provider_settings(MagnificProvider, magnific))},
         config=config,
         clock=clock,
     )
@@ -247,7 +255,7 @@ async def test_hundred_simultaneous_reservations_admit_exactly_five(tmp_path):
     config = EngineConfig(per_user_active_limit=1000, idle_tick=0.2)
     h = await make_harness(
         tmp_path,
-        {"local": LocalProvider(ProviderConfig())},
+        {"local": LocalProvider(LocalSettings.from_values())},
         allowance=5,
         config=config,
         start=False,
@@ -269,7 +277,9 @@ async def test_hundred_simultaneous_reservations_admit_exactly_five(tmp_path):
 
 
 async def test_invalid_requests_reserve_nothing(tmp_path):
-    h = await make_harness(tmp_path, {"local": LocalProvider(ProviderConfig())}, start=False)
+    h = await make_harness(
+        tmp_path, {"local": LocalProvider(LocalSettings.from_values())}, start=False
+    )
     try:
         with pytest.raises(RequestInvalidError, match="choose one of"):
             await h.engine.accept(spec(aspect_ratio="7:3"))
@@ -287,7 +297,9 @@ async def test_per_user_limit_and_provider_concurrency_with_queue_positions(tmp_
         provider_concurrency={"magnific": 1},
     )
     h = await make_harness(
-        tmp_path, {"magnific": MagnificProvider(provider_config(magnific))}, config=config
+        tmp_path,
+        {"magnific": MagnificProvider(provider_settings(MagnificProvider, magnific))},
+        config=config,
     )
     try:
         a = await h.engine.accept(spec(provider="magnific", user="alice"))
@@ -318,7 +330,7 @@ async def test_per_user_limit_and_provider_concurrency_with_queue_positions(tmp_
 
 async def test_restart_resumes_pending_jobs(tmp_path, magnific):
     magnific.steps_to_finish = 5
-    provider = MagnificProvider(provider_config(magnific))
+    provider = MagnificProvider(provider_settings(MagnificProvider, magnific))
     h = await make_harness(tmp_path, {"magnific": provider})
     jobs = [
         await h.engine.accept(spec(prompt=f"fox {i}", provider="magnific", user=f"u{i}"))
@@ -327,7 +339,9 @@ async def test_restart_resumes_pending_jobs(tmp_path, magnific):
     for job in jobs:
         await until(_has_task(h, job.id), what="a provider task")
     await h.engine.abort()  # "crash": the loop and every in-flight task die mid-step
-    h2 = await make_harness(tmp_path, {"magnific": MagnificProvider(provider_config(magnific))})
+    h2 = await make_harness(
+        tmp_path, {"magnific": MagnificProvider(provider_settings(MagnificProvider, magnific))}
+    )
     try:
         for job in jobs:
             assert (await settle(h2, job.id)).status is JobStatus.DELIVERED
@@ -340,7 +354,9 @@ async def test_restart_resumes_pending_jobs(tmp_path, magnific):
 
 
 async def test_job_in_submitting_at_restart_fails_and_refunds(tmp_path):
-    h = await make_harness(tmp_path, {"local": LocalProvider(ProviderConfig())}, start=False)
+    h = await make_harness(
+        tmp_path, {"local": LocalProvider(LocalSettings.from_values())}, start=False
+    )
     job = await h.engine.accept(spec())
     await h.store.jobs.transition(job.id, JobStatus.SUBMITTING, now=job.created_at)
     await h.start()
@@ -357,7 +373,9 @@ async def test_cancel_only_before_submission(tmp_path, magnific):
     magnific.steps_to_finish = 1000
     config = EngineConfig(poll_interval=0.05, idle_tick=0.1, provider_concurrency={"magnific": 1})
     h = await make_harness(
-        tmp_path, {"magnific": MagnificProvider(provider_config(magnific))}, config=config
+        tmp_path,
+        {"magnific": MagnificProvider(provider_settings(MagnificProvider, magnific))},
+        config=config,
     )
     try:
         running = await h.engine.accept(spec(provider="magnific", user="a"))
@@ -374,12 +392,14 @@ async def test_cancel_only_before_submission(tmp_path, magnific):
 
 
 async def test_crash_between_delivering_and_recording_is_not_delivered_twice(tmp_path):
-    h = await make_harness(tmp_path, {"local": LocalProvider(ProviderConfig())})
+    h = await make_harness(tmp_path, {"local": LocalProvider(LocalSettings.from_values())})
     job = await h.engine.accept(spec(count=2))
     assert (await settle(h, job.id)).status is JobStatus.DELIVERED
     await h.close()
     # as if the process died after writing the files but before recording the delivery
-    h = await make_harness(tmp_path, {"local": LocalProvider(ProviderConfig())}, start=False)
+    h = await make_harness(
+        tmp_path, {"local": LocalProvider(LocalSettings.from_values())}, start=False
+    )
     await h.store.db.execute(
         "UPDATE jobs SET status = 'succeeded', next_delivery_at = 0 WHERE id = ?", (job.id,)
     )

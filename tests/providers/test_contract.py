@@ -28,7 +28,7 @@ from providers.base import (
 from providers.local import render_image
 from providers.polling import run_to_completion
 from providers.registry import PROVIDERS
-from tests.fakes._base import FakeServer, Fault, On, Outcome, provider_config
+from tests.fakes._base import FakeServer, Fault, On, Outcome, provider_settings
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.magnific import FakeMagnific
 from tests.fakes.nanobananaapi import FakeNanoBananaApi
@@ -58,7 +58,8 @@ async def setup(request) -> AsyncIterator[Setup]:
     fake = FAKES[request.param]()
     fake.retry_after = "0"
     async with fake:
-        provider = PROVIDERS[request.param](provider_config(fake, timeout_seconds=0.5))
+        cls = PROVIDERS[request.param]
+        provider = cls(provider_settings(cls, fake, timeout_seconds=0.5))
         fake.slow_seconds = 1.5
         yield Setup(fake, provider)
         await provider.aclose()
@@ -90,7 +91,7 @@ def reference_for(provider: Provider, fake: FakeServer) -> ReferenceImage:
 async def test_text_to_image_and_references_for_every_model(name, model):
     fake = FAKES[name]()
     async with fake:
-        provider = PROVIDERS[name](provider_config(fake))
+        provider = PROVIDERS[name](provider_settings(PROVIDERS[name], fake))
         try:
             caps = provider.capabilities.model(model)
             aspect = "16:9" if "16:9" in caps.aspect_ratios else caps.aspect_ratios[0]

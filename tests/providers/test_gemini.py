@@ -20,7 +20,6 @@ from providers.base import (
     InsufficientCreditsError,
     Mode,
     ProtocolError,
-    ProviderConfig,
     ProviderError,
     ProviderUnavailableError,
     RateLimitedError,
@@ -31,11 +30,11 @@ from providers.base import (
     SubmitOutcomeUnknownError,
     TaskState,
 )
-from providers.gemini import GeminiProvider
+from providers.gemini import GeminiProvider, GeminiSettings
 from providers.local import render_image
 from providers.polling import run_to_completion
 from providers.validation import validate_request
-from tests.fakes._base import Fault, On, Outcome, provider_config
+from tests.fakes._base import Fault, On, Outcome, provider_settings
 from tests.fakes.gemini import FakeGemini
 
 PRO = "/v1beta/models/gemini-3-pro-image-preview:generateContent"
@@ -52,7 +51,7 @@ async def fake() -> AsyncIterator[FakeGemini]:
 
 
 def make_provider(fake: FakeGemini, **config: Any) -> GeminiProvider:
-    return GeminiProvider(provider_config(fake, **config))
+    return GeminiProvider(provider_settings(GeminiProvider, fake, **config))
 
 
 @pytest.fixture
@@ -83,7 +82,7 @@ def mock_provider(payload: Any, status: int = 200, headers: dict[str, str] | Non
 
     client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     provider = GeminiProvider(
-        ProviderConfig(
+        GeminiSettings.from_values(
             api_key=SecretStr("AIza-mock-key-123"),
             base_url="https://gemini.test",
             retry=RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.02),
@@ -363,7 +362,7 @@ async def test_bad_key_fault(fake: FakeGemini, provider: GeminiProvider):
 
 async def test_wrong_key_is_bad_key(fake: FakeGemini):
     provider = GeminiProvider(
-        ProviderConfig(api_key=SecretStr("AIza-wrong"), base_url=fake.base_url)
+        GeminiSettings.from_values(api_key=SecretStr("AIza-wrong"), base_url=fake.base_url)
     )
     try:
         with pytest.raises(BadKeyError):
@@ -396,7 +395,7 @@ async def test_rate_limited_until_attempts_run_out(fake: FakeGemini, provider: G
     with pytest.raises(RateLimitedError) as caught:
         await provider.submit(GenerationRequest(prompt="x"))
     assert caught.value.retry_after == 0.0
-    assert len(fake.requests_to(PRO)) == provider.config.retry.attempts
+    assert len(fake.requests_to(PRO)) == provider.settings.retry.attempts
 
 
 async def test_retry_delay_from_envelope_without_header():

@@ -25,7 +25,6 @@ from providers.base import (
     InsufficientCreditsError,
     Mode,
     ProtocolError,
-    ProviderConfig,
     ProviderError,
     ProviderUnavailableError,
     RateLimitedError,
@@ -37,9 +36,10 @@ from providers.base import (
     TaskState,
     TaskStatus,
 )
-from providers.magnific import MagnificProvider, verify_webhook_signature
+from providers.magnific import MagnificProvider, MagnificSettings, verify_webhook_signature
 from providers.polling import run_to_completion
-from tests.fakes._base import Fault, On, Outcome, provider_config
+from providers.validation import validate_request
+from tests.fakes._base import Fault, On, Outcome, provider_settings
 from tests.fakes.magnific import FakeMagnific, MagnificTask, sign
 
 API_KEY = "mk-SECRET-0123456789abcdef"
@@ -56,7 +56,7 @@ async def fake() -> AsyncIterator[FakeMagnific]:
 
 
 def make_provider(fake: FakeMagnific, **config: Any) -> MagnificProvider:
-    return MagnificProvider(provider_config(fake, **config))
+    return MagnificProvider(provider_settings(MagnificProvider, fake, **config))
 
 
 @pytest.fixture
@@ -192,12 +192,10 @@ async def test_fourteen_references_accepted(fake: FakeMagnific, provider: Magnif
         GenerationRequest(prompt="which", model="nano-banana-2"),
     ],
 )
-async def test_invalid_requests_never_reach_magnific(
-    fake: FakeMagnific, provider: MagnificProvider, request_: GenerationRequest
-) -> None:
+def test_invalid_requests_are_refused_at_admission(request_: GenerationRequest) -> None:
+    # the engine validates before anything is spent; the provider trusts what it is given
     with pytest.raises(RequestInvalidError):
-        await provider.submit(request_)
-    assert fake.requests == []
+        validate_request(MagnificProvider.capabilities, request_)
 
 
 def test_capabilities() -> None:
@@ -443,7 +441,7 @@ async def test_validation_400_reasons(fake: FakeMagnific, provider: MagnificProv
 
 
 def test_error_mapping_of_documented_bodies() -> None:
-    provider = MagnificProvider(ProviderConfig(api_key=SecretStr(API_KEY)))
+    provider = MagnificProvider(MagnificSettings.from_values(api_key=SecretStr(API_KEY)))
 
     def error_for(status: int, body: object, content_type: str = "application/json") -> Exception:
         response = httpx.Response(

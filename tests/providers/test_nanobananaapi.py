@@ -23,7 +23,6 @@ from providers.base import (
     InsufficientCreditsError,
     Mode,
     ProtocolError,
-    ProviderConfig,
     ProviderError,
     ProviderUnavailableError,
     RateLimitedError,
@@ -36,9 +35,14 @@ from providers.base import (
     TaskState,
     TaskStatus,
 )
-from providers.nanobananaapi import PLACEHOLDER_CALLBACK_URL, NanoBananaApiProvider
+from providers.nanobananaapi import (
+    PLACEHOLDER_CALLBACK_URL,
+    NanoBananaApiProvider,
+    NanoBananaApiSettings,
+)
 from providers.polling import run_to_completion
-from tests.fakes._base import Fault, On, Outcome, provider_config
+from providers.validation import validate_request
+from tests.fakes._base import Fault, On, Outcome, provider_settings
 from tests.fakes.nanobananaapi import (
     CREDIT,
     GENERATE_2,
@@ -73,7 +77,12 @@ def make_provider(
     fake: FakeNanoBananaApi, *, key: str | None = None, timeout: float | None = None
 ) -> NanoBananaApiProvider:
     return NanoBananaApiProvider(
-        provider_config(fake, api_key=SecretStr(key or fake.api_key), timeout_seconds=timeout)
+        provider_settings(
+            NanoBananaApiProvider,
+            fake,
+            api_key=SecretStr(key or fake.api_key),
+            timeout_seconds=timeout,
+        )
     )
 
 
@@ -183,7 +192,7 @@ def test_capabilities() -> None:
 
 def test_not_configured_without_key() -> None:
     with pytest.raises(ProviderError, match="NANOBANANAAPI_API_KEY"):
-        NanoBananaApiProvider(ProviderConfig())
+        NanoBananaApiProvider(NanoBananaApiSettings.from_values())
 
 
 # ---------------------------------------------------------------------------- end to end
@@ -368,7 +377,8 @@ async def test_references_reach_the_task(fake, provider) -> None:
     assert len(task.params["imageUrls"]) == 14
 
 
-async def test_local_checks_before_anything_is_sent(fake, provider) -> None:
+def test_local_checks_refuse_at_admission() -> None:
+    # the engine validates before anything is sent; the provider trusts what it is given
     bad = [
         GenerationRequest(prompt="p", model="nano-banana-pro", grounding=True),
         GenerationRequest(prompt="p", count=2),
@@ -386,8 +396,7 @@ async def test_local_checks_before_anything_is_sent(fake, provider) -> None:
     ]
     for request in bad:
         with pytest.raises(RequestInvalidError):
-            await provider.submit(request)
-    assert fake.requests == []
+            validate_request(NanoBananaApiProvider.capabilities, request)
 
 
 async def test_provider_validation_error_becomes_rejection_with_reason(fake, provider) -> None:
@@ -452,7 +461,7 @@ async def test_rate_limited_create_is_retried(any_fake, any_provider) -> None:
 async def test_rate_limited_until_gave_up(any_fake, any_provider) -> None:
     any_fake.retry_after = "7"
     any_fake.inject(Fault.RATE_LIMITED, on=On.CREATE, times=10)
-    any_provider.config = ProviderConfig(
+    any_provider.settings = NanoBananaApiSettings.from_values(
         api_key=SecretStr(SECRET),
         base_url=any_fake.base_url,
         retry=RetryPolicy(attempts=4, initial_wait=0.01, max_wait=0.05, max_retry_after=5),
@@ -701,7 +710,7 @@ async def test_placeholder_callback_is_never_delivered(fake, provider) -> None:
 @functools.cache
 def parser() -> NanoBananaApiProvider:
     """One provider for the payload-only tests (parse_callback makes no HTTP call)."""
-    return NanoBananaApiProvider(ProviderConfig(api_key=SecretStr("k")))
+    return NanoBananaApiProvider(NanoBananaApiSettings.from_values(api_key=SecretStr("k")))
 
 
 def parse(body: Any) -> TaskStatus:
@@ -878,7 +887,7 @@ async def test_fake_contract_details(fake) -> None:
 def scripted(handler: Callable[[httpx.Request], httpx.Response]) -> NanoBananaApiProvider:
     client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     return NanoBananaApiProvider(
-        ProviderConfig(
+        NanoBananaApiSettings.from_values(
             api_key=SecretStr(SECRET), retry=RetryPolicy(initial_wait=0.01, max_wait=0.05)
         ),
         client=client,

@@ -18,7 +18,6 @@ from providers.base import (
     InsufficientCreditsError,
     Mode,
     ProtocolError,
-    ProviderConfig,
     ProviderError,
     ProviderUnavailableError,
     RateLimitedError,
@@ -29,10 +28,10 @@ from providers.base import (
     TaskState,
 )
 from providers.local import render_image
-from providers.nanobananapro import NanoBananaProProvider
+from providers.nanobananapro import NanoBananaProProvider, NanoBananaProSettings
 from providers.polling import run_to_completion
 from providers.validation import validate_request
-from tests.fakes._base import Fault, On, Outcome, provider_config
+from tests.fakes._base import Fault, On, Outcome, provider_settings
 from tests.fakes.nanobananapro import FakeNanoBananaPro
 
 GENERATE = "/api/ai/nano-banana/generate"
@@ -47,7 +46,7 @@ async def fake() -> AsyncIterator[FakeNanoBananaPro]:
 
 
 def make_provider(fake: FakeNanoBananaPro, **config: Any) -> NanoBananaProProvider:
-    return NanoBananaProProvider(provider_config(fake, **config))
+    return NanoBananaProProvider(provider_settings(NanoBananaProProvider, fake, **config))
 
 
 @pytest.fixture
@@ -323,7 +322,7 @@ async def test_rate_limited_until_attempts_run_out(
     with pytest.raises(RateLimitedError) as caught:
         await provider.submit(GenerationRequest(prompt="x"))
     assert caught.value.retry_after == 0.0
-    assert len(fake.requests_to(GENERATE)) == provider.config.retry.attempts
+    assert len(fake.requests_to(GENERATE)) == provider.settings.retry.attempts
 
 
 async def test_html_502_is_unavailable_and_not_repeated(
@@ -387,7 +386,9 @@ async def test_key_never_in_errors(fake: FakeNanoBananaPro):
 
 async def test_wrong_key_is_bad_key(fake: FakeNanoBananaPro):
     provider = NanoBananaProProvider(
-        ProviderConfig(api_key=SecretStr("sk-not-the-key"), base_url=fake.base_url)
+        NanoBananaProSettings.from_values(
+            api_key=SecretStr("sk-not-the-key"), base_url=fake.base_url
+        )
     )
     try:
         with pytest.raises(BadKeyError):

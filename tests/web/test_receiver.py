@@ -7,10 +7,9 @@ import pytest
 from pydantic import SecretStr
 
 from bot.jobs.config import EngineConfig
-from providers.base import ProviderConfig
-from providers.local import LocalProvider
+from providers.local import LocalProvider, LocalSettings
 from providers.magnific import MagnificProvider
-from tests.fakes._base import provider_config
+from tests.fakes._base import provider_settings
 from tests.fakes.magnific import FakeMagnific, sign
 from tests.jobs.harness import make_harness, spec, stored, until
 
@@ -27,7 +26,9 @@ async def settle(harness, job_id, seconds=10.0):
 
 async def test_forged_and_malformed_callbacks_change_nothing(tmp_path, magnific):
     magnific.steps_to_finish = 1000  # stays in progress
-    provider = MagnificProvider(provider_config(magnific, webhook_secret=SecretStr("s3cret")))
+    provider = MagnificProvider(
+        provider_settings(MagnificProvider, magnific, webhook_secret=SecretStr("s3cret"))
+    )
     h = await make_harness(
         tmp_path,
         {"magnific": provider},
@@ -83,7 +84,9 @@ async def test_forged_and_malformed_callbacks_change_nothing(tmp_path, magnific)
 
 
 async def test_healthz_and_metrics(tmp_path):
-    h = await make_harness(tmp_path, {"local": LocalProvider(ProviderConfig())}, receiver=True)
+    h = await make_harness(
+        tmp_path, {"local": LocalProvider(LocalSettings.from_values())}, receiver=True
+    )
     try:
         job = await h.engine.accept(spec(resolution="2K"))
         await settle(h, job.id)
