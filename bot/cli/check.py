@@ -85,7 +85,8 @@ async def _providers(
         try:
             credits = await provider.balance()
         except BadKeyError:
-            lines.append((FAIL, f"{name}: the provider refused {provider.settings_type.env_name('api_key')}"))
+            key = provider.settings_type.env_name("api_key")
+            lines.append((FAIL, f"{name}: the provider refused {key}"))
             continue
         except ProviderError as exc:
             lines.append((WARN, f"{name}: key set, but the check failed ({exc})"))
