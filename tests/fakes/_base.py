@@ -147,7 +147,12 @@ class FakeServer:
 
     def __init__(self, api_key: str = "test-key") -> None:
         self.api_key = api_key
-        self.app = web.Application(client_max_size=64 * 1024 * 1024)
+        self.app = web.Application(
+            client_max_size=64 * 1024 * 1024, middlewares=[self._count_in_flight]
+        )
+        self._in_flight = 0
+        self._quiet = asyncio.Event()  # set while nothing is in flight or in the background
+        self._quiet.set()
         self.app.router.add_get("/files/{name}", self._serve_file)
         self.requests: list[Recorded] = []
         self.tasks: dict[str, FakeTask] = {}
@@ -184,6 +189,28 @@ class FakeServer:
         await asyncio.gather(*self._background, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
+
+    @web.middleware
+    async def _count_in_flight(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self._in_flight += 1
+        self._busy_changed()
+        try:
+            response: web.StreamResponse = await handler(request)
+            return response
+        finally:
+            self._in_flight -= 1
+            self._busy_changed()
+
+    def _busy_changed(self) -> None:
+        if self._in_flight or self._background:
+            self._quiet.clear()
+        else:
+            self._quiet.set()
+
+    async def idle(self, timeout: float = 10.0) -> None:
+        """Wait until no request is being handled and no background work (task progress,
+        callbacks) remains: what the fake was going to do, it has done. Bounded."""
+        await asyncio.wait_for(self._quiet.wait(), timeout)
 
     async def __aenter__(self) -> FakeServer:
         await self.start()
@@ -287,7 +314,13 @@ class FakeServer:
         """Run a coroutine in the background, cancelled on close."""
         task = asyncio.get_running_loop().create_task(coro)
         self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._busy_changed()
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self._background.discard(finished)
+            self._busy_changed()
+
+        task.add_done_callback(done)
 
     async def post_callback(
         self, url: str, body: bytes, headers: dict[str, str] | None = None, attempts: int = 3

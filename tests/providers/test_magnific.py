@@ -389,7 +389,7 @@ async def test_slow_create_is_not_repeated(fake: FakeMagnific) -> None:
     await provider.aclose()
     assert time.monotonic() - started < 0.9
     assert "may still run" in str(caught.value)
-    await asyncio.sleep(0.8)  # the fake goes on to act on it, as Magnific would
+    await fake.idle()  # the fake goes on to act on it, as Magnific would
     assert len(creates(fake)) == 1
 
 
@@ -400,7 +400,7 @@ async def test_status_reads_retried(fake: FakeMagnific, fault: Fault) -> None:
     fake.slow_seconds = 0.5
     provider = make_provider(fake, timeout_seconds=0.2)
     created = await provider.submit(GenerationRequest(prompt="read"))
-    await asyncio.sleep(fake.step_seconds * (fake.steps_to_finish + 1))
+    await fake.idle()  # the task has finished at the provider
     fake.inject(fault, on=On.STATUS, times=2)
     status = await provider.fetch(created.task_id, model=PRO)
     await provider.aclose()
@@ -671,15 +671,14 @@ async def receiver() -> AsyncIterator[tuple[str, list[tuple[dict[str, str], byte
 
 
 async def wait_for_terminal(
-    provider: MagnificProvider, received: list[tuple[dict[str, str], bytes]]
+    fake: FakeMagnific,
+    provider: MagnificProvider,
+    received: list[tuple[dict[str, str], bytes]],
 ) -> list[TaskStatus]:
-    for _ in range(200):  # at most ~2 s
-        statuses = [provider.parse_callback(h, b) for h, b in received]
-        if any(s.state.terminal for s in statuses):
-            await asyncio.sleep(0.1)  # would catch a stray delivery after the terminal one
-            return [provider.parse_callback(h, b) for h, b in received]
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"no terminal callback; got {len(received)}")
+    await fake.idle()  # the task has ended and every delivery the fake makes is made
+    statuses = [provider.parse_callback(h, b) for h, b in received]
+    assert any(s.state.terminal for s in statuses), f"no terminal callback; got {len(received)}"
+    return statuses
 
 
 async def test_signed_callbacks_over_a_whole_task(
@@ -690,7 +689,7 @@ async def test_signed_callbacks_over_a_whole_task(
     url, received = receiver
     fake.webhook_secret = SECRET
     created = await signed_provider.submit(GenerationRequest(prompt="hook"), callback_url=url)
-    statuses = await wait_for_terminal(signed_provider, received)
+    statuses = await wait_for_terminal(fake, signed_provider, received)
     assert {s.task_id for s in statuses} == {created.task_id}
     assert [s.state for s in statuses] == [TaskState.RUNNING, TaskState.SUCCEEDED]
     terminal = [s for s in statuses if s.state.terminal]
@@ -715,7 +714,7 @@ async def test_callbacks_when_created_in_progress_and_failed(
     fake.create_status = "IN_PROGRESS"
     fake.next_outcome(Outcome(success=False, reason="Generation failed: internal error"))
     await provider.submit(GenerationRequest(prompt="hook", model=FLASH), callback_url=url)
-    statuses = await wait_for_terminal(provider, received)
+    statuses = await wait_for_terminal(fake, provider, received)
     # no change from IN_PROGRESS until the end, so one delivery; unsigned, no secret set
     assert [s.state for s in statuses] == [TaskState.FAILED]
     assert statuses[0].reason == "Generation failed: internal error"

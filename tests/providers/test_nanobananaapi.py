@@ -532,10 +532,7 @@ async def test_slow_create_is_not_repeated(fake) -> None:
     with pytest.raises(SubmitOutcomeUnknownError) as info:
         await prov.submit(GenerationRequest(prompt="p"))
     assert_secret_free(info.value)
-    for _ in range(50):  # the fake still acts on it, as the real service would
-        if fake.tasks:
-            break
-        await asyncio.sleep(0.02)
+    await fake.idle()  # the fake still acts on it, as the real service would
     assert len(fake.requests_to(GENERATE_2)) == 1
     assert len(fake.tasks) == 1
     await prov.aclose()
@@ -694,14 +691,14 @@ async def test_callback_retried_three_times_on_errors(fake, provider, sink) -> N
     sink.status = 500
     await provider.submit(GenerationRequest(prompt="p"), callback_url=sink.url)
     await sink.wait(3)
-    await asyncio.sleep(0.2)
+    await fake.idle()  # no fourth attempt is coming
     assert len(sink.bodies) == 3
     assert [answer for _, _, answer in fake.callbacks_sent] == [500, 500, 500]
 
 
 async def test_placeholder_callback_is_never_delivered(fake, provider) -> None:
     status = await run_to_completion(provider, GenerationRequest(prompt="p"), interval=0.02)
-    await asyncio.sleep(0.05)
+    await fake.idle()
     assert fake.callbacks_sent == []
     assert fake.callbacks_skipped[0][0] == PLACEHOLDER_CALLBACK_URL
     assert status.state is TaskState.SUCCEEDED
