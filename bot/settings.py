@@ -1,4 +1,6 @@
-"""Settings from the environment (and an optional ``.env``), built once in ``main()``."""
+"""The bot's own settings from the environment (and an optional ``.env``), built once in
+``main()``. Each provider reads its own (``<NAME>_API_KEY``…) with its settings class, through
+:func:`providers.registry.read_settings`."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from bot.jobs.config import DEFAULT_COSTS, EngineConfig
 
 
 class Settings(BaseSettings):
-    """Every setting the bot reads; names are the fixed contract in DESIGN.md."""
+    """Every setting the bot itself reads; names are the fixed contract in DESIGN.md."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
 
