@@ -12,7 +12,7 @@ from bot.storage.migrate import migration_files
 from tests.fakes._base import Fault, On, Outcome
 from tests.fakes.magnific import FakeMagnific
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def bot(
