@@ -18,11 +18,11 @@ from bot.discord.errors import guarded
 from bot.discord.intake import JobIntake, is_image
 from bot.discord.modals import EditModal
 from bot.discord.services import Services, services_of
+from bot.discord.texts import GONE
 from bot.jobs.models import Job
 from bot.media.cdn import expired_urls
 
 JOB = r"(?P<job>[0-9a-f]{12})"
-GONE = "❌ I no longer know that image's settings."
 
 
 def _services(interaction: discord.Interaction) -> Services:
@@ -143,17 +143,12 @@ class EditButton(_JobButton, template=r"bb:edit:" + JOB):
                 "❌ This message has no image left to edit.", ephemeral=True
             )
             return
-        # one small read before the modal (the modal itself is the acknowledgement)
-        job = await _services(interaction).engine.get_job(self.job_id, images=False)
-        if job is None:
-            await interaction.response.send_message(GONE, ephemeral=True)
-            return
+        # the modal is the acknowledgement: the job is read when it is submitted
         await interaction.response.send_modal(
             EditModal(
                 _services(interaction).intake,
                 images[0],
-                model=f"{job.provider}:{job.model}",
-                parent_job_id=job.id,
+                parent_job_id=self.job_id,
                 origin_message_id=message.id if message else None,
             )
         )

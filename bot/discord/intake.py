@@ -40,6 +40,27 @@ class UserFacingError(Exception):
     """A problem to show the requester privately; nothing was reserved or sent."""
 
 
+def delivery_problem(interaction: discord.Interaction) -> str | None:
+    """Why the results could not be posted where ``interaction`` came from, or None.
+
+    Checked before anything is downloaded or reserved: the channel kind, and the bot's
+    permissions there as Discord reports them with the interaction (``app_permissions``).
+    Without Embed Links the results still arrive, as plain text; without Send Messages they
+    arrive as a follow-up (or by DM once the interaction's token has expired).
+    """
+    channel = interaction.channel
+    if isinstance(channel, discord.ForumChannel):
+        return "Run this inside a forum post, not in the forum itself."
+    if isinstance(channel, discord.Thread) and channel.locked:
+        return "This thread is locked, so I couldn't post the images here. Try an open channel."
+    if not interaction.app_permissions.attach_files:
+        return (
+            "I'm not allowed to attach files in this channel, so I couldn't post the images. "
+            "A server admin can give me the Attach Files permission here."
+        )
+    return None
+
+
 def is_image(attachment: discord.Attachment) -> bool:
     """Whether an attachment says it is an image (its bytes are checked when it is used)."""
     declared = (attachment.content_type or "").startswith("image/")
@@ -53,6 +74,13 @@ class JobIntake:
         self.engine = engine
         self.catalog = catalog
         self.loader = loader
+
+    @staticmethod
+    def check_channel(interaction: discord.Interaction) -> None:
+        """Refuse (:class:`UserFacingError`) where the results could not be posted."""
+        problem = delivery_problem(interaction)
+        if problem is not None:
+            raise UserFacingError(f"{problem} Nothing was charged.")
 
     def resolve(self, choice: str | None) -> tuple[Provider, ModelCapabilities]:
         """The provider and model for a ``provider[:model]`` choice (the default when None)."""
@@ -109,10 +137,17 @@ class JobIntake:
         parent_job_id: str | None = None,
         origin_message_id: int | None = None,
     ) -> Job | None:
-        """Validate, show a status message, admit (reserving credits); None if refused.
+        """Check the channel, validate, admit (reserving credits); None if refused.
 
-        The interaction must already be deferred ephemerally.
+        The interaction must already be deferred ephemerally; its deferred response becomes the
+        job's status message, which the engine's first progress report fills in (so nothing
+        says "accepted" before the credits are reserved).
         """
+        try:
+            self.check_channel(interaction)
+        except UserFacingError as exc:
+            await self.tell(interaction, f"❌ {exc}")
+            return None
         if provider_name not in self.catalog.providers:
             await self.tell(
                 interaction,
@@ -125,9 +160,7 @@ class JobIntake:
         except ProviderError as exc:
             await self.tell(interaction, f"❌ {sentence(str(exc))}")
             return None
-        status = await interaction.edit_original_response(
-            content="⏳ Accepted…", allowed_mentions=NO_MENTIONS
-        )
+        status_id = await self._status_message_id(interaction)
         origin = Origin(
             user_id=str(interaction.user.id),
             guild_id=str(interaction.guild_id) if interaction.guild_id else None,
@@ -136,7 +169,7 @@ class JobIntake:
             interaction_token=interaction.token,
             token_expires_at=(interaction.created_at + TOKEN_LIFETIME).timestamp(),
             origin_message_id=str(origin_message_id) if origin_message_id else None,
-            status_message_id=str(status.id),
+            status_message_id=status_id,
             upload_limit=interaction.filesize_limit,
         )
         spec = JobSpec(
@@ -161,6 +194,16 @@ class JobIntake:
         except ProviderError as exc:
             await self.tell(interaction, f"❌ {sentence(str(exc))} Nothing was charged.")
         return None
+
+    @staticmethod
+    async def _status_message_id(interaction: discord.Interaction) -> str | None:
+        """The id of the deferred response, where progress is shown (None if Discord does not
+        say: the job then runs without progress lines, and its results still arrive)."""
+        try:
+            return str((await interaction.original_response()).id)
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
+            log.info("could not read the status message (%s); no progress lines", exc)
+            return None
 
     @staticmethod
     async def tell(

@@ -6,6 +6,7 @@ import discord
 
 from bot.discord.errors import guarded
 from bot.discord.intake import JobIntake, UserFacingError
+from bot.discord.texts import GONE
 from providers.base import GenerationRequest, Mode
 
 
@@ -38,10 +39,22 @@ class EditModal(discord.ui.Modal, title="Edit image"):
 
     @guarded
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        """Start the edit job."""
+        """Start the edit job (with the parent result's model, when editing a result)."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
-            provider, model = self.intake.resolve(self.model)
+            self.intake.check_channel(interaction)
+        except UserFacingError as exc:
+            await self.intake.tell(interaction, f"❌ {exc}")
+            return
+        choice = self.model
+        if self.parent_job_id is not None:
+            parent = await self.intake.engine.get_job(self.parent_job_id)
+            if parent is None:
+                await self.intake.tell(interaction, GONE)
+                return
+            choice = f"{parent.provider}:{parent.model}"
+        try:
+            provider, model = self.intake.resolve(choice)
             refs = await self.intake.references(provider, model, [("image", self.image)])
         except UserFacingError as exc:
             await self.intake.tell(interaction, f"❌ {exc}")

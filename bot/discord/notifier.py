@@ -11,7 +11,6 @@ first looks for the message it may already have posted.
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -19,22 +18,30 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 import discord
 
-from bot.discord.texts import NO_MENTIONS, failure_text, progress_text, result_embed
+from bot.discord.posting import (
+    DM_UPLOAD_LIMIT,
+    TOKEN_GONE,
+    CannotPostHereError,
+    send_fitted,
+)
+from bot.discord.texts import (
+    NO_MENTIONS,
+    failure_text,
+    progress_text,
+    result_embed,
+    result_text,
+)
 from bot.jobs.models import FailureKind, Job, Progress, Receipt, Stage
 from bot.jobs.ports import DeliveryError
 from bot.jobs.quota import QuotaSnapshot
-from bot.media.fit import ImageTooLargeError, fit_all_async
 from bot.media.sniff import ImageFile
 
 log = logging.getLogger(__name__)
 
-DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 TOKEN_MARGIN = 60.0  # stop using an interaction token this long before it expires
 EDIT_INTERVAL = 3.0  # seconds between progress edits of one message
 TICK_INTERVAL = 5.0  # while generating, the elapsed time is refreshed this often
-MAX_FILES = 10
-INVALID_WEBHOOK_TOKEN = 50027
-UNKNOWN_WEBHOOK = 10015
+MISSING = discord.utils.MISSING
 
 ViewFactory = Callable[[Job], discord.ui.View]
 QuotaLookup = Callable[[str], Awaitable[QuotaSnapshot]]
@@ -151,30 +158,39 @@ class DiscordNotifier:
     async def deliver(self, job: Job, images: list[ImageFile], attempt: int) -> Receipt:
         """Post the results (see the module docstring); idempotent per job."""
         try:
-            return await self._deliver(job, images, attempt)
+            return await self._deliver(job, images)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             # a dropped connection: try again later (the next attempt looks for an earlier post)
             raise DeliveryError(f"Discord connection failed ({type(exc).__name__})") from exc
 
-    async def _deliver(self, job: Job, images: list[ImageFile], attempt: int) -> Receipt:
+    async def _deliver(self, job: Job, images: list[ImageFile]) -> Receipt:
         self._stop_ticker(job.id)
-        limit = job.origin.upload_limit or DEFAULT_UPLOAD_LIMIT
-        try:
-            fitted = await fit_all_async(images[:MAX_FILES], limit)
-        except ImageTooLargeError as exc:
-            raise DeliveryError(str(exc), permanent=True) from exc
-        embed = result_embed(job, await self._quota(job), self.clock())
+        channel = await self._channel(job)
+        quota = await self._quota(job)
+        now = self.clock()
+        # without Embed Links Discord drops embeds silently: say the same in plain text
+        embed = result_embed(job, quota, now) if _may_embed(channel) else None
+        text = None if embed is not None else result_text(job, quota, now)
+        refused: str | None = None
         if self._token_alive(job):
             try:
-                message = await self._webhook(job).send(
-                    embed=embed,
-                    files=_files(job, fitted),
-                    view=_unstored_view(self.view_for, job),
-                    allowed_mentions=NO_MENTIONS,
-                    wait=True,
+                message = await send_fitted(
+                    lambda files: self._webhook(job).send(
+                        content=text or MISSING,
+                        embed=embed or MISSING,
+                        files=files,
+                        view=_unstored_view(self.view_for, job),
+                        allowed_mentions=NO_MENTIONS,
+                        wait=True,
+                    ),
+                    job,
+                    images,
+                    job.origin.upload_limit or DM_UPLOAD_LIMIT,
                 )
+            except CannotPostHereError as exc:
+                refused = exc.reason
             except discord.HTTPException as exc:
-                if exc.code not in (INVALID_WEBHOOK_TOKEN, UNKNOWN_WEBHOOK):
+                if exc.code not in TOKEN_GONE:
                     # 5xx (after discord.py's own retries) may be transient, and may even have
                     # posted: retry later, first looking for an earlier post. Another 4xx is a
                     # refusal that would only repeat.
@@ -187,7 +203,13 @@ class DiscordNotifier:
                 self._last_edit.pop(job.id, None)
                 await self._edit_status(job, "✅ Done — posted below.")
                 return Receipt(via="followup", message_id=str(message.id))
-        return await self._post_in_channel(job, fitted, embed)
+        if channel is not None and refused is None:
+            try:
+                return await self._post_in_channel(job, channel, images, embed, text)
+            except CannotPostHereError as exc:
+                refused = exc.reason
+                log.info("job %s: may not post in the channel (%s); sending a DM", job.id, refused)
+        return await self._send_dm(job, images, quota, refused or "I can't reach that channel")
 
     async def failed(self, job: Job, kind: FailureKind, message: str, refunded: bool) -> None:
         """Tell the requester, privately when the token lives, else by DM or a channel note."""
@@ -221,51 +243,67 @@ class DiscordNotifier:
     # ------------------------------------------------------------------ fallbacks
 
     async def _post_in_channel(
-        self, job: Job, images: list[ImageFile], embed: discord.Embed
+        self,
+        job: Job,
+        channel: discord.abc.Messageable,
+        images: list[ImageFile],
+        embed: discord.Embed | None,
+        text: str | None,
     ) -> Receipt:
-        channel = await self._channel(job)
+        """The bot's own message, fitted to the server's limit; pings the requester only."""
         mention_requester = discord.AllowedMentions(
             everyone=False,
             roles=False,
             replied_user=False,
             users=[discord.Object(int(job.origin.user_id))],
         )
-        if channel is not None:
-            try:
-                message = await channel.send(
-                    content=f"<@{job.origin.user_id}>",
-                    embed=embed,
-                    files=_files(job, images),
+        try:
+            message = await send_fitted(
+                lambda files: channel.send(
+                    content=f"<@{job.origin.user_id}>" + (f" {text}" if text else ""),
+                    embeds=[embed] if embed is not None else [],
+                    files=files,
                     view=_unstored_view(self.view_for, job),
                     allowed_mentions=mention_requester,
                     nonce=f"bb{job.id}",
-                )
-                return Receipt(via="channel", message_id=str(message.id))
-            except discord.Forbidden as exc:
-                log.info("job %s: may not post in the channel (%s); sending a DM", job.id, exc)
-            except discord.HTTPException as exc:
-                raise DeliveryError(f"Discord refused the channel post: {exc.text}") from exc
-        user = await self._user(job)
-        if user is None:
-            raise DeliveryError(
-                "neither the channel nor the requester can be reached", permanent=True
-            )
-        if any(len(image.data) > DEFAULT_UPLOAD_LIMIT for image in images):
-            try:  # DMs allow the default limit, whatever the server's boost level
-                images = await fit_all_async(images, DEFAULT_UPLOAD_LIMIT)
-            except ImageTooLargeError as exc:
-                raise DeliveryError(str(exc), permanent=True) from exc
-        try:
-            message = await user.send(
-                content="I couldn't post in that channel, so here are your images.",
-                embed=embed,
-                files=_files(job, images),
-                view=_unstored_view(self.view_for, job),
-                allowed_mentions=NO_MENTIONS,
+                ),
+                job,
+                images,
+                _upload_limit(channel),
             )
         except discord.HTTPException as exc:
             raise DeliveryError(
-                "the bot may not post in the channel and the requester's DMs are closed",
+                f"Discord refused the channel post: {exc.text}", permanent=exc.status < 500
+            ) from exc
+        return Receipt(via="channel", message_id=str(message.id))
+
+    async def _send_dm(
+        self, job: Job, images: list[ImageFile], quota: QuotaSnapshot | None, reason: str
+    ) -> Receipt:
+        """The last resort: the requester's DMs, saying why the images came this way."""
+        user = await self._user(job)
+        if user is None:
+            raise DeliveryError(
+                f"neither the channel ({reason}) nor the requester can be reached", permanent=True
+            )
+        try:
+            message = await send_fitted(
+                lambda files: user.send(
+                    content=f"I couldn't post your images in that channel ({reason}), "
+                    "so here they are.",
+                    embed=result_embed(job, quota, self.clock()),
+                    files=files,
+                    view=_unstored_view(self.view_for, job),
+                    allowed_mentions=NO_MENTIONS,
+                ),
+                job,
+                images,
+                DM_UPLOAD_LIMIT,
+            )
+        except (CannotPostHereError, discord.HTTPException) as exc:
+            raise DeliveryError(
+                f"the bot may not post in the channel ({reason}) and the requester's DMs are "
+                "closed",
                 permanent=True,
             ) from exc
         return Receipt(via="dm", message_id=str(message.id))
@@ -328,8 +366,17 @@ class DiscordNotifier:
             return None
 
 
-def _files(job: Job, images: list[ImageFile]) -> list[discord.File]:
-    return [
-        discord.File(io.BytesIO(image.data), filename=f"banana-{job.id}-{index}.{image.extension}")
-        for index, image in enumerate(images, start=1)
-    ]
+def _may_embed(channel: discord.abc.Messageable | None) -> bool:
+    """Whether the bot may embed links in ``channel`` (always in DMs, or when unknown)."""
+    if isinstance(channel, discord.abc.GuildChannel | discord.Thread):
+        me = channel.guild.me
+        if me is not None:
+            return channel.permissions_for(me).embed_links
+    return True
+
+
+def _upload_limit(channel: discord.abc.Messageable) -> int:
+    """Per-file bytes the bot's own message may carry: the server's boost tier decides."""
+    if isinstance(channel, discord.abc.GuildChannel | discord.Thread):
+        return channel.guild.filesize_limit
+    return DM_UPLOAD_LIMIT

@@ -13,6 +13,7 @@ EMBED_DESCRIPTION_LIMIT = 4096
 COLOR = 0xF7D038  # banana
 
 NO_MENTIONS = discord.AllowedMentions.none()
+GONE = "❌ I no longer know that image's settings."
 
 
 def sentence(text: str) -> str:
@@ -74,13 +75,7 @@ def quota_line(snapshot: QuotaSnapshot) -> str:
     )
 
 
-def result_embed(job: Job, quota: QuotaSnapshot | None, finished_at: float) -> discord.Embed:
-    """The compact embed posted with the images."""
-    embed = discord.Embed(
-        description=truncate(job.request.prompt, 1000),
-        color=COLOR,
-        timestamp=datetime.fromtimestamp(finished_at).astimezone(),
-    )
+def _settings(job: Job) -> str:
     request = job.request
     settings = [f"{request.aspect_ratio or 'default'} aspect"]
     if request.resolution:
@@ -89,12 +84,35 @@ def result_embed(job: Job, quota: QuotaSnapshot | None, finished_at: float) -> d
         settings.append("grounded")
     if request.references:
         settings.append(f"{len(request.references)} reference(s)")
-    embed.add_field(name="Settings", value=", ".join(settings), inline=True)
-    embed.add_field(name="Model", value=f"{job.provider} · {job.model}", inline=True)
+    return ", ".join(settings)
+
+
+def _credits(job: Job, quota: QuotaSnapshot | None) -> str:
     credits = f"{job.cost} used"
     if quota is not None and quota.remaining is not None:
         credits += f", {quota.remaining} left today"
-    embed.add_field(name="Credits", value=credits, inline=True)
+    return credits
+
+
+def result_embed(job: Job, quota: QuotaSnapshot | None, finished_at: float) -> discord.Embed:
+    """The compact embed posted with the images."""
+    embed = discord.Embed(
+        description=truncate(job.request.prompt, 1000),
+        color=COLOR,
+        timestamp=datetime.fromtimestamp(finished_at).astimezone(),
+    )
+    embed.add_field(name="Settings", value=_settings(job), inline=True)
+    embed.add_field(name="Model", value=f"{job.provider} · {job.model}", inline=True)
+    embed.add_field(name="Credits", value=_credits(job, quota), inline=True)
     embed.add_field(name="Requested by", value=f"<@{job.origin.user_id}>", inline=True)
     embed.set_footer(text=f"{finished_at - job.created_at:.0f} s · job {job.id}")
     return embed
+
+
+def result_text(job: Job, quota: QuotaSnapshot | None, finished_at: float) -> str:
+    """What the embed says, as plain text: for channels where the bot may not embed links."""
+    return (
+        f"{_settings(job)} · {job.provider} · {job.model} · credits: {_credits(job, quota)} · "
+        f"requested by <@{job.origin.user_id}> · {finished_at - job.created_at:.0f} s · "
+        f"job {job.id}\n>>> {truncate(job.request.prompt, 1000)}"
+    )

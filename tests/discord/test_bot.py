@@ -116,10 +116,10 @@ async def test_quota_refusal_and_quota_command(fake, tmp_path):
         assert "3 of 3 credit(s) left today" in text
         assert "Nothing was charged" in text
         ix = await fake.slash(user, fake.channel, "quota")
-        await ix.wait_callback()
-        reply = await fake.wait_for(lambda: ix.original, what="quota reply")
-        assert reply.ephemeral
-        assert "3 of 3 credit(s) left today" in reply.content
+        callback = await ix.wait_callback()
+        assert callback.type == 5  # acknowledged first, the store is read after
+        assert "3 of 3 credit(s) left today" in await status_text(fake, ix, "left today")
+        assert ix.original is not None and ix.original.ephemeral
 
 
 async def test_prompt_mentions_ping_nobody(fake, tmp_path):
@@ -364,7 +364,8 @@ async def test_progress_is_shown_and_throttled(fake, tmp_path):
             original = ix.original
             assert original is not None
             texts = [str(edit.get("content", "")) for edit in original.edits]
-            assert texts[0].startswith("⏳ Accepted")
+            # the first status is the engine's, once the credits are reserved
+            assert texts[0].startswith(("⏳ Queued", "🍌 Sent to the provider")), texts
             assert any("Generating" in t or "Sent to the provider" in t for t in texts)
             # ~3.5 s of polling every 50 ms is throttled to a handful of edits
             assert len(original.edits) <= 8, texts
@@ -533,7 +534,7 @@ async def test_redelivery_after_a_crash_mid_delivery_does_not_post_twice(fake, t
         user = fake.add_user("zoe")
         ix = await fake.slash(user, fake.channel, "imagine", {"prompt": "a fox"})
         if where == "dm":
-            await status_text(fake, ix, "Accepted")
+            await ix.wait_callback()
             fake.expire_token(ix)
             fake.deny_send(fake.channel)
             result = await fake.wait_for(lambda: next(iter(fake.dms(user)), None), what="a DM")

@@ -74,6 +74,7 @@ class Generate(commands.Cog):
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
+            self.intake.check_channel(interaction)  # before downloading anything
             provider, chosen = self.intake.resolve(model)
             refs = await self.intake.references(provider, chosen, attachments)
         except UserFacingError as exc:

@@ -19,8 +19,9 @@ class Quota(commands.Cog):
     @app_commands.command(name="quota", description="Your image credits for today")
     async def quota(self, interaction: discord.Interaction) -> None:
         """Your image credits for today."""
+        await interaction.response.defer(ephemeral=True, thinking=True)  # before any store read
         snapshot = await self.services.engine.quota(str(interaction.user.id))
-        await interaction.response.send_message(quota_line(snapshot), ephemeral=True)
+        await interaction.edit_original_response(content=quota_line(snapshot))
 
 
 async def setup(bot: commands.Bot) -> None:
