@@ -104,6 +104,8 @@ class Capabilities(BaseModel):
     accepts_reference_bytes: bool
     accepts_reference_urls: bool
     max_reference_bytes: int | None = None
+    #: the image types a reference may be (still images; others are converted or refused)
+    reference_formats: tuple[str, ...] = ("image/png", "image/jpeg", "image/webp")
     signed_callbacks: bool = False
 
     def model(self, name: str | None) -> ModelCapabilities:

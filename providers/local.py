@@ -126,6 +126,7 @@ class LocalProvider(Provider):
         completion=Completion.SYNCHRONOUS,
         accepts_reference_bytes=True,
         accepts_reference_urls=False,
+        reference_formats=("image/png", "image/jpeg", "image/webp", "image/gif"),
     )
 
     async def submit(

@@ -11,6 +11,12 @@ from providers.base import (
 )
 
 
+def format_name(mime_type: str) -> str:
+    """``image/jpeg`` → ``JPEG`` (how people name image types)."""
+    name = mime_type.removeprefix("image/").upper()
+    return {"WEBP": "WebP"}.get(name, name)
+
+
 def _choices(values: tuple[str, ...]) -> str:
     return ", ".join(values) if values else "none"
 
@@ -81,6 +87,11 @@ def _validate_references(
     for index, ref in enumerate(request.references, start=1):
         if ref.url is None and ref.data is None:
             raise RequestInvalidError(f"Reference image {index} is empty")
+        if ref.mime_type not in caps.reference_formats:
+            raise RequestInvalidError(
+                f"Reference image {index} is {format_name(ref.mime_type)}; {caps.provider} "
+                f"takes {', '.join(format_name(f) for f in caps.reference_formats)}"
+            )
         if ref.url is None and not caps.accepts_reference_bytes:
             raise RequestInvalidError(
                 f"{caps.provider} only takes reference images by public URL; "

@@ -38,16 +38,33 @@ class BananaTree(app_commands.CommandTree["BananaBot"]):
         await report_unexpected(interaction, error)
 
 
-class BananaBot(commands.Bot):
-    """The bot, built with everything it uses (:class:`Services`)."""
+def intents() -> discord.Intents:
+    """Only what the bot uses: guilds (their channels, roles and the bot's own member, for
+    permissions and upload limits). Interactions need no intent; messages, typing, reactions
+    and voice events would only cost bandwidth."""
+    wanted = discord.Intents.none()
+    wanted.guilds = True
+    return wanted
+
+
+class BananaBot(commands.AutoShardedBot):
+    """The bot, built with everything it uses (:class:`Services`).
+
+    Auto-sharded: it runs as many gateway shards as Discord recommends (one until the bot is
+    in 2,500 servers, when Discord requires more). Its commands are declared for servers that
+    installed it and for DMs with it; user installs are not offered (results are posted by
+    the bot, which needs to be in the server).
+    """
 
     def __init__(self, services: Services, **options: Any) -> None:
-        options.setdefault("intents", discord.Intents.default())
+        options.setdefault("intents", intents())
         super().__init__(
             command_prefix=commands.when_mentioned,
             tree_cls=BananaTree,
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
+            allowed_contexts=app_commands.AppCommandContext(guild=True, dm_channel=True),
+            allowed_installs=app_commands.AppInstallationType(guild=True),
             **options,
         )
         self.services = services

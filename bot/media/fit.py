@@ -79,9 +79,7 @@ class _Source:
         # Only an RGB profile still describes the pixels once they are converted to RGB(A).
         self.icc = icc if isinstance(icc, bytes) and icc[16:20] == b"RGB " else b""
 
-        has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
-            "transparency" in image.info
-        )
+        has_alpha = _has_alpha(image)
         base = image.convert("RGBA" if has_alpha else "RGB")
         if has_alpha and base.getchannel("A").getextrema()[0] == 255:
             base = base.convert("RGB")  # an alpha channel that is opaque everywhere
@@ -354,3 +352,18 @@ async def fit_all_async(
 ) -> list[ImageFile]:
     """:func:`fit_all` in a worker thread, so the event loop keeps running."""
     return await asyncio.to_thread(fit_all, images, max_bytes, total_max_bytes)
+
+
+def still_png(data: bytes) -> ImageFile:
+    """The first frame of an image (a GIF, or any animation) as a still PNG; colours and
+    transparency kept. CPU-bound: call it in a worker thread."""
+    with decode_image(data) as image:
+        image.seek(0)
+        frame = image.convert("RGBA" if _has_alpha(image) else "RGB")
+    out = io.BytesIO()
+    frame.save(out, "PNG")
+    return ImageFile(data=out.getvalue(), mime_type="image/png", extension="png")
+
+
+def _has_alpha(image: Image.Image) -> bool:
+    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info

@@ -12,12 +12,11 @@ import re
 from pathlib import Path
 
 from bot.media.fetch import FetchError, ImageFetcher
-from bot.media.fit import ImageTooLargeError, fit_image_async
-from bot.media.sniff import ImageFile, NotAnImageError, inspect_image
+from bot.media.fit import ImageTooLargeError, fit_image_async, still_png
+from bot.media.sniff import ImageFile, ImageInfo, NotAnImageError, inspect_image
 from providers.base import Capabilities, ReferenceImage
+from providers.validation import format_name
 
-#: formats every byte-taking provider accepts; others (GIF) are re-encoded
-PROVIDER_FORMATS = frozenset({"image/png", "image/jpeg", "image/webp"})
 _URL = re.compile(r"^https?://", re.IGNORECASE)
 
 
@@ -45,18 +44,27 @@ class ReferenceLoader:
             info = await asyncio.to_thread(inspect_image, data)
         except NotAnImageError as exc:
             raise ReferenceImageError(f"{label} is not a usable image: {exc}") from exc
+        still = info.mime_type in caps.reference_formats and not info.animated
         if not caps.accepts_reference_bytes:
             if url is None:
                 raise ReferenceImageError(
                     f"{label}: {caps.provider} only takes reference images by public URL; "
                     "host the file and pass its https:// URL"
                 )
+            if not still:
+                raise ReferenceImageError(
+                    f"{label} is {_kind(info)}, and {caps.provider} takes only "
+                    f"{', '.join(format_name(f) for f in caps.reference_formats)} references "
+                    "(by link, so I can't convert it): attach a still image instead"
+                )
             return ReferenceImage(url=url, mime_type=info.mime_type)
         image = ImageFile.of(data, info)
+        if not still:  # the first frame, as a still PNG the provider takes
+            image = await asyncio.to_thread(still_png, data)
         limit = caps.max_reference_bytes
-        if info.mime_type not in PROVIDER_FORMATS or (limit is not None and len(data) > limit):
+        if limit is not None and len(image.data) > limit:
             try:
-                image = await fit_image_async(image, limit or len(data) * 2)
+                image = await fit_image_async(image, limit)
             except ImageTooLargeError as exc:
                 raise ReferenceImageError(f"{label} is too large for {caps.provider}") from exc
         return ReferenceImage(data=image.data, mime_type=image.mime_type)
@@ -80,3 +88,8 @@ class ReferenceLoader:
         except OSError as exc:
             raise ReferenceImageError(f"{label}: cannot read it ({exc.strerror})") from exc
         return await self.from_bytes(caps, label, data)
+
+
+def _kind(info: ImageInfo) -> str:
+    name = format_name(info.mime_type)
+    return f"an animated {name}" if info.animated else f"a {name}"

@@ -35,6 +35,12 @@ class ImageInfo:
     mime_type: str
     width: int
     height: int
+    frames: int = 1
+
+    @property
+    def animated(self) -> bool:
+        """More than one frame (a GIF, WebP or PNG animation)."""
+        return self.frames > 1
 
     @property
     def extension(self) -> str:
@@ -111,5 +117,6 @@ def inspect_image(data: bytes) -> ImageInfo:
     mime = sniff_mime(data)
     with decode_image(data) as image:
         width, height = image.size
+        frames = int(getattr(image, "n_frames", 1))
     assert mime is not None  # decode_image refuses unknown types
-    return ImageInfo(mime_type=mime, width=width, height=height)
+    return ImageInfo(mime_type=mime, width=width, height=height, frames=frames)
