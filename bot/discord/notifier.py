@@ -3,9 +3,11 @@
 Progress goes to the requester's private status message (the deferred interaction response),
 edited at most every few seconds. Results go as a public follow-up while the interaction token
 lives (15 minutes); after that, or when a follow-up fails with 50027, as the bot's own channel
-message; if the bot may not post there, by DM. Every message is sent with no allowed mentions
-except, for a channel message, the requester. Delivery is idempotent per job: a repeated attempt
-first looks for the message it may already have posted.
+message; if Discord refuses the place (missing permission, archived or locked thread), by DM,
+saying why. Each place gets images fitted to its own upload limit (:mod:`.posting`); where the
+bot may not embed links, the result says the same in plain text. Every message is sent with no
+allowed mentions except, for a channel message, the requester. Delivery is idempotent per job:
+a repeated attempt first looks for the message it may already have posted.
 """
 
 from __future__ import annotations
