@@ -112,7 +112,8 @@ class FakeDiscord(InteractionDriver):
     everyone_permissions: _Forwarded[int] = _Forwarded("state")
     attachment_size_limit: _Forwarded[int] = _Forwarded("state")
     strict_commands: _Forwarded[bool] = _Forwarded("state")
-    #: reject late acknowledgements with 10062 as Discord does (default: only record them)
+    #: refuse a first response after ``ack_deadline`` with 404 10062 (default True, as Discord;
+    #: a test studying lateness sets it False and reads ``late_interactions()``)
     enforce_ack_deadline: _Forwarded[bool] = _Forwarded("state")
     ack_deadline: _Forwarded[float] = _Forwarded("state")
     token_lifetime: _Forwarded[float] = _Forwarded("state")

@@ -84,8 +84,10 @@ class WorldObserver:
 class DiscordState:
     """The world, shared by the gateway, the REST API, the CDN and the test API."""
 
-    #: reject late acknowledgements with 10062 as Discord does (default: only record them)
-    enforce_ack_deadline: bool = False
+    #: reject a first response later than ``ack_deadline`` with 404 10062 "Unknown interaction",
+    #: as Discord does ("you must send an initial response within 3 seconds",
+    #: receiving-and-responding.mdx); a test studying lateness may switch it off
+    enforce_ack_deadline: bool = True
     ack_deadline: float = ACK_DEADLINE
     token_lifetime: float = TOKEN_LIFETIME
 
