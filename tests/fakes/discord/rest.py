@@ -38,6 +38,7 @@ from tests.fakes.discord.models import (
     FakeChannel,
     FakeMessage,
     MessageFlag,
+    OptionType,
     Perm,
     UploadedFile,
 )
@@ -45,6 +46,7 @@ from tests.fakes.discord.state import DiscordState
 from tests.fakes.discord.validation import (
     DiscordAPIError,
     form_error,
+    validate_autocomplete,
     validate_commands,
     validate_modal,
 )
@@ -501,6 +503,8 @@ class RestApi:
             validate_modal(data)
             ix.modal = copy.deepcopy(data)
             return None
+        if cb_type == CallbackType.AUTOCOMPLETE_RESULT:
+            validate_autocomplete(data, _focused_type(ix.payload.get("data", {})))
         return None  # PONG, AUTOCOMPLETE_RESULT: recorded in the callback
 
     async def _h_followup(self, request: web.Request) -> web.Response:
@@ -660,6 +664,20 @@ class RestApi:
         )
         await self.gateway.message_event("MESSAGE_UPDATE", message)
         return json_response(message.payload())
+
+
+def _focused_type(data: JSON) -> int:
+    """The type of the option an autocomplete interaction is about (subcommands walked)."""
+    options: list[JSON] = data.get("options") or []
+    for _ in range(3):  # a command, a group, a subcommand
+        for option in options:
+            if option.get("focused"):
+                return int(option.get("type", OptionType.STRING))
+        nested = [o for o in options if o.get("options")]
+        if not nested:
+            break
+        options = nested[0]["options"]
+    return OptionType.STRING
 
 
 def _truthy(value: str | None) -> bool:
