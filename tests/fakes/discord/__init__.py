@@ -12,7 +12,8 @@ It models Discord closely enough that the real discord.py client runs end to end
   ``@original`` edits, channel messages and DMs, multipart bodies with their bytes kept;
 * Discord's rules that bots trip over: the 3 s acknowledgement window, "already
   acknowledged" (40060), expired tokens (50027), missing permissions (50013), attachment size
-  (40005), embed/content/component limits (50035), empty messages (50006), the first
+  (40005), rate limits (429 with the bucket headers, per route and global), embed/content/
+  component limits (50035), empty messages (50006), the first
   follow-up after a defer filling the "thinking" placeholder, ``allowed_mentions``.
 
 Point discord.py at it with :func:`point_discord_py_at`; drive it with :meth:`FakeDiscord.slash`,
@@ -25,6 +26,7 @@ The package, one concern a module:
 * :mod:`.models` - Discord's objects (users, roles, members, channels, guilds, attachments,
   messages) with their payloads, and its numbers (permission, intent and flag bits, limits);
 * :mod:`.state` - the shared in-memory world: snowflakes, permission computation, changes;
+* :mod:`.ratelimits` - per-route buckets, the global limit, their headers and 429s;
 * :mod:`.clock` - the clock the fake judges time by;
 * :mod:`.gateway` - the websocket gateway;
 * :mod:`.rest` - the REST routes and Discord's checks on them;
@@ -73,6 +75,7 @@ from tests.fakes.discord.models import (
     Perm,
     UploadedFile,
 )
+from tests.fakes.discord.ratelimits import RateLimit, RateLimitConfig
 from tests.fakes.discord.rest import CommandSync, RestApi, RestRequest
 from tests.fakes.discord.server import FakeDiscord, point_discord_py_at
 from tests.fakes.discord.state import DiscordState, Snowflakes, WorldObserver
@@ -119,6 +122,8 @@ __all__ = [
     "OptionType",
     "Overwrite",
     "Perm",
+    "RateLimit",
+    "RateLimitConfig",
     "RestApi",
     "RestRequest",
     "Resume",

@@ -42,6 +42,12 @@ from tests.fakes.discord.models import (
     Perm,
     UploadedFile,
 )
+from tests.fakes.discord.ratelimits import (
+    Decision,
+    RateLimitConfig,
+    RateLimiter,
+    too_many_requests,
+)
 from tests.fakes.discord.state import DiscordState
 from tests.fakes.discord.validation import (
     DiscordAPIError,
@@ -65,6 +71,8 @@ class RestRequest:
     files: list[UploadedFile] = field(default_factory=list)
     status: int = 0
     error_code: int | None = None
+    #: the rate-limit headers answered (``X-RateLimit-*``, ``Retry-After``)
+    rate_limit: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -83,15 +91,40 @@ class RestApi:
     """The ``/api/v10`` routes over the shared state, and the record of what they received."""
 
     def __init__(
-        self, state: DiscordState, gateway: Gateway, message_writer: MessageWriter
+        self,
+        state: DiscordState,
+        gateway: Gateway,
+        message_writer: MessageWriter,
+        rate_limits: RateLimitConfig | None = None,
     ) -> None:
-        """Answer from ``state``, post with ``message_writer``, tell the bot through ``gateway``."""
+        """Answer from ``state``, post with ``message_writer``, tell the bot through ``gateway``;
+        limit the rate as ``rate_limits`` says (default: Discord-like limits)."""
         self.state = state
         self.gateway = gateway
         self.message_writer = message_writer
+        self.rate_limiter = RateLimiter(rate_limits)
         self.requests: list[RestRequest] = []
         self.callbacks: list[Callback] = []
         self.command_syncs: list[CommandSync] = []
+
+    @property
+    def rate_limits(self) -> RateLimitConfig:
+        """The limits in force (change its fields to tighten or loosen them)."""
+        return self.rate_limiter.config
+
+    @rate_limits.setter
+    def rate_limits(self, config: RateLimitConfig) -> None:
+        self.rate_limiter = RateLimiter(config)
+
+    @property
+    def invalid_requests(self) -> int:
+        """Answers that count toward Discord's invalid-request limit (10,000 per 10 minutes:
+        401, 403 and 429 except ``X-RateLimit-Scope: shared``; topics/rate-limits.mdx)."""
+        return sum(
+            1
+            for r in self.requests
+            if r.status in (401, 403, 429) and r.rate_limit.get("X-RateLimit-Scope") != "shared"
+        )
 
     def requests_to(self, path_part: str, method: str | None = None) -> list[RestRequest]:
         """Recorded REST requests whose route contains ``path_part``."""
@@ -139,24 +172,38 @@ class RestApi:
     async def middleware(
         self, request: web.Request, handler: Callable[[web.Request], Any]
     ) -> web.StreamResponse:
-        """Record ``/api/v10`` requests, check the bot token, answer errors as Discord does."""
+        """Record ``/api/v10`` requests, check the bot token and the rate limits, and answer
+        errors as Discord does."""
         if not request.path.startswith(API_PREFIX + "/"):
             response: web.StreamResponse = await handler(request)
             return response
         rec = await self._record(request)
         request[_REC] = rec
+        decision: Decision | None = None
         try:
             if (
                 self._needs_auth(rec.route)
                 and request.headers.get("Authorization") != f"Bot {self.state.token}"
             ):
                 raise DiscordAPIError(401, 0, "401: Unauthorized")
+            decision = self.rate_limiter.check(self.rate_limiter.route(rec.method, rec.route))
+            if not decision.allowed:
+                headers, body = too_many_requests(decision)
+                rec.rate_limit = headers
+                response = json_response(body, status=429)
+                response.headers.update(headers)
+                rec.status = 429
+                self.state.changed()
+                return response
             response = await handler(request)
         except DiscordAPIError as error:
             rec.error_code = error.code
             response = json_response(error.body(), status=error.status)
         except web.HTTPMethodNotAllowed:
             response = json_response({"message": "405: Method Not Allowed", "code": 0}, status=405)
+        if decision is not None:
+            rec.rate_limit = dict(decision.headers)
+            response.headers.update(decision.headers)
         rec.status = response.status
         self.state.changed()
         return response

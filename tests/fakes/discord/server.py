@@ -41,6 +41,7 @@ from tests.fakes.discord.models import (
     FakeUser,
     id_of,
 )
+from tests.fakes.discord.ratelimits import RateLimitConfig
 from tests.fakes.discord.rest import CommandSync, RestApi, RestRequest
 from tests.fakes.discord.state import DiscordState
 
@@ -122,6 +123,11 @@ class FakeDiscord(InteractionDriver):
     requests: _Forwarded[list[RestRequest]] = _Forwarded("rest")
     callbacks: _Forwarded[list[Callback]] = _Forwarded("rest")
     command_syncs: _Forwarded[list[CommandSync]] = _Forwarded("rest")
+    #: the rate limits in force (:class:`~.ratelimits.RateLimitConfig`; set its fields, or
+    #: assign ``RateLimitConfig.off()``)
+    rate_limits: _Forwarded[RateLimitConfig] = _Forwarded("rest")
+    #: 401, 403 and 429 answers so far (Discord bans at 10,000 per 10 minutes)
+    invalid_requests: _Forwarded[int] = _Forwarded("rest")
 
     gateway_frames: _Forwarded[list[GatewayFrame]] = _Forwarded("gateway")
     identifies: _Forwarded[list[JSON]] = _Forwarded("gateway")
@@ -152,6 +158,7 @@ class FakeDiscord(InteractionDriver):
         allowed_privileged_intents: int = PRIVILEGED_INTENTS,
         strict_commands: bool = True,
         clock: Clock | None = None,
+        rate_limits: RateLimitConfig | None = None,
     ) -> None:
         """Build the state; nothing listens until :meth:`start`.
 
@@ -161,6 +168,8 @@ class FakeDiscord(InteractionDriver):
         snowflakes, timestamps, CDN URL signatures); default :class:`SystemClock`, the event
         loop's clock and the wall clock. A :class:`~tests.fakes.discord.clock.ManualClock`
         lets a test step past a deadline instead of sleeping.
+        ``rate_limits``: per-route and global limits (default: close to Discord's; see
+        :class:`~tests.fakes.discord.ratelimits.RateLimitConfig`).
         """
         self.state = DiscordState(
             clock=clock if clock is not None else SystemClock(),
@@ -182,7 +191,7 @@ class FakeDiscord(InteractionDriver):
         self.gateway = Gateway(self.state, allowed_privileged_intents=allowed_privileged_intents)
         self.state.observer = self.gateway
         self.message_writer = MessageWriter(self.state, self.cdn)
-        self.rest = RestApi(self.state, self.gateway, self.message_writer)
+        self.rest = RestApi(self.state, self.gateway, self.message_writer, rate_limits)
         self._runner: web.AppRunner | None = None
 
         self.app = web.Application(
