@@ -11,9 +11,10 @@ It models Discord closely enough that the real discord.py client runs end to end
   and every response path: callbacks 4/5/6/7/8/9 with ``with_response``, follow-ups,
   ``@original`` edits, channel messages and DMs, multipart bodies with their bytes kept;
 * Discord's rules that bots trip over: the 3 s acknowledgement window, "already
-  acknowledged" (40060), expired tokens (50027), missing permissions (50013), attachment size
-  (40005), rate limits (429 with the bucket headers, per route and global), embed/content/
-  component limits (50035), empty messages (50006), the first
+  acknowledged" (40060), expired tokens (50027), missing permissions (50013), upload limits
+  (per file: the interaction's ``attachment_size_limit`` or the guild's boost tier; per
+  request: 25 MiB; 413 40005), rate limits (429 with the bucket headers, per route and
+  global), embed/content/component limits (50035), empty messages (50006), the first
   follow-up after a defer filling the "thinking" placeholder, ``allowed_mentions``.
 
 Point discord.py at it with :func:`point_discord_py_at`; drive it with :meth:`FakeDiscord.slash`,
@@ -59,7 +60,9 @@ from tests.fakes.discord.models import (
     DISCORD_EPOCH_MS,
     DM_PERMISSIONS,
     JSON,
+    PREMIUM_TIER_UPLOAD_LIMITS,
     PRIVILEGED_INTENTS,
+    REQUEST_SIZE_LIMIT,
     TOKEN_LIFETIME,
     FakeAttachment,
     FakeChannel,
@@ -91,7 +94,9 @@ __all__ = [
     "DISCORD_EPOCH_MS",
     "DM_PERMISSIONS",
     "JSON",
+    "PREMIUM_TIER_UPLOAD_LIMITS",
     "PRIVILEGED_INTENTS",
+    "REQUEST_SIZE_LIMIT",
     "TOKEN_LIFETIME",
     "AttachmentSpec",
     "Callback",

@@ -399,6 +399,17 @@ class Gateway(WorldObserver):
         """CHANNEL_UPDATE."""
         self._dispatch_soon("CHANNEL_UPDATE", channel.payload)
 
+    def guild_updated(self, guild: FakeGuild) -> None:
+        """GUILD_UPDATE: the guild's own fields (no members, channels or threads)."""
+
+        def build() -> JSON:
+            data = self.guild_create_payload(guild)
+            for key in ("members", "channels", "threads", "presences", "voice_states"):
+                data.pop(key, None)
+            return data
+
+        self._dispatch_soon("GUILD_UPDATE", build)
+
     def role_created(self, guild: FakeGuild, role: FakeRole) -> None:
         """GUILD_ROLE_CREATE."""
         self._dispatch_soon(

@@ -614,7 +614,12 @@ class InteractionDriver:
     ) -> FakeInteraction:
         iid = self.state.new_id()
         token = "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48)
-        limit = attachment_size_limit or self.state.attachment_size_limit
+        guild = self.state.guilds[channel.guild_id] if channel.guild_id is not None else None
+        # the larger of the user's own limit and the guild's boost limit (reference.mdx)
+        limit = attachment_size_limit or max(
+            user.upload_limit or self.state.attachment_size_limit,
+            guild.upload_limit if guild is not None else 0,
+        )
         payload: JSON = {
             "id": iid,
             "application_id": self.state.application_id,

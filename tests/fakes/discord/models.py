@@ -20,8 +20,21 @@ JSON = dict[str, Any]
 
 API_PREFIX = "/api/v10"
 DISCORD_EPOCH_MS = 1420070400000
-#: Discord's default per-file upload limit since 2025-01 (``attachment_size_limit``).
+#: Discord's default per-file upload limit since 2025-01-16 (developers/reference.mdx "Uploading
+#: Files"; change-log 2024-12-16 "Default File Upload Limit Change"; discord.py
+#: ``utils.DEFAULT_FILE_SIZE_LIMIT_BYTES``). Bots have no Nitro, so it is their limit in DMs.
 DEFAULT_ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
+#: Per-file upload limit by a guild's boost tier (``premium_tier``): what the bot's own posts in
+#: that guild may carry. discord.py ``Guild._PREMIUM_GUILD_LIMITS`` (``Guild.filesize_limit``).
+PREMIUM_TIER_UPLOAD_LIMITS: dict[int, int] = {
+    0: DEFAULT_ATTACHMENT_SIZE_LIMIT,
+    1: DEFAULT_ATTACHMENT_SIZE_LIMIT,
+    2: 50 * 1024 * 1024,
+    3: 100 * 1024 * 1024,
+}
+#: "The maximum request size when sending a message is 25 MiB" (developers/resources/message.mdx,
+#: Create Message, Limitations); applied to every request that carries a message.
+REQUEST_SIZE_LIMIT = 25 * 1024 * 1024
 #: An interaction must get its first callback within this many seconds.
 ACK_DEADLINE = 3.0
 #: Interaction tokens work for follow-ups and edits this long.
@@ -165,6 +178,10 @@ class FakeUser:
     global_name: str | None = None
     #: DMs to this user fail with 50007 (privacy settings / blocked the bot)
     dms_closed: bool = False
+    #: the user's own per-file upload limit (Nitro raises it; None: Discord's default). An
+    #: interaction's ``attachment_size_limit`` is the larger of this and the guild's boost limit
+    #: (developers/reference.mdx, "Uploading Files").
+    upload_limit: int | None = None
 
     @property
     def mention(self) -> str:
@@ -324,9 +341,18 @@ class FakeGuild:
     roles: dict[str, FakeRole] = field(default_factory=dict)
     channels: dict[str, FakeChannel] = field(default_factory=dict)
     members: dict[str, FakeMember] = field(default_factory=dict)
-    #: per-file limit for uploads with the bot token (boost tiers raise it)
-    attachment_size_limit: int = DEFAULT_ATTACHMENT_SIZE_LIMIT
+    #: the boost tier (0-3): it sets the per-file limit of the bot's own posts here
+    premium_tier: int = 0
+    #: an explicit per-file limit for the bot's own posts (None: from ``premium_tier``)
+    attachment_size_limit: int | None = None
     locale: str = "en-US"
+
+    @property
+    def upload_limit(self) -> int:
+        """The per-file limit of uploads with the bot token in this guild."""
+        if self.attachment_size_limit is not None:
+            return self.attachment_size_limit
+        return PREMIUM_TIER_UPLOAD_LIMITS[self.premium_tier]
 
     @property
     def everyone(self) -> FakeRole:
@@ -351,7 +377,7 @@ class FakeGuild:
             "explicit_content_filter": 0,
             "mfa_level": 0,
             "nsfw_level": 0,
-            "premium_tier": 0,
+            "premium_tier": self.premium_tier,
             "premium_subscription_count": 0,
             "premium_progress_bar_enabled": False,
             "preferred_locale": self.locale,

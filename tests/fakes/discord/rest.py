@@ -71,6 +71,8 @@ class RestRequest:
     files: list[UploadedFile] = field(default_factory=list)
     status: int = 0
     error_code: int | None = None
+    #: the body's size in bytes
+    size: int = 0
     #: the rate-limit headers answered (``X-RateLimit-*``, ``Retry-After``)
     rate_limit: dict[str, str] = field(default_factory=dict)
 
@@ -172,8 +174,8 @@ class RestApi:
     async def middleware(
         self, request: web.Request, handler: Callable[[web.Request], Any]
     ) -> web.StreamResponse:
-        """Record ``/api/v10`` requests, check the bot token and the rate limits, and answer
-        errors as Discord does."""
+        """Record ``/api/v10`` requests, check the bot token, the request's size and the rate
+        limits, and answer errors as Discord does."""
         if not request.path.startswith(API_PREFIX + "/"):
             response: web.StreamResponse = await handler(request)
             return response
@@ -186,6 +188,8 @@ class RestApi:
                 and request.headers.get("Authorization") != f"Bot {self.state.token}"
             ):
                 raise DiscordAPIError(401, 0, "401: Unauthorized")
+            if rec.size > self.state.request_size_limit:
+                raise DiscordAPIError(413, 40005, "Request entity too large")
             decision = self.rate_limiter.check(self.rate_limiter.route(rec.method, rec.route))
             if not decision.allowed:
                 headers, body = too_many_requests(decision)
@@ -231,6 +235,7 @@ class RestApi:
                 if not isinstance(part, BodyPartReader):
                     continue
                 raw = await part.read(decode=False)
+                rec.size += len(raw)
                 if part.filename is not None:
                     rec.files.append(
                         UploadedFile(
@@ -242,8 +247,10 @@ class RestApi:
                     )
                 elif part.name == "payload_json":
                     rec.json = json.loads(bytes(raw))
+            rec.size = max(rec.size, request.content_length or 0)
         else:
             body = await request.read()
+            rec.size = len(body)
             if body:
                 try:
                     rec.json = json.loads(body)
@@ -620,6 +627,12 @@ class RestApi:
         except KeyError:
             raise DiscordAPIError(404, 10003, "Unknown Channel") from None
 
+    def _upload_limit(self, channel: FakeChannel) -> int:
+        """The per-file limit of the bot's own posts: the guild's boost tier, or the DM limit."""
+        if channel.guild_id is None:
+            return self.state.dm_upload_limit
+        return self.state.guilds[channel.guild_id].upload_limit
+
     def _require(self, channel: FakeChannel, needed: int) -> None:
         perms = self.state.permissions_for(self.state.bot_user, channel)
         if not perms & Perm.VIEW_CHANNEL:
@@ -640,13 +653,12 @@ class RestApi:
         if channel.is_dm:
             if any(user.dms_closed or user.bot for user in channel.recipients):
                 raise DiscordAPIError(403, 50007, "Cannot send messages to this user")
-            limit = self.state.attachment_size_limit
         else:
             needed = Perm.SEND_MESSAGES | (Perm.ATTACH_FILES if rec.files else 0)
             self._require(channel, needed)
-            assert channel.guild_id is not None
-            limit = self.state.guilds[channel.guild_id].attachment_size_limit
-        message = self.message_writer.create(channel, data, rec.files, limit=limit)
+        message = self.message_writer.create(
+            channel, data, rec.files, limit=self._upload_limit(channel)
+        )
         await self.gateway.message_event("MESSAGE_CREATE", message)
         return json_response(message.payload())
 
@@ -701,13 +713,12 @@ class RestApi:
             return web.Response(status=204)
         if not own:
             raise DiscordAPIError(403, 50005, "Cannot edit a message authored by another user")
-        limit = (
-            self.state.guilds[channel.guild_id].attachment_size_limit
-            if channel.guild_id
-            else self.state.attachment_size_limit
-        )
         self.message_writer.edit(
-            message, self._body(request), self._rec(request).files, limit=limit, webhook=False
+            message,
+            self._body(request),
+            self._rec(request).files,
+            limit=self._upload_limit(channel),
+            webhook=False,
         )
         await self.gateway.message_event("MESSAGE_UPDATE", message)
         return json_response(message.payload())

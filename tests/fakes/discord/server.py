@@ -118,6 +118,10 @@ class FakeDiscord(InteractionDriver):
     enforce_ack_deadline: _Forwarded[bool] = _Forwarded("state")
     ack_deadline: _Forwarded[float] = _Forwarded("state")
     token_lifetime: _Forwarded[float] = _Forwarded("state")
+    #: the largest request that may carry a message (413 40005 above; 25 MiB)
+    request_size_limit: _Forwarded[int] = _Forwarded("state")
+    #: the per-file limit of the bot's own posts in DMs (10 MiB)
+    dm_upload_limit: _Forwarded[int] = _Forwarded("state")
     port: _Forwarded[int] = _Forwarded("state")
 
     requests: _Forwarded[list[RestRequest]] = _Forwarded("rest")
@@ -170,6 +174,8 @@ class FakeDiscord(InteractionDriver):
         lets a test step past a deadline instead of sleeping.
         ``rate_limits``: per-route and global limits (default: close to Discord's; see
         :class:`~tests.fakes.discord.ratelimits.RateLimitConfig`).
+        ``attachment_size_limit``: users' per-file limit (an interaction's
+        ``attachment_size_limit`` is the larger of it and the guild's boost limit).
         """
         self.state = DiscordState(
             clock=clock if clock is not None else SystemClock(),
@@ -266,6 +272,7 @@ class FakeDiscord(InteractionDriver):
     # ------------------------------------------------------------------ the world (DiscordState)
 
     add_guild = _forward("state", DiscordState.add_guild)
+    set_premium_tier = _forward("state", DiscordState.set_premium_tier)
     add_channel = _forward("state", DiscordState.add_channel)
     add_role = _forward("state", DiscordState.add_role)
     add_user = _forward("state", DiscordState.add_user)

@@ -22,9 +22,11 @@ from tests.fakes.discord.models import (
     ACK_DEADLINE,
     ALL_PERMISSIONS,
     API_PREFIX,
+    DEFAULT_ATTACHMENT_SIZE_LIMIT,
     DISCORD_EPOCH_MS,
     DM_PERMISSIONS,
     JSON,
+    REQUEST_SIZE_LIMIT,
     TOKEN_LIFETIME,
     FakeChannel,
     FakeGuild,
@@ -74,6 +76,9 @@ class WorldObserver:
     def channel_updated(self, channel: FakeChannel) -> None:
         """A channel's overwrites changed (CHANNEL_UPDATE)."""
 
+    def guild_updated(self, guild: FakeGuild) -> None:
+        """A guild's settings changed, e.g. its boost tier (GUILD_UPDATE)."""
+
     def role_created(self, guild: FakeGuild, role: FakeRole) -> None:
         """A role was created in a guild the bot is in (GUILD_ROLE_CREATE)."""
 
@@ -90,6 +95,10 @@ class DiscordState:
     enforce_ack_deadline: bool = True
     ack_deadline: float = ACK_DEADLINE
     token_lifetime: float = TOKEN_LIFETIME
+    #: the largest request that may carry a message (413 40005 above it)
+    request_size_limit: int = REQUEST_SIZE_LIMIT
+    #: the per-file limit of the bot's own posts in DMs (bots have no Nitro)
+    dm_upload_limit: int = DEFAULT_ATTACHMENT_SIZE_LIMIT
 
     def __init__(
         self,
@@ -128,6 +137,7 @@ class DiscordState:
         }
         self.bot_permissions = bot_permissions
         self.everyone_permissions = everyone_permissions
+        #: a user's per-file upload limit unless the user has one (``FakeUser.upload_limit``)
         self.attachment_size_limit = attachment_size_limit
         self.strict_commands = strict_commands
 
@@ -223,12 +233,15 @@ class DiscordState:
         owner: FakeUser | None = None,
         channel_id: int | str | None = None,
         channel_name: str = "general",
+        premium_tier: int = 0,
         attachment_size_limit: int | None = None,
         with_bot: bool = True,
     ) -> FakeGuild:
         """Create a guild with @everyone, the bot's managed role and one text channel.
 
-        If the bot is connected, it receives GUILD_CREATE (as when it is invited).
+        ``premium_tier`` (0-3) sets the per-file limit of the bot's own posts there (10, 10, 50,
+        100 MiB); ``attachment_size_limit`` overrides it. If the bot is connected, it receives
+        GUILD_CREATE (as when it is invited).
         """
         owner = owner or self.owner
         gid = str(guild_id) if guild_id is not None else self.new_id()
@@ -236,7 +249,8 @@ class DiscordState:
             gid,
             name,
             owner.id,
-            attachment_size_limit=attachment_size_limit or self.attachment_size_limit,
+            premium_tier=premium_tier,
+            attachment_size_limit=attachment_size_limit,
         )
         guild.roles[gid] = FakeRole(gid, "@everyone", self.everyone_permissions, position=0)
         guild.members[owner.id] = FakeMember(owner, gid, joined_at=self.now_iso())
@@ -253,6 +267,17 @@ class DiscordState:
             )
             self.observer.guild_joined(guild)
         return guild
+
+    def set_premium_tier(self, guild: FakeGuild | str | None, tier: int) -> None:
+        """Boost a guild to ``tier`` (0-3): the bot's own posts there get that tier's per-file
+        limit; the bot hears GUILD_UPDATE (discord.py's ``Guild.filesize_limit`` follows)."""
+        if tier not in (0, 1, 2, 3):
+            raise ValueError("boost tiers are 0-3")
+        g = self.guild_of(guild)
+        g.premium_tier = tier
+        if self.bot_user.id in g.members:
+            self.observer.guild_updated(g)
+        self.changed()
 
     def add_channel(
         self,
