@@ -39,6 +39,7 @@ from tests.fakes.discord.models import (
     FakeGuild,
     FakeMessage,
     FakeUser,
+    IntegrationType,
     id_of,
 )
 from tests.fakes.discord.ratelimits import RateLimitConfig
@@ -122,6 +123,12 @@ class FakeDiscord(InteractionDriver):
     request_size_limit: _Forwarded[int] = _Forwarded("state")
     #: the per-file limit of the bot's own posts in DMs (10 MiB)
     dm_upload_limit: _Forwarded[int] = _Forwarded("state")
+    #: installation contexts the application supports (0 guild, 1 user)
+    integration_types: _Forwarded[set[int]] = _Forwarded("state")
+    #: ids of users who installed the app to their account
+    user_installs: _Forwarded[set[str]] = _Forwarded("state")
+    #: group DMs and DMs between users, by id (the bot is not in them)
+    private_channels: _Forwarded[dict[str, FakeChannel]] = _Forwarded("state")
     port: _Forwarded[int] = _Forwarded("state")
 
     requests: _Forwarded[list[RestRequest]] = _Forwarded("rest")
@@ -163,6 +170,10 @@ class FakeDiscord(InteractionDriver):
         strict_commands: bool = True,
         clock: Clock | None = None,
         rate_limits: RateLimitConfig | None = None,
+        integration_types: tuple[int, ...] = (
+            IntegrationType.GUILD_INSTALL,
+            IntegrationType.USER_INSTALL,
+        ),
     ) -> None:
         """Build the state; nothing listens until :meth:`start`.
 
@@ -176,6 +187,7 @@ class FakeDiscord(InteractionDriver):
         :class:`~tests.fakes.discord.ratelimits.RateLimitConfig`).
         ``attachment_size_limit``: users' per-file limit (an interaction's
         ``attachment_size_limit`` is the larger of it and the guild's boost limit).
+        ``integration_types``: the installation contexts the app supports (default both).
         """
         self.state = DiscordState(
             clock=clock if clock is not None else SystemClock(),
@@ -192,6 +204,7 @@ class FakeDiscord(InteractionDriver):
             everyone_permissions=everyone_permissions,
             attachment_size_limit=attachment_size_limit,
             strict_commands=strict_commands,
+            integration_types=integration_types,
         )
         self.cdn = Cdn(self.state)
         self.gateway = Gateway(self.state, allowed_privileged_intents=allowed_privileged_intents)
@@ -274,6 +287,11 @@ class FakeDiscord(InteractionDriver):
     add_guild = _forward("state", DiscordState.add_guild)
     set_premium_tier = _forward("state", DiscordState.set_premium_tier)
     add_channel = _forward("state", DiscordState.add_channel)
+    add_thread = _forward("state", DiscordState.add_thread)
+    set_thread = _forward("state", DiscordState.set_thread)
+    user_dm = _forward("state", DiscordState.user_dm)
+    group_dm = _forward("state", DiscordState.group_dm)
+    install_for_user = _forward("state", DiscordState.install_for_user)
     add_role = _forward("state", DiscordState.add_role)
     add_user = _forward("state", DiscordState.add_user)
     member = _forward("state", DiscordState.member)
