@@ -104,6 +104,9 @@ class MiniBot(commands.Bot):
         self.resumed = 0
         self.errors: list[BaseException] = []
         self.captured: asyncio.Queue[discord.Interaction] = asyncio.Queue()
+        #: what /pick's autocomplete answers, and the errors Discord gave for it
+        self.suggestions: list[app_commands.Choice[Any]] = []
+        self.autocomplete_errors: list[discord.HTTPException] = []
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         return None  # the default sleeps 5 s before every re-IDENTIFY
@@ -162,7 +165,19 @@ class MiniBot(commands.Bot):
             original = await interaction.original_response()
             assert original.attachments[0].filename == "edited.png"
 
-        slash_commands: list[app_commands.Command[Any, Any, None]] = [imagine, hold, purge]
+        async def suggest(interaction: discord.Interaction, current: Any) -> list[Any]:
+            try:
+                await interaction.response.autocomplete(self.suggestions)
+            except discord.HTTPException as error:
+                self.autocomplete_errors.append(error)  # discord.py then answers []
+            return []
+
+        @app_commands.command(name="pick", description="Autocomplete that answers what it is told")
+        @app_commands.autocomplete(word=suggest, number=suggest)
+        async def pick(interaction: discord.Interaction, word: str, number: int = 0) -> None:
+            await interaction.response.send_message(f"{word} {number}", ephemeral=True)
+
+        slash_commands: list[app_commands.Command[Any, Any, None]] = [imagine, hold, purge, pick]
         for command in slash_commands:
             self.tree.add_command(command, guild=guild)
         self.tree.add_command(
@@ -185,34 +200,53 @@ class Env:
         return await asyncio.wait_for(self.bot.captured.get(), 5)
 
 
-@pytest.fixture
-async def env(caplog: pytest.LogCaptureFixture) -> AsyncIterator[Env]:
-    async with FakeDiscord() as fake:
-        restore = point_discord_py_at(fake)
+@contextlib.asynccontextmanager
+async def bot_running(fake: FakeDiscord, bot: commands.Bot) -> AsyncIterator[None]:
+    """Point discord.py at ``fake``, start ``bot`` and wait until it is ready; close it after."""
+    restore = point_discord_py_at(fake)
+    runner = asyncio.create_task(bot.start(fake.token))
+    ready = asyncio.create_task(bot.wait_until_ready())
+    try:
+        done, _ = await asyncio.wait(
+            {runner, ready}, timeout=5, return_when=asyncio.FIRST_COMPLETED
+        )
+        if runner in done:
+            runner.result()  # raises why the bot stopped
+        assert ready in done, "bot not ready within 5 s"
+        yield
+    finally:
+        ready.cancel()
+        await bot.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(runner, 5)
+        restore()
+
+
+def discord_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """Errors discord.py logged (exceptions it swallowed)."""
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno >= logging.ERROR and r.name.startswith("discord")
+    ]
+
+
+@contextlib.asynccontextmanager
+async def mini_env(caplog: pytest.LogCaptureFixture, **options: Any) -> AsyncIterator[Env]:
+    """A fake Discord (``FakeDiscord(**options)``) with :class:`MiniBot` ready on it; after the
+    test, no error may have reached the tree's handler or discord.py's log."""
+    async with FakeDiscord(**options) as fake:
         bot = MiniBot(int(fake.guild.id))
-        runner = asyncio.create_task(bot.start(fake.token))
-        ready = asyncio.create_task(bot.wait_until_ready())
-        try:
-            done, _ = await asyncio.wait(
-                {runner, ready}, timeout=5, return_when=asyncio.FIRST_COMPLETED
-            )
-            if runner in done:
-                runner.result()  # raises why the bot stopped
-            assert ready in done, "bot not ready within 5 s"
+        async with bot_running(fake, bot):
             yield Env(fake, bot)
             assert bot.errors == []
-            logged = [
-                r.getMessage()
-                for r in caplog.records
-                if r.levelno >= logging.ERROR and r.name.startswith("discord")
-            ]
-            assert logged == []
-        finally:
-            ready.cancel()
-            await bot.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(runner, 5)
-            restore()
+            assert discord_errors(caplog) == []
+
+
+@pytest.fixture
+async def env(caplog: pytest.LogCaptureFixture) -> AsyncIterator[Env]:
+    async with mini_env(caplog) as started:
+        yield started
 
 
 async def _imagine(env: Env, user: FakeUser) -> discord.WebhookMessage:

@@ -30,6 +30,7 @@ async def menv():
 async def test_late_ack_by_clock(menv):
     env, clock = menv
     fake = env.fake
+    fake.enforce_ack_deadline = False  # this test studies lateness: record it, do not refuse
     ix = await fake.slash(fake.add_user("alice"), fake.channel, "hold")
     interaction = await env.captured()
     assert fake.late_interactions() == []
@@ -43,14 +44,26 @@ async def test_late_ack_by_clock(menv):
 async def test_enforced_deadline_by_clock(menv):
     env, clock = menv
     fake = env.fake
-    fake.enforce_ack_deadline = True
-    assert fake.state.enforce_ack_deadline is True
-    await fake.slash(fake.add_user("alice"), fake.channel, "hold")
+    assert fake.enforce_ack_deadline is True  # on by default, in every test
+    ix = await fake.slash(fake.add_user("alice"), fake.channel, "hold")
     interaction = await env.captured()
     clock.advance(3.01)
     with pytest.raises(discord.NotFound) as caught:
         await interaction.response.defer()
     assert caught.value.code == 10062
+    assert fake.late_interactions() == [ix] and not ix.acknowledged
+    with pytest.raises(discord.NotFound):  # the token died with the deadline
+        await interaction.followup.send("too late")
+
+
+async def test_in_time_by_clock(menv):
+    env, clock = menv
+    fake = env.fake
+    ix = await fake.slash(fake.add_user("alice"), fake.channel, "hold")
+    interaction = await env.captured()
+    clock.advance(2.99)
+    await interaction.response.defer()
+    assert (await ix.wait_callback()).elapsed == pytest.approx(2.99)
 
 
 async def test_token_lifetime_by_clock(menv):

@@ -31,6 +31,7 @@ from tests.fakes.discord.models import (
     FakeMessage,
     FakeRole,
     Intent,
+    Perm,
 )
 from tests.fakes.discord.state import DiscordState, WorldObserver
 
@@ -279,11 +280,19 @@ class Gateway(WorldObserver):
         await self.dispatch("GUILD_MEMBERS_CHUNK", chunk)
 
     def guild_create_payload(self, guild: FakeGuild) -> JSON:
+        """GUILD_CREATE: the members the intents allow, the active threads the bot can see."""
         if self.intents & Intent.GUILD_MEMBERS:
             members = list(guild.members.values())
         else:
             members = [guild.members[self.state.bot_user.id]]
-        return guild.payload(members=members, joined_at=self._joined_at)
+        threads = [
+            c
+            for c in guild.channels.values()
+            if c.is_thread
+            and not c.archived
+            and self.state.permissions_for(self.state.bot_user, c) & Perm.VIEW_CHANNEL
+        ]
+        return guild.payload(members=members, joined_at=self._joined_at, threads=threads)
 
     async def _dispatch_locked(self, event: str, data: JSON) -> int:
         self._seq += 1
@@ -399,6 +408,25 @@ class Gateway(WorldObserver):
         """CHANNEL_UPDATE."""
         self._dispatch_soon("CHANNEL_UPDATE", channel.payload)
 
+    def guild_updated(self, guild: FakeGuild) -> None:
+        """GUILD_UPDATE: the guild's own fields (no members, channels or threads)."""
+
+        def build() -> JSON:
+            data = self.guild_create_payload(guild)
+            for key in ("members", "channels", "threads", "presences", "voice_states"):
+                data.pop(key, None)
+            return data
+
+        self._dispatch_soon("GUILD_UPDATE", build)
+
+    def thread_created(self, thread: FakeChannel) -> None:
+        """THREAD_CREATE."""
+        self._dispatch_soon("THREAD_CREATE", lambda: {**thread.payload(), "newly_created": True})
+
+    def thread_updated(self, thread: FakeChannel) -> None:
+        """THREAD_UPDATE."""
+        self._dispatch_soon("THREAD_UPDATE", thread.payload)
+
     def role_created(self, guild: FakeGuild, role: FakeRole) -> None:
         """GUILD_ROLE_CREATE."""
         self._dispatch_soon(
@@ -423,6 +451,8 @@ class Gateway(WorldObserver):
         if message.ephemeral or self.session_id is None:
             return
         channel = self.state.get_channel(message.channel_id)
+        if channel.is_private and not channel.bot_dm:
+            return  # a group DM or a DM between users: the bot is not there
         needed = Intent.DIRECT_MESSAGES if channel.is_dm else Intent.GUILD_MESSAGES
         if not self.intents & needed:
             return

@@ -16,7 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.fakes.discord import contexts
 from tests.fakes.discord.cdn import AttachmentSpec, Cdn, spec_parts
+from tests.fakes.discord.contexts import Authorization, CommandUnavailable
 from tests.fakes.discord.gateway import Gateway
 from tests.fakes.discord.models import (
     JSON,
@@ -24,13 +26,24 @@ from tests.fakes.discord.models import (
     FakeMessage,
     FakeRole,
     FakeUser,
+    InteractionContext,
     OptionType,
-    Perm,
     UploadedFile,
     id_of,
     walk_components,
 )
+from tests.fakes.discord.permissions import app_permissions
 from tests.fakes.discord.state import DiscordState
+
+__all__ = [
+    "ALLOWED_CALLBACKS",
+    "Callback",
+    "CallbackType",
+    "CommandUnavailable",
+    "FakeInteraction",
+    "InteractionDriver",
+    "InteractionType",
+]
 
 
 class InteractionType:
@@ -66,10 +79,6 @@ ALLOWED_CALLBACKS: dict[int, frozenset[int]] = {
 
 #: Component types that are select menus (string, user, role, mentionable, channel).
 _SELECT_TYPES = frozenset({3, 5, 6, 7, 8})
-
-
-class CommandUnavailable(Exception):
-    """Discord's client would not let this user run this command here."""
 
 
 @dataclass
@@ -114,6 +123,24 @@ class FakeInteraction:
     modal: JSON | None = field(default=None, repr=False)
     expired: bool = False
     late: bool = False
+    #: where it happened and which installations answer it
+    authorization: Authorization = field(
+        default_factory=lambda: Authorization(InteractionContext.GUILD, {})
+    )
+    #: accepted ``POST /webhooks/{app}/{token}`` requests (user installs may make 5)
+    followup_posts: int = 0
+    #: responses Discord made ephemeral because the user lacks Use External Apps there
+    forced_ephemeral: bool = False
+
+    @property
+    def context(self) -> int:
+        """The interaction context (0 guild, 1 bot DM, 2 private channel)."""
+        return self.authorization.context
+
+    @property
+    def owners(self) -> dict[str, str]:
+        """``authorizing_integration_owners``."""
+        return self.authorization.owners
 
     @property
     def acknowledged(self) -> bool:
@@ -229,7 +256,8 @@ class InteractionDriver:
         refuse raises ValueError. :class:`CommandUnavailable` if the user may not run it here.
         """
         parts = name.split()
-        ch, invoker, command, scope = self._resolve_command(user, channel, parts[0], 1)
+        ch, invoker, command, auth = self._resolve_command(user, channel, parts[0], 1)
+        scope = command.get("guild_id") if command else None
         given: dict[str, Any] = dict(options or {})
         for key, spec in (attachments or {}).items():
             given[key] = spec
@@ -272,6 +300,7 @@ class InteractionDriver:
             ch,
             InteractionType.APPLICATION_COMMAND,
             data,
+            auth,
             name=name,
             attachment_size_limit=attachment_size_limit,
             locale=locale,
@@ -288,7 +317,8 @@ class InteractionDriver:
     ) -> FakeInteraction:
         """A user types into option ``focused`` of ``/name``: an AUTOCOMPLETE interaction (type
         4). The bot answers with callback type 8; its ``data.choices`` are the suggestions."""
-        ch, invoker, command, scope = self._resolve_command(user, channel, name, 1)
+        ch, invoker, command, auth = self._resolve_command(user, channel, name, 1)
+        scope = command.get("guild_id") if command else None
         schema = {o["name"]: o for o in (command or {}).get("options", [])}
         if focused not in options:
             raise ValueError(f"the focused option {focused!r} needs a (partial) value")
@@ -312,7 +342,7 @@ class InteractionDriver:
         if scope is not None:
             data["guild_id"] = scope
         return await self._send_interaction(
-            invoker, ch, InteractionType.AUTOCOMPLETE, data, name=name
+            invoker, ch, InteractionType.AUTOCOMPLETE, data, auth, name=name
         )
 
     async def context_menu_message(
@@ -327,7 +357,8 @@ class InteractionDriver:
     ) -> FakeInteraction:
         """A user runs a message context-menu command (data.type 3) on ``message``."""
         target = self.state.message(id_of(message))
-        ch, invoker, command, scope = self._resolve_command(user, channel, name, 3)
+        ch, invoker, command, auth = self._resolve_command(user, channel, name, 3)
+        scope = command.get("guild_id") if command else None
         data: JSON = {
             "id": command["id"] if command else self.state.new_id(),
             "name": name,
@@ -342,6 +373,7 @@ class InteractionDriver:
             ch,
             InteractionType.APPLICATION_COMMAND,
             data,
+            auth,
             name=name,
             attachment_size_limit=attachment_size_limit,
             locale=locale,
@@ -358,7 +390,8 @@ class InteractionDriver:
     ) -> FakeInteraction:
         """A user runs a user context-menu command (data.type 2) on ``target``."""
         target_user = self.state.users[id_of(target)]
-        ch, invoker, command, scope = self._resolve_command(user, channel, name, 2)
+        ch, invoker, command, auth = self._resolve_command(user, channel, name, 2)
+        scope = command.get("guild_id") if command else None
         resolved: JSON = {}
         self._resolve_user(resolved, target_user, ch)
         data: JSON = {
@@ -371,7 +404,7 @@ class InteractionDriver:
         if scope is not None:
             data["guild_id"] = scope
         return await self._send_interaction(
-            invoker, ch, InteractionType.APPLICATION_COMMAND, data, name=name, locale=locale
+            invoker, ch, InteractionType.APPLICATION_COMMAND, data, auth, name=name, locale=locale
         )
 
     async def click(
@@ -403,11 +436,14 @@ class InteractionDriver:
             data["values"] = list(values or [])
         elif values is not None:
             raise ValueError("values only apply to select menus")
+        clicker = self.state.users[id_of(user)]
+        channel = self.state.get_channel(msg.channel_id)
         return await self._send_interaction(
-            self.state.users[id_of(user)],
-            self.state.get_channel(msg.channel_id),
+            clicker,
+            channel,
             InteractionType.MESSAGE_COMPONENT,
             data,
+            self._component_authorization(clicker, channel, msg),
             name=custom_id,
             message=msg,
             attachment_size_limit=attachment_size_limit,
@@ -449,11 +485,21 @@ class InteractionDriver:
             if origin is not None and origin.source_message_id is not None
             else None
         )
+        submitter = self.state.users[id_of(user)]
+        auth = (
+            origin.authorization
+            if origin is not None
+            else Authorization(
+                contexts.context_of(submitter, channel),
+                contexts.installations(self.state, submitter, channel),
+            )
+        )
         return await self._send_interaction(
-            self.state.users[id_of(user)],
+            submitter,
             channel,
             InteractionType.MODAL_SUBMIT,
             data,
+            auth,
             name=modal["custom_id"],
             message=source,
             attachment_size_limit=origin.attachment_size_limit if origin else None,
@@ -464,44 +510,35 @@ class InteractionDriver:
 
     def _resolve_command(
         self, user: FakeUser | str, channel: FakeChannel | str | None, name: str, kind: int
-    ) -> tuple[FakeChannel, FakeUser, JSON | None, str | None]:
-        """Channel, invoker, registered command (or None) and its scope, checked for use."""
+    ) -> tuple[FakeChannel, FakeUser, JSON | None, Authorization]:
+        """Channel, invoker, registered command (or None) and who authorizes running it here.
+
+        LookupError for an unregistered command (``strict_commands``);
+        :class:`CommandUnavailable` where Discord's client would not offer it.
+        """
         ch = self.state.get_channel(channel or self.state.channel)
         invoker = self.state.users[id_of(user)]
         command = self.state.find_command(name, ch.guild_id, kind)
-        return ch, invoker, command, self._check_command(command, name, invoker, ch)
+        if command is None and self.state.strict_commands:
+            raise LookupError(
+                f"command {name!r} is not registered here "
+                "(sync first, or use strict_commands=False)"
+            )
+        return ch, invoker, command, contexts.authorize(self.state, command, invoker, ch)
 
-    def _check_command(
-        self, command: JSON | None, name: str, user: FakeUser, channel: FakeChannel
-    ) -> str | None:
-        """Refuse what Discord's client would not offer; return the command's guild id."""
-        if command is None:
-            if self.state.strict_commands:
-                raise LookupError(
-                    f"command {name!r} is not registered here "
-                    "(sync first, or use strict_commands=False)"
-                )
-            return None
-        scope: str | None = command.get("guild_id")
-        if channel.is_dm:
-            contexts = command.get("contexts")
-            if (
-                scope is not None
-                or command.get("dm_permission") is False
-                or (contexts is not None and 1 not in contexts)
-            ):
-                raise CommandUnavailable(f"/{name} cannot be used in DMs")
-            return scope
-        required = command.get("default_member_permissions")
-        if required is not None:
-            perms = self.state.permissions_for(user, channel)
-            need = int(required)
-            if not perms & Perm.ADMINISTRATOR and (need == 0 or perms & need != need):
-                raise CommandUnavailable(f"{user.username} lacks the permissions /{name} needs")
-        contexts = command.get("contexts")
-        if contexts is not None and 0 not in contexts:
-            raise CommandUnavailable(f"/{name} cannot be used in servers")
-        return scope
+    def _component_authorization(
+        self, user: FakeUser, channel: FakeChannel, message: FakeMessage
+    ) -> Authorization:
+        """A component answers through the installation that sent its message."""
+        context = contexts.context_of(user, channel)
+        metadata = message.interaction_metadata or {}
+        owners = metadata.get("authorizing_integration_owners")
+        if owners is None:
+            owners = contexts.installations(self.state, user, channel)
+            owners.pop(contexts.USER_KEY, None)  # the bot's own post: the guild's install
+        if not owners:
+            raise CommandUnavailable("no installation of the app reaches this message")
+        return Authorization(context, dict(owners))
 
     def _resolve_user(self, resolved: JSON, user: FakeUser, channel: FakeChannel) -> None:
         resolved.setdefault("users", {})[user.id] = user.payload()
@@ -605,6 +642,7 @@ class InteractionDriver:
         channel: FakeChannel,
         kind: int,
         data: JSON,
+        auth: Authorization,
         *,
         name: str | None,
         message: FakeMessage | None = None,
@@ -614,7 +652,12 @@ class InteractionDriver:
     ) -> FakeInteraction:
         iid = self.state.new_id()
         token = "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48)
-        limit = attachment_size_limit or self.state.attachment_size_limit
+        guild = self.state.guilds[channel.guild_id] if channel.guild_id is not None else None
+        # the larger of the user's own limit and the guild's boost limit (reference.mdx)
+        limit = attachment_size_limit or max(
+            user.upload_limit or self.state.attachment_size_limit,
+            guild.upload_limit if guild is not None else 0,
+        )
         payload: JSON = {
             "id": iid,
             "application_id": self.state.application_id,
@@ -622,21 +665,19 @@ class InteractionDriver:
             "data": data,
             "token": token,
             "version": 1,
-            "app_permissions": str(self.state.permissions_for(self.state.bot_user, channel)),
+            "app_permissions": str(app_permissions(self.state, channel, auth.owners)),
             "locale": locale,
             "entitlements": [],
             "entitlement_sku_ids": [],
             "attachment_size_limit": limit,
             "channel_id": channel.id,
+            "context": auth.context,
+            "authorizing_integration_owners": dict(auth.owners),
         }
-        if channel.is_dm:
+        if guild is None:
             payload["channel"] = channel.payload()
             payload["user"] = user.payload()
-            payload["context"] = 1
-            payload["authorizing_integration_owners"] = {"0": "0"}
         else:
-            assert channel.guild_id is not None
-            guild = self.state.guilds[channel.guild_id]
             member = guild.members.get(user.id)
             if member is None:
                 raise ValueError(f"{user.username} is not a member of {guild.name}")
@@ -646,8 +687,6 @@ class InteractionDriver:
             payload["guild_locale"] = guild.locale
             payload["channel"] = {**channel.payload(), "permissions": str(perms)}
             payload["member"] = member.payload(permissions=perms)
-            payload["context"] = 0
-            payload["authorizing_integration_owners"] = {"0": guild.id}
         if message is not None:
             payload["message"] = message.payload()
         ix = FakeInteraction(
@@ -663,6 +702,7 @@ class InteractionDriver:
             name=name,
             source_message_id=message.id if message is not None else None,
             origin=origin,
+            authorization=auth,
         )
         self.state.interactions[iid] = ix
         self.state.interactions_by_token[token] = ix

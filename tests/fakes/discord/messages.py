@@ -111,9 +111,18 @@ class MessageWriter:
         limit: int,
         interaction: FakeInteraction | None = None,
         message_type: int = 0,
+        drop_embeds: bool = False,
+        force_ephemeral: bool = False,
     ) -> FakeMessage:
-        """Validate and store a message the bot sends (REST or webhook)."""
+        """Validate and store a message the bot sends (REST or webhook).
+
+        ``drop_embeds``: Discord removes the embeds (the sender lacks Embed Links);
+        ``force_ephemeral``: Discord makes it ephemeral (a user install without Use External
+        Apps).
+        """
         flags = int(data.get("flags") or 0) & SENDABLE_FLAGS
+        if force_ephemeral:
+            flags |= MessageFlag.EPHEMERAL
         ephemeral = bool(flags & MessageFlag.EPHEMERAL)
         new, _keep = self.attachments_from(data, files, channel.id, limit, ephemeral=ephemeral)
         message = FakeMessage(
@@ -167,6 +176,8 @@ class MessageWriter:
                     "channel_id": target.channel_id,
                     "guild_id": target.guild_id,
                 }
+        if drop_embeds:
+            message.dropped_embeds, message.embeds = message.embeds, []
         _resolve_attachment_urls(message)
         validate_message(message)
         self.apply_mentions(message, webhook=interaction is not None)
@@ -181,8 +192,12 @@ class MessageWriter:
         *,
         limit: int,
         webhook: bool,
+        drop_embeds: bool = False,
     ) -> FakeMessage:
-        """Apply an edit (only the fields present change); fills a loading placeholder."""
+        """Apply an edit (only the fields present change); fills a loading placeholder.
+
+        ``drop_embeds``: the new embeds are removed (the editor lacks Embed Links).
+        """
         new, keep = self.attachments_from(
             data, files, message.channel_id, limit, ephemeral=message.ephemeral
         )
@@ -191,6 +206,8 @@ class MessageWriter:
             edited.content = str(data["content"] or "")
         if "embeds" in data:
             edited.embeds = [dict(e) for e in data["embeds"] or []]
+            if drop_embeds:
+                edited.dropped_embeds, edited.embeds = edited.embeds, []
         if "components" in data:
             edited.components = number_components(data["components"] or [])
         if "attachments" in data:
@@ -211,6 +228,7 @@ class MessageWriter:
         # commit
         message.content = edited.content
         message.embeds = edited.embeds
+        message.dropped_embeds = edited.dropped_embeds
         message.components = edited.components
         message.attachments = edited.attachments
         message.flags = edited.flags

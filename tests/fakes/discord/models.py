@@ -20,8 +20,21 @@ JSON = dict[str, Any]
 
 API_PREFIX = "/api/v10"
 DISCORD_EPOCH_MS = 1420070400000
-#: Discord's default per-file upload limit since 2025-01 (``attachment_size_limit``).
+#: Discord's default per-file upload limit since 2025-01-16 (developers/reference.mdx "Uploading
+#: Files"; change-log 2024-12-16 "Default File Upload Limit Change"; discord.py
+#: ``utils.DEFAULT_FILE_SIZE_LIMIT_BYTES``). Bots have no Nitro, so it is their limit in DMs.
 DEFAULT_ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
+#: Per-file upload limit by a guild's boost tier (``premium_tier``): what the bot's own posts in
+#: that guild may carry. discord.py ``Guild._PREMIUM_GUILD_LIMITS`` (``Guild.filesize_limit``).
+PREMIUM_TIER_UPLOAD_LIMITS: dict[int, int] = {
+    0: DEFAULT_ATTACHMENT_SIZE_LIMIT,
+    1: DEFAULT_ATTACHMENT_SIZE_LIMIT,
+    2: 50 * 1024 * 1024,
+    3: 100 * 1024 * 1024,
+}
+#: "The maximum request size when sending a message is 25 MiB" (developers/resources/message.mdx,
+#: Create Message, Limitations); applied to every request that carries a message.
+REQUEST_SIZE_LIMIT = 25 * 1024 * 1024
 #: An interaction must get its first callback within this many seconds.
 ACK_DEADLINE = 3.0
 #: Interaction tokens work for follow-ups and edits this long.
@@ -47,10 +60,15 @@ class Perm(IntFlag):
     READ_MESSAGE_HISTORY = 1 << 16
     MENTION_EVERYONE = 1 << 17
     USE_EXTERNAL_EMOJIS = 1 << 18
+    CONNECT = 1 << 20
     CHANGE_NICKNAME = 1 << 26
     MANAGE_ROLES = 1 << 28
     USE_APPLICATION_COMMANDS = 1 << 31
+    MANAGE_THREADS = 1 << 34
+    CREATE_PUBLIC_THREADS = 1 << 35
+    CREATE_PRIVATE_THREADS = 1 << 36
     SEND_MESSAGES_IN_THREADS = 1 << 38
+    SEND_VOICE_MESSAGES = 1 << 46
     USE_EXTERNAL_APPS = 1 << 50
 
 
@@ -69,6 +87,9 @@ DEFAULT_EVERYONE_PERMISSIONS = int(
     | Perm.USE_APPLICATION_COMMANDS
     | Perm.SEND_MESSAGES_IN_THREADS
     | Perm.USE_EXTERNAL_APPS
+    | Perm.CONNECT
+    | Perm.CREATE_PUBLIC_THREADS
+    | Perm.CREATE_PRIVATE_THREADS
 )
 #: The bot's managed role: what an invite link with the usual scopes grants.
 DEFAULT_BOT_PERMISSIONS = int(
@@ -82,15 +103,33 @@ DEFAULT_BOT_PERMISSIONS = int(
     | Perm.USE_APPLICATION_COMMANDS
     | Perm.SEND_MESSAGES_IN_THREADS
 )
+#: The bot in its DM with a user. ``app_permissions`` "includes ATTACH_FILES | EMBED_LINKS |
+#: MENTION_EVERYONE ... and additionally USE_EXTERNAL_EMOJIS for DMs with the app's bot user"
+#: (developers/interactions/receiving-and-responding.mdx, Interaction Structure, note ***).
 DM_PERMISSIONS = int(
     Perm.VIEW_CHANNEL
     | Perm.SEND_MESSAGES
     | Perm.EMBED_LINKS
     | Perm.ATTACH_FILES
+    | Perm.MENTION_EVERYONE
     | Perm.READ_MESSAGE_HISTORY
     | Perm.ADD_REACTIONS
     | Perm.USE_EXTERNAL_EMOJIS
     | Perm.USE_APPLICATION_COMMANDS
+)
+#: ``app_permissions`` of a user-installed app in a (group) DM between users (same note).
+PRIVATE_CHANNEL_APP_PERMISSIONS = int(Perm.ATTACH_FILES | Perm.EMBED_LINKS | Perm.MENTION_EVERYONE)
+#: ``app_permissions`` of a user-installed app in a guild it is not installed to: what discord.py
+#: mirrors from Discord (``Permissions._user_installed_permissions(in_guild=True)``).
+USER_APP_GUILD_PERMISSIONS = int(
+    Perm.VIEW_CHANNEL
+    | Perm.SEND_MESSAGES
+    | Perm.SEND_TTS_MESSAGES
+    | Perm.ATTACH_FILES
+    | Perm.EMBED_LINKS
+    | Perm.USE_EXTERNAL_EMOJIS
+    | Perm.SEND_MESSAGES_IN_THREADS
+    | Perm.SEND_VOICE_MESSAGES
 )
 
 
@@ -125,6 +164,50 @@ SENDABLE_FLAGS = int(
     | MessageFlag.SUPPRESS_NOTIFICATIONS
     | MessageFlag.IS_COMPONENTS_V2
 )
+
+
+class ChannelType:
+    """Channel types (developers/resources/channel.mdx, Channel Types)."""
+
+    GUILD_TEXT = 0
+    DM = 1
+    GUILD_VOICE = 2
+    GROUP_DM = 3
+    GUILD_CATEGORY = 4
+    GUILD_ANNOUNCEMENT = 5
+    ANNOUNCEMENT_THREAD = 10
+    PUBLIC_THREAD = 11
+    PRIVATE_THREAD = 12
+    GUILD_STAGE_VOICE = 13
+    GUILD_FORUM = 15
+    GUILD_MEDIA = 16
+
+
+#: Thread channel types.
+THREAD_TYPES = frozenset(
+    {ChannelType.ANNOUNCEMENT_THREAD, ChannelType.PUBLIC_THREAD, ChannelType.PRIVATE_THREAD}
+)
+#: Channels whose posts are threads: "Cannot send a message in a forum channel" (40058).
+FORUM_TYPES = frozenset({ChannelType.GUILD_FORUM, ChannelType.GUILD_MEDIA})
+#: Voice channels with a text chat (channel types V and S in topics/permissions.mdx).
+VOICE_TYPES = frozenset({ChannelType.GUILD_VOICE, ChannelType.GUILD_STAGE_VOICE})
+
+
+class InteractionContext:
+    """Where an interaction happens (``context``; receiving-and-responding.mdx, Interaction
+    Context Types)."""
+
+    GUILD = 0
+    BOT_DM = 1
+    PRIVATE_CHANNEL = 2
+
+
+class IntegrationType:
+    """Installation contexts (``integration_types``, the keys of
+    ``authorizing_integration_owners``; developers/resources/application.mdx)."""
+
+    GUILD_INSTALL = 0
+    USER_INSTALL = 1
 
 
 class OptionType:
@@ -165,6 +248,10 @@ class FakeUser:
     global_name: str | None = None
     #: DMs to this user fail with 50007 (privacy settings / blocked the bot)
     dms_closed: bool = False
+    #: the user's own per-file upload limit (Nitro raises it; None: Discord's default). An
+    #: interaction's ``attachment_size_limit`` is the larger of this and the guild's boost limit
+    #: (developers/reference.mdx, "Uploading Files").
+    upload_limit: int | None = None
 
     @property
     def mention(self) -> str:
@@ -263,17 +350,33 @@ class Overwrite:
 
 @dataclass(eq=False)
 class FakeChannel:
-    """A guild text channel (type 0) or a DM (type 1)."""
+    """A channel of any kind (:class:`ChannelType`): guild text, voice, category, forum,
+    announcement, a thread (``parent_id``, archived / locked), the bot's DM (type 1), or a
+    private channel the bot is not in (a group DM, type 3, or a DM between two users)."""
 
     id: str
     name: str
-    type: int = 0
+    type: int = ChannelType.GUILD_TEXT
     guild_id: str | None = None
     position: int = 0
     topic: str | None = None
     recipients: list[FakeUser] = field(default_factory=list)
     overwrites: dict[str, Overwrite] = field(default_factory=dict)
     last_message_id: str | None = None
+    #: threads: the channel they live in; guild channels: their category
+    parent_id: str | None = None
+    #: threads: who started it; group DMs: the owner
+    owner_id: str | None = None
+    archived: bool = False
+    locked: bool = False
+    invitable: bool = True
+    #: thread members (a private thread is visible only to them and MANAGE_THREADS holders)
+    thread_members: set[str] = field(default_factory=set)
+    #: the DM between the bot and ``recipients[0]`` (the bot can read and post there)
+    bot_dm: bool = False
+    created_at: str = field(default_factory=now_iso)
+    archive_timestamp: str = field(default_factory=now_iso)
+    message_count: int = 0
 
     @property
     def mention(self) -> str:
@@ -282,12 +385,32 @@ class FakeChannel:
 
     @property
     def is_dm(self) -> bool:
-        """A DM channel (type 1)."""
-        return self.type == 1
+        """A DM channel (type 1): the bot's, or one between two users."""
+        return self.type == ChannelType.DM
+
+    @property
+    def is_private(self) -> bool:
+        """Not in a guild: a DM or a group DM."""
+        return self.type in (ChannelType.DM, ChannelType.GROUP_DM)
+
+    @property
+    def is_thread(self) -> bool:
+        """A public, private or announcement thread."""
+        return self.type in THREAD_TYPES
+
+    @property
+    def is_forum(self) -> bool:
+        """A forum or media channel: its posts are threads."""
+        return self.type in FORUM_TYPES
+
+    @property
+    def is_voice(self) -> bool:
+        """A voice or stage channel (with its text chat)."""
+        return self.type in VOICE_TYPES
 
     def payload(self) -> JSON:
         """The channel object Discord sends."""
-        if self.is_dm:
+        if self.type == ChannelType.DM:
             return {
                 "id": self.id,
                 "type": 1,
@@ -295,7 +418,44 @@ class FakeChannel:
                 "recipients": [user.payload() for user in self.recipients],
                 "flags": 0,
             }
-        return {
+        if self.type == ChannelType.GROUP_DM:
+            return {
+                "id": self.id,
+                "type": 3,
+                "name": self.name or None,
+                "icon": None,
+                "owner_id": self.owner_id,
+                "last_message_id": self.last_message_id,
+                "recipients": [user.payload() for user in self.recipients],
+                "flags": 0,
+            }
+        if self.is_thread:
+            metadata: JSON = {
+                "archived": self.archived,
+                "auto_archive_duration": 4320,
+                "archive_timestamp": self.archive_timestamp,
+                "locked": self.locked,
+                "create_timestamp": self.created_at,
+            }
+            if self.type == ChannelType.PRIVATE_THREAD:
+                metadata["invitable"] = self.invitable
+            return {
+                "id": self.id,
+                "type": self.type,
+                "guild_id": self.guild_id,
+                "parent_id": self.parent_id,
+                "owner_id": self.owner_id,
+                "name": self.name,
+                "last_message_id": self.last_message_id,
+                "message_count": self.message_count,
+                "total_message_sent": self.message_count,
+                "member_count": len(self.thread_members),
+                "rate_limit_per_user": 0,
+                "flags": 0,
+                "applied_tags": [],
+                "thread_metadata": metadata,
+            }
+        data: JSON = {
             "id": self.id,
             "type": self.type,
             "guild_id": self.guild_id,
@@ -309,9 +469,20 @@ class FakeChannel:
             "nsfw": False,
             "last_message_id": self.last_message_id,
             "rate_limit_per_user": 0,
-            "parent_id": None,
+            "parent_id": self.parent_id,
             "flags": 0,
         }
+        if self.is_voice:
+            data.update(bitrate=64000, user_limit=0, rtc_region=None, video_quality_mode=1)
+        if self.is_forum:
+            data.update(
+                available_tags=[],
+                default_reaction_emoji=None,
+                default_sort_order=None,
+                default_forum_layout=0,
+                default_thread_rate_limit_per_user=0,
+            )
+        return data
 
 
 @dataclass(eq=False)
@@ -324,17 +495,28 @@ class FakeGuild:
     roles: dict[str, FakeRole] = field(default_factory=dict)
     channels: dict[str, FakeChannel] = field(default_factory=dict)
     members: dict[str, FakeMember] = field(default_factory=dict)
-    #: per-file limit for uploads with the bot token (boost tiers raise it)
-    attachment_size_limit: int = DEFAULT_ATTACHMENT_SIZE_LIMIT
+    #: the boost tier (0-3): it sets the per-file limit of the bot's own posts here
+    premium_tier: int = 0
+    #: an explicit per-file limit for the bot's own posts (None: from ``premium_tier``)
+    attachment_size_limit: int | None = None
     locale: str = "en-US"
+
+    @property
+    def upload_limit(self) -> int:
+        """The per-file limit of uploads with the bot token in this guild."""
+        if self.attachment_size_limit is not None:
+            return self.attachment_size_limit
+        return PREMIUM_TIER_UPLOAD_LIMITS[self.premium_tier]
 
     @property
     def everyone(self) -> FakeRole:
         """The @everyone role (its id is the guild id)."""
         return self.roles[self.id]
 
-    def payload(self, *, members: Sequence[FakeMember], joined_at: str) -> JSON:
-        """The GUILD_CREATE payload."""
+    def payload(
+        self, *, members: Sequence[FakeMember], joined_at: str, threads: Sequence[FakeChannel] = ()
+    ) -> JSON:
+        """The GUILD_CREATE payload (``threads``: the active threads the bot can see)."""
         return {
             "id": self.id,
             "name": self.name,
@@ -351,7 +533,7 @@ class FakeGuild:
             "explicit_content_filter": 0,
             "mfa_level": 0,
             "nsfw_level": 0,
-            "premium_tier": 0,
+            "premium_tier": self.premium_tier,
             "premium_subscription_count": 0,
             "premium_progress_bar_enabled": False,
             "preferred_locale": self.locale,
@@ -366,8 +548,8 @@ class FakeGuild:
             "emojis": [],
             "stickers": [],
             "roles": [role.payload() for role in self.roles.values()],
-            "channels": [channel.payload() for channel in self.channels.values()],
-            "threads": [],
+            "channels": [c.payload() for c in self.channels.values() if not c.is_thread],
+            "threads": [thread.payload() for thread in threads],
             "members": [member.payload() for member in members],
             "member_count": len(self.members),
             "presences": [],
@@ -459,6 +641,8 @@ class FakeMessage:
     notified_users: set[str] = field(default_factory=set)
     #: every edit's request body, in order
     edits: list[JSON] = field(default_factory=list, repr=False)
+    #: embeds Discord dropped without telling the sender (the sender lacked Embed Links)
+    dropped_embeds: list[JSON] = field(default_factory=list, repr=False)
 
     @property
     def ephemeral(self) -> bool:

@@ -1,14 +1,18 @@
 """The REST API (v10): routes, Discord's checks on each request, and their answers.
 
 Every ``/api/v10`` request is recorded (:class:`RestRequest`, multipart ``files[n]`` parts
-kept with their bytes) and checked for ``Authorization: Bot <token>`` (webhooks and
-interaction callbacks use the interaction token instead). Errors answer in Discord's JSON
-format. The routes: login and gateway discovery, users and DMs, members, application command
-sync (bulk overwrites, validated and versioned), interaction callbacks (types 1-9 with
-``with_response``, the 3 s acknowledgement window, 40060 "already acknowledged", 10062, token
-expiry 50027), follow-ups and ``@original`` / follow-up message edits, and channel messages
-(send, list, get, edit, delete, typing) with the bot's permissions (50001 / 50013) and DM
-rules (50007).
+kept with their bytes, the rate-limit headers answered) and checked, in Discord's order:
+``Authorization: Bot <token>`` (webhooks and interaction callbacks use the interaction token
+instead), the request's size (25 MiB, 413 40005), the rate limits (:mod:`.ratelimits`, 429).
+Errors answer in Discord's JSON format. The routes: login and gateway discovery, users and DMs,
+members, application command sync (bulk overwrites, validated and versioned, ``contexts`` and
+``integration_types`` kept), interaction callbacks (types 1-9 with ``with_response``, the 3 s
+acknowledgement window enforced with 10062, 40060 "already acknowledged", token expiry 50027,
+autocomplete answers and modals validated), follow-ups (5 at most for a user install) and
+``@original`` / follow-up message edits, and channel messages (send, list, get, edit, delete,
+typing) - who may post, edit and read where is :mod:`.access`'s judgement (permissions, channel
+kinds, thread states, dropped embeds), the per-file limit the interaction's or the guild's boost
+tier's, and DMs closed to the bot answer 50007.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from tests.fakes._base import json_response
+from tests.fakes.discord import access
 from tests.fakes.discord.gateway import Gateway
 from tests.fakes.discord.interactions import (
     ALLOWED_CALLBACKS,
@@ -38,16 +43,28 @@ from tests.fakes.discord.models import (
     FakeChannel,
     FakeMessage,
     MessageFlag,
+    OptionType,
     Perm,
     UploadedFile,
+)
+from tests.fakes.discord.ratelimits import (
+    Decision,
+    RateLimitConfig,
+    RateLimiter,
+    too_many_requests,
 )
 from tests.fakes.discord.state import DiscordState
 from tests.fakes.discord.validation import (
     DiscordAPIError,
     form_error,
+    validate_autocomplete,
     validate_commands,
     validate_modal,
 )
+
+#: Follow-ups a user-installed app may create per interaction when it is not installed where the
+#: interaction happened (receiving-and-responding.mdx, Create Followup Message).
+USER_INSTALL_FOLLOWUP_LIMIT = 5
 
 
 @dataclass
@@ -63,6 +80,10 @@ class RestRequest:
     files: list[UploadedFile] = field(default_factory=list)
     status: int = 0
     error_code: int | None = None
+    #: the body's size in bytes
+    size: int = 0
+    #: the rate-limit headers answered (``X-RateLimit-*``, ``Retry-After``)
+    rate_limit: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -81,15 +102,40 @@ class RestApi:
     """The ``/api/v10`` routes over the shared state, and the record of what they received."""
 
     def __init__(
-        self, state: DiscordState, gateway: Gateway, message_writer: MessageWriter
+        self,
+        state: DiscordState,
+        gateway: Gateway,
+        message_writer: MessageWriter,
+        rate_limits: RateLimitConfig | None = None,
     ) -> None:
-        """Answer from ``state``, post with ``message_writer``, tell the bot through ``gateway``."""
+        """Answer from ``state``, post with ``message_writer``, tell the bot through ``gateway``;
+        limit the rate as ``rate_limits`` says (default: Discord-like limits)."""
         self.state = state
         self.gateway = gateway
         self.message_writer = message_writer
+        self.rate_limiter = RateLimiter(rate_limits)
         self.requests: list[RestRequest] = []
         self.callbacks: list[Callback] = []
         self.command_syncs: list[CommandSync] = []
+
+    @property
+    def rate_limits(self) -> RateLimitConfig:
+        """The limits in force (change its fields to tighten or loosen them)."""
+        return self.rate_limiter.config
+
+    @rate_limits.setter
+    def rate_limits(self, config: RateLimitConfig) -> None:
+        self.rate_limiter = RateLimiter(config)
+
+    @property
+    def invalid_requests(self) -> int:
+        """Answers that count toward Discord's invalid-request limit (10,000 per 10 minutes:
+        401, 403 and 429 except ``X-RateLimit-Scope: shared``; topics/rate-limits.mdx)."""
+        return sum(
+            1
+            for r in self.requests
+            if r.status in (401, 403, 429) and r.rate_limit.get("X-RateLimit-Scope") != "shared"
+        )
 
     def requests_to(self, path_part: str, method: str | None = None) -> list[RestRequest]:
         """Recorded REST requests whose route contains ``path_part``."""
@@ -137,24 +183,40 @@ class RestApi:
     async def middleware(
         self, request: web.Request, handler: Callable[[web.Request], Any]
     ) -> web.StreamResponse:
-        """Record ``/api/v10`` requests, check the bot token, answer errors as Discord does."""
+        """Record ``/api/v10`` requests, check the bot token, the request's size and the rate
+        limits, and answer errors as Discord does."""
         if not request.path.startswith(API_PREFIX + "/"):
             response: web.StreamResponse = await handler(request)
             return response
         rec = await self._record(request)
         request[_REC] = rec
+        decision: Decision | None = None
         try:
             if (
                 self._needs_auth(rec.route)
                 and request.headers.get("Authorization") != f"Bot {self.state.token}"
             ):
                 raise DiscordAPIError(401, 0, "401: Unauthorized")
+            if rec.size > self.state.request_size_limit:
+                raise DiscordAPIError(413, 40005, "Request entity too large")
+            decision = self.rate_limiter.check(self.rate_limiter.route(rec.method, rec.route))
+            if not decision.allowed:
+                headers, body = too_many_requests(decision)
+                rec.rate_limit = headers
+                response = json_response(body, status=429)
+                response.headers.update(headers)
+                rec.status = 429
+                self.state.changed()
+                return response
             response = await handler(request)
         except DiscordAPIError as error:
             rec.error_code = error.code
             response = json_response(error.body(), status=error.status)
         except web.HTTPMethodNotAllowed:
             response = json_response({"message": "405: Method Not Allowed", "code": 0}, status=405)
+        if decision is not None:
+            rec.rate_limit = dict(decision.headers)
+            response.headers.update(decision.headers)
         rec.status = response.status
         self.state.changed()
         return response
@@ -182,6 +244,7 @@ class RestApi:
                 if not isinstance(part, BodyPartReader):
                     continue
                 raw = await part.read(decode=False)
+                rec.size += len(raw)
                 if part.filename is not None:
                     rec.files.append(
                         UploadedFile(
@@ -193,8 +256,10 @@ class RestApi:
                     )
                 elif part.name == "payload_json":
                     rec.json = json.loads(bytes(raw))
+            rec.size = max(rec.size, request.content_length or 0)
         else:
             body = await request.read()
+            rec.size = len(body)
             if body:
                 try:
                     rec.json = json.loads(body)
@@ -295,7 +360,7 @@ class RestApi:
         return json_response(member.payload())
 
     async def _h_typing(self, request: web.Request) -> web.Response:
-        self._channel_or_404(request.match_info["channel_id"])
+        access.bot_can_see(self.state, self._channel_or_404(request.match_info["channel_id"]))
         return web.Response(status=204)
 
     # ------------------------------------------------------------------ REST: commands
@@ -322,6 +387,8 @@ class RestApi:
         if not isinstance(body, list):
             raise DiscordAPIError(400, 50035, "Invalid Form Body")
         validate_commands(body)
+        if scope is None:
+            self._check_install_contexts(body)
         old = {(c["name"], c.get("type", 1)): c for c in self.state.commands.get(scope, [])}
         stored: list[JSON] = []
         for raw in body:
@@ -352,6 +419,24 @@ class RestApi:
         self.state.commands[scope] = stored
         self.command_syncs.append(CommandSync(scope, copy.deepcopy(body), changed))
         return json_response(stored)
+
+    def _check_install_contexts(self, body: list[JSON]) -> None:
+        """``contexts`` are interaction context types; ``integration_types`` must be installation
+        contexts the app supports ("as long as any included contexts are already supported on
+        the application-level", application-commands.mdx "Installation Context")."""
+        for i, command in enumerate(body):
+            contexts = command.get("contexts")
+            if contexts is not None and not set(contexts) <= {0, 1, 2}:
+                raise form_error(
+                    [i, "contexts"], "BASE_TYPE_CHOICES", "Value must be one of (0, 1, 2)."
+                )
+            types = command.get("integration_types")
+            if types is not None and not set(types) <= self.state.integration_types:
+                raise form_error(
+                    [i, "integration_types"],
+                    "APPLICATION_COMMAND_INTEGRATION_TYPES_INVALID",
+                    "The application does not support these installation contexts",
+                )
 
     # ------------------------------------------------------------------ REST: interactions
 
@@ -445,6 +530,10 @@ class RestApi:
             else 0
         )
         if cb_type == CallbackType.CHANNEL_MESSAGE:
+            ephemeral = bool(int(data.get("flags") or 0) & MessageFlag.EPHEMERAL)
+            verdict = access.interaction_message(
+                self.state, ix, channel, data, bool(files), create=True, ephemeral=ephemeral
+            )
             message = self.message_writer.create(
                 channel,
                 data,
@@ -452,13 +541,28 @@ class RestApi:
                 limit=ix.attachment_size_limit,
                 interaction=ix,
                 message_type=message_type,
+                drop_embeds=verdict.drop_embeds,
+                force_ephemeral=verdict.force_ephemeral,
             )
+            self._after_post(ix, channel, verdict.unarchive, verdict.force_ephemeral)
             ix.original_message_id = message.id
             ix.original_filled = True
             await self.gateway.message_event("MESSAGE_CREATE", message)
             return message
         if cb_type == CallbackType.DEFERRED_CHANNEL_MESSAGE:
             flags = int(MessageFlag.LOADING) | (int(data.get("flags") or 0) & MessageFlag.EPHEMERAL)
+            verdict = access.interaction_message(
+                self.state,
+                ix,
+                channel,
+                {},
+                False,
+                create=True,
+                ephemeral=bool(flags & MessageFlag.EPHEMERAL),
+            )
+            if verdict.force_ephemeral:
+                flags |= MessageFlag.EPHEMERAL
+            self._after_post(ix, channel, verdict.unarchive, verdict.force_ephemeral)
             message = FakeMessage(
                 id=self.state.new_id(),
                 channel_id=channel.id,
@@ -487,12 +591,17 @@ class RestApi:
             return None
         if cb_type == CallbackType.UPDATE_MESSAGE:
             assert ix.source_message_id is not None
+            source = self.state.message(ix.source_message_id)
+            verdict = access.interaction_message(
+                self.state, ix, channel, data, bool(files), create=False, ephemeral=source.ephemeral
+            )
             message = self.message_writer.edit(
-                self.state.message(ix.source_message_id),
+                source,
                 data,
                 files,
                 limit=ix.attachment_size_limit,
                 webhook=True,
+                drop_embeds=verdict.drop_embeds,
             )
             ix.original_message_id = message.id
             await self.gateway.message_event("MESSAGE_UPDATE", message)
@@ -501,28 +610,69 @@ class RestApi:
             validate_modal(data)
             ix.modal = copy.deepcopy(data)
             return None
+        if cb_type == CallbackType.AUTOCOMPLETE_RESULT:
+            validate_autocomplete(data, _focused_type(ix.payload.get("data", {})))
         return None  # PONG, AUTOCOMPLETE_RESULT: recorded in the callback
+
+    def _after_post(
+        self, ix: FakeInteraction, channel: FakeChannel, unarchive: bool, forced: bool
+    ) -> None:
+        """A message went into ``channel``: an archived thread wakes up (THREAD_UPDATE)."""
+        if unarchive:
+            self.state.set_thread(channel, archived=False)
+        if forced:
+            ix.forced_ephemeral = True
 
     async def _h_followup(self, request: web.Request) -> web.Response:
         ix = self._interaction_for_webhook(request)
         rec = self._rec(request)
         data = self._body(request)
         channel = self.state.get_channel(ix.channel_id)
+        if ix.authorization.user_install_only and ix.followup_posts >= USER_INSTALL_FOLLOWUP_LIMIT:
+            raise DiscordAPIError(
+                400, 40094, "This interaction has hit the maximum number of follow up messages"
+            )
         original = ix.original
         if ix.deferred and not ix.original_filled and original is not None:
             # the first follow-up after a defer fills the "thinking" placeholder; its
             # ephemerality was decided by the defer, the follow-up's flags are ignored
+            verdict = access.interaction_message(
+                self.state,
+                ix,
+                channel,
+                data,
+                bool(rec.files),
+                create=False,
+                ephemeral=original.ephemeral,
+            )
             message = self.message_writer.edit(
-                original, data, rec.files, limit=ix.attachment_size_limit, webhook=True
+                original,
+                data,
+                rec.files,
+                limit=ix.attachment_size_limit,
+                webhook=True,
+                drop_embeds=verdict.drop_embeds,
             )
             ix.original_filled = True
             await self.gateway.message_event("MESSAGE_UPDATE", message)
         else:
-            message = self.message_writer.create(
-                channel, data, rec.files, limit=ix.attachment_size_limit, interaction=ix
+            ephemeral = bool(int(data.get("flags") or 0) & MessageFlag.EPHEMERAL)
+            verdict = access.interaction_message(
+                self.state, ix, channel, data, bool(rec.files), create=True, ephemeral=ephemeral
             )
+            message = self.message_writer.create(
+                channel,
+                data,
+                rec.files,
+                limit=ix.attachment_size_limit,
+                interaction=ix,
+                drop_embeds=verdict.drop_embeds,
+                force_ephemeral=verdict.force_ephemeral,
+            )
+            self._after_post(ix, channel, verdict.unarchive, verdict.force_ephemeral)
             ix.followup_ids.append(message.id)
             await self.gateway.message_event("MESSAGE_CREATE", message)
+        ix.followup_posts += 1
         self.state.changed()
         if not _truthy(request.query.get("wait")):
             return web.Response(status=204)
@@ -549,12 +699,24 @@ class RestApi:
             await self.gateway.message_event("MESSAGE_DELETE", message)
             return web.Response(status=204)
         was_loading = message.loading
+        data = self._body(request)
+        files = self._rec(request).files
+        verdict = access.interaction_message(
+            self.state,
+            ix,
+            self.state.get_channel(message.channel_id),
+            data,
+            bool(files),
+            create=False,
+            ephemeral=message.ephemeral,
+        )
         self.message_writer.edit(
             message,
-            self._body(request),
-            self._rec(request).files,
+            data,
+            files,
             limit=ix.attachment_size_limit,
             webhook=True,
+            drop_embeds=verdict.drop_embeds,
         )
         if was_loading and mid == ix.original_message_id:
             ix.original_filled = True
@@ -569,40 +731,39 @@ class RestApi:
         except KeyError:
             raise DiscordAPIError(404, 10003, "Unknown Channel") from None
 
-    def _require(self, channel: FakeChannel, needed: int) -> None:
-        perms = self.state.permissions_for(self.state.bot_user, channel)
-        if not perms & Perm.VIEW_CHANNEL:
-            raise DiscordAPIError(403, 50001, "Missing Access")
-        if perms & needed != needed:
-            raise DiscordAPIError(403, 50013, "Missing Permissions")
+    def _upload_limit(self, channel: FakeChannel) -> int:
+        """The per-file limit of the bot's own posts: the guild's boost tier, or the DM limit."""
+        if channel.guild_id is None:
+            return self.state.dm_upload_limit
+        return self.state.guilds[channel.guild_id].upload_limit
 
     async def _h_channel(self, request: web.Request) -> web.Response:
         channel = self._channel_or_404(request.match_info["channel_id"])
-        if not channel.is_dm:
-            self._require(channel, Perm.VIEW_CHANNEL)
+        access.bot_can_see(self.state, channel)
         return json_response(channel.payload())
 
     async def _h_send_message(self, request: web.Request) -> web.Response:
         channel = self._channel_or_404(request.match_info["channel_id"])
         rec = self._rec(request)
         data = self._body(request)
-        if channel.is_dm:
-            if any(user.dms_closed or user.bot for user in channel.recipients):
-                raise DiscordAPIError(403, 50007, "Cannot send messages to this user")
-            limit = self.state.attachment_size_limit
-        else:
-            needed = Perm.SEND_MESSAGES | (Perm.ATTACH_FILES if rec.files else 0)
-            self._require(channel, needed)
-            assert channel.guild_id is not None
-            limit = self.state.guilds[channel.guild_id].attachment_size_limit
-        message = self.message_writer.create(channel, data, rec.files, limit=limit)
+        if channel.bot_dm and not all(access.can_dm(user) for user in channel.recipients):
+            raise DiscordAPIError(403, 50007, "Cannot send messages to this user")
+        verdict = access.bot_post(self.state, channel, data, bool(rec.files))
+        message = self.message_writer.create(
+            channel,
+            data,
+            rec.files,
+            limit=self._upload_limit(channel),
+            drop_embeds=verdict.drop_embeds,
+        )
+        if verdict.unarchive:
+            self.state.set_thread(channel, archived=False)
         await self.gateway.message_event("MESSAGE_CREATE", message)
         return json_response(message.payload())
 
     async def _h_list_messages(self, request: web.Request) -> web.Response:
         channel = self._channel_or_404(request.match_info["channel_id"])
-        if not channel.is_dm:
-            self._require(channel, Perm.VIEW_CHANNEL | Perm.READ_MESSAGE_HISTORY)
+        access.bot_read_history(self.state, channel)
         try:
             limit = int(request.query.get("limit", "50"))
         except ValueError:
@@ -635,14 +796,14 @@ class RestApi:
         ):
             raise DiscordAPIError(404, 10008, "Unknown Message")
         if request.method == "GET":
-            if not channel.is_dm:
-                self._require(channel, Perm.VIEW_CHANNEL | Perm.READ_MESSAGE_HISTORY)
+            access.bot_read_history(self.state, channel)
             return json_response(message.payload())
+        perms = access.bot_can_see(self.state, channel)
         own = message.author.id == self.state.bot_user.id
         if request.method == "DELETE":
-            if not own and not channel.is_dm:
-                self._require(channel, Perm.MANAGE_MESSAGES)
-            elif not own:
+            if not own and not channel.is_private and not perms & Perm.MANAGE_MESSAGES:
+                raise DiscordAPIError(403, 50013, "Missing Permissions")
+            if not own and channel.is_private:
                 raise DiscordAPIError(403, 50003, "Cannot execute action on a DM channel")
             message.deleted = True
             self.state.changed()
@@ -650,16 +811,33 @@ class RestApi:
             return web.Response(status=204)
         if not own:
             raise DiscordAPIError(403, 50005, "Cannot edit a message authored by another user")
-        limit = (
-            self.state.guilds[channel.guild_id].attachment_size_limit
-            if channel.guild_id
-            else self.state.attachment_size_limit
-        )
+        data = self._body(request)
+        files = self._rec(request).files
+        verdict = access.bot_edit(self.state, channel, data, bool(files))
         self.message_writer.edit(
-            message, self._body(request), self._rec(request).files, limit=limit, webhook=False
+            message,
+            data,
+            files,
+            limit=self._upload_limit(channel),
+            webhook=False,
+            drop_embeds=verdict.drop_embeds,
         )
         await self.gateway.message_event("MESSAGE_UPDATE", message)
         return json_response(message.payload())
+
+
+def _focused_type(data: JSON) -> int:
+    """The type of the option an autocomplete interaction is about (subcommands walked)."""
+    options: list[JSON] = data.get("options") or []
+    for _ in range(3):  # a command, a group, a subcommand
+        for option in options:
+            if option.get("focused"):
+                return int(option.get("type", OptionType.STRING))
+        nested = [o for o in options if o.get("options")]
+        if not nested:
+            break
+        options = nested[0]["options"]
+    return OptionType.STRING
 
 
 def _truthy(value: str | None) -> bool:

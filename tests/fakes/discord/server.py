@@ -39,8 +39,10 @@ from tests.fakes.discord.models import (
     FakeGuild,
     FakeMessage,
     FakeUser,
+    IntegrationType,
     id_of,
 )
+from tests.fakes.discord.ratelimits import RateLimitConfig
 from tests.fakes.discord.rest import CommandSync, RestApi, RestRequest
 from tests.fakes.discord.state import DiscordState
 
@@ -112,15 +114,31 @@ class FakeDiscord(InteractionDriver):
     everyone_permissions: _Forwarded[int] = _Forwarded("state")
     attachment_size_limit: _Forwarded[int] = _Forwarded("state")
     strict_commands: _Forwarded[bool] = _Forwarded("state")
-    #: reject late acknowledgements with 10062 as Discord does (default: only record them)
+    #: refuse a first response after ``ack_deadline`` with 404 10062 (default True, as Discord;
+    #: a test studying lateness sets it False and reads ``late_interactions()``)
     enforce_ack_deadline: _Forwarded[bool] = _Forwarded("state")
     ack_deadline: _Forwarded[float] = _Forwarded("state")
     token_lifetime: _Forwarded[float] = _Forwarded("state")
+    #: the largest request that may carry a message (413 40005 above; 25 MiB)
+    request_size_limit: _Forwarded[int] = _Forwarded("state")
+    #: the per-file limit of the bot's own posts in DMs (10 MiB)
+    dm_upload_limit: _Forwarded[int] = _Forwarded("state")
+    #: installation contexts the application supports (0 guild, 1 user)
+    integration_types: _Forwarded[set[int]] = _Forwarded("state")
+    #: ids of users who installed the app to their account
+    user_installs: _Forwarded[set[str]] = _Forwarded("state")
+    #: group DMs and DMs between users, by id (the bot is not in them)
+    private_channels: _Forwarded[dict[str, FakeChannel]] = _Forwarded("state")
     port: _Forwarded[int] = _Forwarded("state")
 
     requests: _Forwarded[list[RestRequest]] = _Forwarded("rest")
     callbacks: _Forwarded[list[Callback]] = _Forwarded("rest")
     command_syncs: _Forwarded[list[CommandSync]] = _Forwarded("rest")
+    #: the rate limits in force (:class:`~.ratelimits.RateLimitConfig`; set its fields, or
+    #: assign ``RateLimitConfig.off()``)
+    rate_limits: _Forwarded[RateLimitConfig] = _Forwarded("rest")
+    #: 401, 403 and 429 answers so far (Discord bans at 10,000 per 10 minutes)
+    invalid_requests: _Forwarded[int] = _Forwarded("rest")
 
     gateway_frames: _Forwarded[list[GatewayFrame]] = _Forwarded("gateway")
     identifies: _Forwarded[list[JSON]] = _Forwarded("gateway")
@@ -151,6 +169,11 @@ class FakeDiscord(InteractionDriver):
         allowed_privileged_intents: int = PRIVILEGED_INTENTS,
         strict_commands: bool = True,
         clock: Clock | None = None,
+        rate_limits: RateLimitConfig | None = None,
+        integration_types: tuple[int, ...] = (
+            IntegrationType.GUILD_INSTALL,
+            IntegrationType.USER_INSTALL,
+        ),
     ) -> None:
         """Build the state; nothing listens until :meth:`start`.
 
@@ -160,6 +183,11 @@ class FakeDiscord(InteractionDriver):
         snowflakes, timestamps, CDN URL signatures); default :class:`SystemClock`, the event
         loop's clock and the wall clock. A :class:`~tests.fakes.discord.clock.ManualClock`
         lets a test step past a deadline instead of sleeping.
+        ``rate_limits``: per-route and global limits (default: close to Discord's; see
+        :class:`~tests.fakes.discord.ratelimits.RateLimitConfig`).
+        ``attachment_size_limit``: users' per-file limit (an interaction's
+        ``attachment_size_limit`` is the larger of it and the guild's boost limit).
+        ``integration_types``: the installation contexts the app supports (default both).
         """
         self.state = DiscordState(
             clock=clock if clock is not None else SystemClock(),
@@ -176,12 +204,13 @@ class FakeDiscord(InteractionDriver):
             everyone_permissions=everyone_permissions,
             attachment_size_limit=attachment_size_limit,
             strict_commands=strict_commands,
+            integration_types=integration_types,
         )
         self.cdn = Cdn(self.state)
         self.gateway = Gateway(self.state, allowed_privileged_intents=allowed_privileged_intents)
         self.state.observer = self.gateway
         self.message_writer = MessageWriter(self.state, self.cdn)
-        self.rest = RestApi(self.state, self.gateway, self.message_writer)
+        self.rest = RestApi(self.state, self.gateway, self.message_writer, rate_limits)
         self._runner: web.AppRunner | None = None
 
         self.app = web.Application(
@@ -256,7 +285,13 @@ class FakeDiscord(InteractionDriver):
     # ------------------------------------------------------------------ the world (DiscordState)
 
     add_guild = _forward("state", DiscordState.add_guild)
+    set_premium_tier = _forward("state", DiscordState.set_premium_tier)
     add_channel = _forward("state", DiscordState.add_channel)
+    add_thread = _forward("state", DiscordState.add_thread)
+    set_thread = _forward("state", DiscordState.set_thread)
+    user_dm = _forward("state", DiscordState.user_dm)
+    group_dm = _forward("state", DiscordState.group_dm)
+    install_for_user = _forward("state", DiscordState.install_for_user)
     add_role = _forward("state", DiscordState.add_role)
     add_user = _forward("state", DiscordState.add_user)
     member = _forward("state", DiscordState.member)

@@ -17,21 +17,25 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
+from tests.fakes.discord import permissions
 from tests.fakes.discord.clock import Clock
 from tests.fakes.discord.models import (
     ACK_DEADLINE,
-    ALL_PERMISSIONS,
     API_PREFIX,
+    DEFAULT_ATTACHMENT_SIZE_LIMIT,
     DISCORD_EPOCH_MS,
-    DM_PERMISSIONS,
     JSON,
+    REQUEST_SIZE_LIMIT,
+    THREAD_TYPES,
     TOKEN_LIFETIME,
+    ChannelType,
     FakeChannel,
     FakeGuild,
     FakeMember,
     FakeMessage,
     FakeRole,
     FakeUser,
+    IntegrationType,
     Overwrite,
     Perm,
     id_of,
@@ -74,6 +78,15 @@ class WorldObserver:
     def channel_updated(self, channel: FakeChannel) -> None:
         """A channel's overwrites changed (CHANNEL_UPDATE)."""
 
+    def guild_updated(self, guild: FakeGuild) -> None:
+        """A guild's settings changed, e.g. its boost tier (GUILD_UPDATE)."""
+
+    def thread_created(self, thread: FakeChannel) -> None:
+        """A thread the bot can see was created (THREAD_CREATE)."""
+
+    def thread_updated(self, thread: FakeChannel) -> None:
+        """A thread was archived, unarchived, locked or unlocked (THREAD_UPDATE)."""
+
     def role_created(self, guild: FakeGuild, role: FakeRole) -> None:
         """A role was created in a guild the bot is in (GUILD_ROLE_CREATE)."""
 
@@ -84,10 +97,16 @@ class WorldObserver:
 class DiscordState:
     """The world, shared by the gateway, the REST API, the CDN and the test API."""
 
-    #: reject late acknowledgements with 10062 as Discord does (default: only record them)
-    enforce_ack_deadline: bool = False
+    #: reject a first response later than ``ack_deadline`` with 404 10062 "Unknown interaction",
+    #: as Discord does ("you must send an initial response within 3 seconds",
+    #: receiving-and-responding.mdx); a test studying lateness may switch it off
+    enforce_ack_deadline: bool = True
     ack_deadline: float = ACK_DEADLINE
     token_lifetime: float = TOKEN_LIFETIME
+    #: the largest request that may carry a message (413 40005 above it)
+    request_size_limit: int = REQUEST_SIZE_LIMIT
+    #: the per-file limit of the bot's own posts in DMs (bots have no Nitro)
+    dm_upload_limit: int = DEFAULT_ATTACHMENT_SIZE_LIMIT
 
     def __init__(
         self,
@@ -106,6 +125,10 @@ class DiscordState:
         everyone_permissions: int,
         attachment_size_limit: int,
         strict_commands: bool,
+        integration_types: tuple[int, ...] = (
+            IntegrationType.GUILD_INSTALL,
+            IntegrationType.USER_INSTALL,
+        ),
     ) -> None:
         """The application, its bot user, an owner, and a guild with one text channel."""
         self.clock = clock
@@ -126,11 +149,19 @@ class DiscordState:
         }
         self.bot_permissions = bot_permissions
         self.everyone_permissions = everyone_permissions
+        #: a user's per-file upload limit unless the user has one (``FakeUser.upload_limit``)
         self.attachment_size_limit = attachment_size_limit
         self.strict_commands = strict_commands
+        #: the installation contexts the application supports (``integration_types`` a command
+        #: may declare, and what it gets when it declares none)
+        self.integration_types: set[int] = set(integration_types)
+        #: users who installed the app to their account (USER_INSTALL)
+        self.user_installs: set[str] = set()
 
         self.guilds: dict[str, FakeGuild] = {}
         self.dm_channels: dict[str, FakeChannel] = {}  # by recipient user id
+        #: group DMs and DMs between users: the bot is not in them
+        self.private_channels: dict[str, FakeChannel] = {}
         self.messages_by_id: dict[str, FakeMessage] = {}
         self.channel_messages: dict[str, list[str]] = {}  # channel id -> message ids
 
@@ -221,12 +252,16 @@ class DiscordState:
         owner: FakeUser | None = None,
         channel_id: int | str | None = None,
         channel_name: str = "general",
+        premium_tier: int = 0,
         attachment_size_limit: int | None = None,
         with_bot: bool = True,
     ) -> FakeGuild:
         """Create a guild with @everyone, the bot's managed role and one text channel.
 
-        If the bot is connected, it receives GUILD_CREATE (as when it is invited).
+        ``premium_tier`` (0-3) sets the per-file limit of the bot's own posts there (10, 10, 50,
+        100 MiB); ``attachment_size_limit`` overrides it. ``with_bot=False``: the app is not
+        installed there (only a user install can bring it). If the bot is connected, it
+        receives GUILD_CREATE (as when it is invited).
         """
         owner = owner or self.owner
         gid = str(guild_id) if guild_id is not None else self.new_id()
@@ -234,7 +269,8 @@ class DiscordState:
             gid,
             name,
             owner.id,
-            attachment_size_limit=attachment_size_limit or self.attachment_size_limit,
+            premium_tier=premium_tier,
+            attachment_size_limit=attachment_size_limit,
         )
         guild.roles[gid] = FakeRole(gid, "@everyone", self.everyone_permissions, position=0)
         guild.members[owner.id] = FakeMember(owner, gid, joined_at=self.now_iso())
@@ -252,26 +288,110 @@ class DiscordState:
             self.observer.guild_joined(guild)
         return guild
 
+    def set_premium_tier(self, guild: FakeGuild | str | None, tier: int) -> None:
+        """Boost a guild to ``tier`` (0-3): the bot's own posts there get that tier's per-file
+        limit; the bot hears GUILD_UPDATE (discord.py's ``Guild.filesize_limit`` follows)."""
+        if tier not in (0, 1, 2, 3):
+            raise ValueError("boost tiers are 0-3")
+        g = self.guild_of(guild)
+        g.premium_tier = tier
+        if self.bot_user.id in g.members:
+            self.observer.guild_updated(g)
+        self.changed()
+
     def add_channel(
         self,
         guild: FakeGuild | str | None = None,
         name: str = "channel",
         *,
         channel_id: int | str | None = None,
+        type: int = ChannelType.GUILD_TEXT,
+        category: FakeChannel | str | None = None,
     ) -> FakeChannel:
-        """Create a text channel (CHANNEL_CREATE is dispatched if the bot is connected)."""
+        """Create a guild channel: text by default, or any :class:`ChannelType` that is not a
+        thread (voice, stage, category, announcement, forum, media). CHANNEL_CREATE is
+        dispatched if the bot is connected."""
+        if type in (ChannelType.DM, ChannelType.GROUP_DM) or type in THREAD_TYPES:
+            raise ValueError("use dm_channel, group_dm, user_dm or add_thread for that type")
         g = self.guild_of(guild)
         channel = FakeChannel(
             str(channel_id) if channel_id is not None else self.new_id(),
             name,
+            type=type,
             guild_id=g.id,
             position=len(g.channels),
+            parent_id=id_of(category) if category is not None else None,
+            created_at=self.now_iso(),
         )
         g.channels[channel.id] = channel
         self.channel_messages[channel.id] = []
         if self.bot_user.id in g.members:
             self.observer.channel_created(channel)
         return channel
+
+    def add_thread(
+        self,
+        parent: FakeChannel | str | None = None,
+        name: str = "thread",
+        *,
+        private: bool = False,
+        owner: FakeUser | str | None = None,
+        members: Sequence[FakeUser | str] = (),
+        archived: bool = False,
+        locked: bool = False,
+    ) -> FakeChannel:
+        """Create a thread in ``parent`` (default: the main channel): public, or ``private``
+        (visible to its ``members`` and the owner; add the bot to let it in), in a forum a
+        post. Announcement channels get announcement threads. THREAD_CREATE is dispatched if
+        the bot can see it."""
+        container = self.get_channel(parent or self.channel)
+        if container.is_private or container.is_thread or container.guild_id is None:
+            raise ValueError("threads live in guild text, announcement and forum channels")
+        if private and container.type != ChannelType.GUILD_TEXT:
+            raise ValueError("private threads can only be created in text channels")
+        if container.type == ChannelType.GUILD_ANNOUNCEMENT:
+            kind = ChannelType.ANNOUNCEMENT_THREAD
+        else:
+            kind = ChannelType.PRIVATE_THREAD if private else ChannelType.PUBLIC_THREAD
+        starter = self.users[id_of(owner)] if owner is not None else self.owner
+        now = self.now_iso()
+        thread = FakeChannel(
+            self.new_id(),
+            name,
+            type=kind,
+            guild_id=container.guild_id,
+            parent_id=container.id,
+            owner_id=starter.id,
+            archived=archived,
+            locked=locked,
+            thread_members={starter.id, *(id_of(m) for m in members)},
+            created_at=now,
+            archive_timestamp=now,
+        )
+        self.guilds[container.guild_id].channels[thread.id] = thread
+        self.channel_messages[thread.id] = []
+        if permissions.permissions_for(self, self.bot_user.id, thread) & Perm.VIEW_CHANNEL:
+            self.observer.thread_created(thread)
+        return thread
+
+    def set_thread(
+        self,
+        thread: FakeChannel | str,
+        *,
+        archived: bool | None = None,
+        locked: bool | None = None,
+    ) -> None:
+        """Archive / unarchive, lock / unlock a thread (THREAD_UPDATE follows)."""
+        ch = self.get_channel(thread)
+        if not ch.is_thread:
+            raise ValueError(f"{ch.name} is not a thread")
+        if archived is not None and archived != ch.archived:
+            ch.archived = archived
+            ch.archive_timestamp = self.now_iso()
+        if locked is not None:
+            ch.locked = locked
+        self.observer.thread_updated(ch)
+        self.changed()
 
     def add_role(
         self,
@@ -327,10 +447,42 @@ class DiscordState:
         recipient = self.users[id_of(user)]
         channel = self.dm_channels.get(recipient.id)
         if channel is None:
-            channel = FakeChannel(self.new_id(), "", type=1, recipients=[recipient])
+            channel = FakeChannel(
+                self.new_id(), "", type=ChannelType.DM, recipients=[recipient], bot_dm=True
+            )
             self.dm_channels[recipient.id] = channel
             self.channel_messages[channel.id] = []
         return channel
+
+    def user_dm(self, user: FakeUser | str, other: FakeUser | str) -> FakeChannel:
+        """A DM between two users (the bot is not in it; only a user install reaches it)."""
+        a, b = self.users[id_of(user)], self.users[id_of(other)]
+        channel = FakeChannel(self.new_id(), "", type=ChannelType.DM, recipients=[a, b])
+        self.private_channels[channel.id] = channel
+        self.channel_messages[channel.id] = []
+        return channel
+
+    def group_dm(
+        self, owner: FakeUser | str, *others: FakeUser | str, name: str = ""
+    ) -> FakeChannel:
+        """A group DM (type 3) owned by ``owner`` (bots cannot be in one)."""
+        starter = self.users[id_of(owner)]
+        recipients = [starter, *(self.users[id_of(o)] for o in others)]
+        channel = FakeChannel(
+            self.new_id(),
+            name,
+            type=ChannelType.GROUP_DM,
+            recipients=recipients,
+            owner_id=starter.id,
+        )
+        self.private_channels[channel.id] = channel
+        self.channel_messages[channel.id] = []
+        return channel
+
+    def install_for_user(self, user: FakeUser | str) -> None:
+        """``user`` installs the app to their account (USER_INSTALL): its global commands that
+        allow user installs follow them to guilds without the bot and to their DMs."""
+        self.user_installs.add(id_of(user))
 
     def guild_of(self, guild: FakeGuild | str | None) -> FakeGuild:
         """A guild by object or id (None: the main guild)."""
@@ -351,51 +503,16 @@ class DiscordState:
         for dm in self.dm_channels.values():
             if dm.id == cid:
                 return dm
+        if cid in self.private_channels:
+            return self.private_channels[cid]
         raise KeyError(cid)
 
     # ------------------------------------------------------------------ permissions
 
     def permissions_for(self, user: FakeUser | str, channel: FakeChannel | str) -> int:
-        """The user's permissions in the channel, computed as Discord does (overwrites too)."""
-        uid = id_of(user)
-        ch = self.get_channel(channel)
-        if ch.is_dm:
-            return DM_PERMISSIONS
-        assert ch.guild_id is not None
-        guild = self.guilds[ch.guild_id]
-        if uid == guild.owner_id:
-            return ALL_PERMISSIONS
-        member = guild.members.get(uid)
-        if member is None:
-            return 0
-        perms = guild.everyone.permissions
-        for role_id in member.roles:
-            perms |= guild.roles[role_id].permissions
-        if perms & Perm.ADMINISTRATOR:
-            return ALL_PERMISSIONS
-        everyone = ch.overwrites.get(guild.id)
-        if everyone is not None:
-            perms = (perms & ~everyone.deny) | everyone.allow
-        allow = deny = 0
-        for role_id in member.roles:
-            ow = ch.overwrites.get(role_id)
-            if ow is not None:
-                allow |= ow.allow
-                deny |= ow.deny
-        perms = (perms & ~deny) | allow
-        own = ch.overwrites.get(uid)
-        if own is not None:
-            perms = (perms & ~own.deny) | own.allow
-        if not perms & Perm.VIEW_CHANNEL:
-            return 0
-        if not perms & Perm.SEND_MESSAGES:
-            perms &= ~(
-                Perm.SEND_TTS_MESSAGES
-                | Perm.MENTION_EVERYONE
-                | Perm.EMBED_LINKS
-                | Perm.ATTACH_FILES
-            )
-        return perms
+        """The user's permissions in the channel, computed as Discord does (overwrites, threads,
+        DMs; see :mod:`.permissions`)."""
+        return permissions.permissions_for(self, id_of(user), self.get_channel(channel))
 
     def set_overwrite(
         self,
@@ -443,7 +560,9 @@ class DiscordState:
         self.messages_by_id[message.id] = message
         self.channel_messages.setdefault(message.channel_id, []).append(message.id)
         if not message.ephemeral:
-            self.get_channel(message.channel_id).last_message_id = message.id
+            channel = self.get_channel(message.channel_id)
+            channel.last_message_id = message.id
+            channel.message_count += 1
         self.changed()
 
     def message(self, message_id: str | int) -> FakeMessage:

@@ -142,7 +142,14 @@ def validate_components(components: list[JSON], *, v2: bool) -> None:
 
 
 def validate_modal(data: JSON) -> None:
-    """A type 9 callback's modal: custom_id, title and component count."""
+    """A type 9 callback's modal (receiving-and-responding.mdx, "Modal"; components/reference.mdx
+    Text Input and Label): custom_id 1-100, title 1-45, 1-5 components, each an action row with
+    one text input, a label around one component, or a text display; text inputs with a 1-100
+    custom_id, a label of at most 45 (in a row), style 1 or 2, lengths within 0-4000 (max at
+    least 1, min not above max), a value and placeholder within their limits.
+
+    (Discord's preview OpenAPI spec allows 40 components; its documentation says 5.)
+    """
     custom_id = str(data.get("custom_id") or "")
     if not 1 <= len(custom_id) <= 100:
         raise form_error(
@@ -152,10 +159,125 @@ def validate_modal(data: JSON) -> None:
         raise form_error(
             ["data", "title"], "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 45 in length."
         )
-    if not 1 <= len(data.get("components") or []) <= 5:
+    components = data.get("components") or []
+    if not 1 <= len(components) <= 5:
         raise form_error(
             ["data", "components"], "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 5 in length."
         )
+    for i, top in enumerate(components):
+        path: list[str | int] = ["data", "components", i]
+        kind = top.get("type")
+        if kind == 1:
+            inner = top.get("components") or []
+            if len(inner) != 1 or inner[0].get("type") != 4:
+                raise form_error(
+                    [*path, "components"],
+                    "COMPONENT_LAYOUT_WIDTH_EXCEEDED",
+                    "An action row in a modal holds exactly one text input",
+                )
+            _validate_text_input(inner[0], [*path, "components", 0], in_label=False)
+        elif kind == 18:
+            _check_length(top.get("label"), 1, 45, [*path, "label"])
+            if top.get("description") is not None:
+                _check_length(top["description"], 1, 100, [*path, "description"])
+            child = top.get("component")
+            if not isinstance(child, dict):
+                raise form_error(
+                    [*path, "component"], "BASE_TYPE_REQUIRED", "This field is required"
+                )
+            if child.get("type") == 4:
+                _validate_text_input(child, [*path, "component"], in_label=True)
+            elif child.get("custom_id") is not None:
+                _check_length(child["custom_id"], 1, 100, [*path, "component", "custom_id"])
+        elif kind == 10:
+            _check_length(top.get("content"), 1, 4000, [*path, "content"])
+        else:
+            raise form_error(
+                [*path, "type"], "UNION_TYPE_CHOICES", f"Component type {kind} is not allowed here"
+            )
+
+
+def _validate_text_input(component: JSON, path: list[str | int], *, in_label: bool) -> None:
+    _check_length(component.get("custom_id"), 1, 100, [*path, "custom_id"])
+    if in_label:
+        if component.get("label") is not None:
+            raise form_error(
+                [*path, "label"],
+                "COMPONENT_TEXT_INPUT_LABEL_IN_LABEL",
+                "A text input inside a label has no label of its own",
+            )
+    else:
+        _check_length(component.get("label"), 1, 45, [*path, "label"])
+    if component.get("style", 1) not in (1, 2):
+        raise form_error([*path, "style"], "BASE_TYPE_CHOICES", "Value must be one of (1, 2).")
+    low, high = component.get("min_length"), component.get("max_length")
+    if low is not None and not 0 <= int(low) <= 4000:
+        raise form_error(
+            [*path, "min_length"], "NUMBER_TYPE_MAX", "int value should be <= 4000 and >= 0."
+        )
+    if high is not None and not 1 <= int(high) <= 4000:
+        raise form_error(
+            [*path, "max_length"], "NUMBER_TYPE_MAX", "int value should be <= 4000 and >= 1."
+        )
+    if low is not None and high is not None and int(low) > int(high):
+        raise form_error(
+            [*path, "min_length"],
+            "BASE_TYPE_BAD_LENGTH",
+            "min_length must be less than or equal to max_length",
+        )
+    if component.get("value") is not None:
+        _check_length(component["value"], 0, int(high or 4000), [*path, "value"])
+    if component.get("placeholder") is not None:
+        _check_length(component["placeholder"], 0, 100, [*path, "placeholder"])
+
+
+def _check_length(text: object, low: int, high: int, path: list[str | int]) -> None:
+    if not isinstance(text, str) or not low <= len(text) <= high:
+        raise form_error(
+            path, "BASE_TYPE_BAD_LENGTH", f"Must be between {low} and {high} in length."
+        )
+
+
+#: Integers an INTEGER option may hold: "Any integer between -2^53+1 and 2^53-1"
+#: (application-commands.mdx, Application Command Option Type).
+_MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def validate_autocomplete(data: JSON, option_type: int) -> None:
+    """A type 8 callback (receiving-and-responding.mdx, "Autocomplete"; application-commands.mdx,
+    Option Choice Structure): at most 25 choices, each a 1-100 character name and a value of
+    the focused option's type, a string of at most 100 characters.
+
+    (Discord's preview OpenAPI spec lets a string value run to 6000; its documentation says 100.)
+    """
+    choices = data.get("choices")
+    if not isinstance(choices, list):
+        raise form_error(["data", "choices"], "BASE_TYPE_REQUIRED", "This field is required")
+    if len(choices) > 25:
+        raise form_error(
+            ["data", "choices"], "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length."
+        )
+    for i, choice in enumerate(choices):
+        path: list[str | int] = ["data", "choices", i]
+        if not isinstance(choice, dict):
+            raise form_error(path, "DICT_TYPE_CONVERT", "Only dictionaries may be used.")
+        _check_length(choice.get("name"), 1, 100, [*path, "name"])
+        value = choice.get("value")
+        if option_type == OptionType.STRING:
+            if not isinstance(value, str):
+                raise form_error([*path, "value"], "BASE_TYPE_STRING", "Must be a string.")
+            _check_length(value, 0, 100, [*path, "value"])
+        elif option_type == OptionType.INTEGER:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise form_error([*path, "value"], "NUMBER_TYPE_COERCE", "Value is not int.")
+            if abs(value) > _MAX_SAFE_INTEGER:
+                raise form_error(
+                    [*path, "value"], "NUMBER_TYPE_MAX", "int value out of the safe range."
+                )
+        elif option_type == OptionType.NUMBER and (
+            isinstance(value, bool) or not isinstance(value, int | float)
+        ):
+            raise form_error([*path, "value"], "NUMBER_TYPE_COERCE", "Value is not a number.")
 
 
 #: Command and option names (Discord's ``CHAT_INPUT`` naming rule).
