@@ -24,8 +24,8 @@ DM_UPLOAD_LIMIT = 10 * 1024 * 1024  # Discord's default per file, whatever the s
 MAX_REQUEST_BYTES = 25 * 1024 * 1024  # all files of one message together
 MAX_FILES = 10
 REQUEST_TOO_LARGE = 40005
-SHRINK = 0.75  # after a 40005, the next attempt's per-file limit, relative to the largest file
-MAX_SHRINKS = 3
+SHRINK = 0.7  # after a 40005, the next attempt's per-file limit, relative to the largest file
+MAX_SHRINKS = 4
 
 #: Discord's answers that mean "the bot cannot post here", with a reason for the requester
 CANNOT_POST: dict[int, str] = {
@@ -90,7 +90,9 @@ async def send_fitted(
                 raise CannotPostHereError(reason) from exc
             if exc.code != REQUEST_TOO_LARGE:
                 raise
-            limit = max(1, int(max(len(image.data) for image in fitted) * SHRINK))
+            # Discord does not say its limit: the default one first, then smaller steps
+            largest = max(len(image.data) for image in fitted)
+            limit = max(1, min(DM_UPLOAD_LIMIT, int(largest * SHRINK)))
     raise DeliveryError(
         "Discord refused the images as too large, even made smaller", permanent=True
     )

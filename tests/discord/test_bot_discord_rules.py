@@ -4,6 +4,7 @@ fits, references every provider takes, declared where it works, sharded with few
 from __future__ import annotations
 
 import io
+import os
 
 import discord
 import pytest
@@ -19,7 +20,7 @@ from tests.discord.bot_harness import (
     settings_for,
     status_text,
 )
-from tests.fakes.discord import FakeDiscord, Perm
+from tests.fakes.discord import ChannelType, CommandUnavailable, FakeDiscord, Perm
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.magnific import FakeMagnific
 
@@ -29,6 +30,13 @@ async def fake():
     async with FakeDiscord() as server:
         server.enforce_ack_deadline = True
         yield server
+
+
+def incompressible_png(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    noise = Image.frombytes("RGB", (width, height), os.urandom(width * height * 3))
+    noise.save(out, "PNG", compress_level=0)
+    return out.getvalue()
 
 
 def gif(frames: int = 2) -> bytes:
@@ -175,3 +183,102 @@ async def test_works_in_a_dm_with_the_bot(fake, tmp_path):
         result = await result_of(fake, ix)
         job = await runtime.engine.wait(job_id_of(result), 10)
         assert job.delivered_via == "followup"
+
+
+async def test_a_locked_thread_is_refused_before_anything_is_charged(fake, tmp_path):
+    async with running_bot(fake, settings_for(fake, tmp_path)) as runtime:
+        thread = fake.add_thread(locked=True)
+        user = fake.add_user("jo")
+        ix = await fake.slash(user, thread, "imagine", {"prompt": "a fox"})
+        text = await status_text(fake, ix, "❌")
+        assert "locked" in text and "Nothing was charged" in text
+        assert (await runtime.engine.quota(user.id)).reserved == 0
+
+
+async def test_a_thread_locked_while_generating_gets_the_images_by_dm_saying_why(fake, tmp_path):
+    async with FakeMagnific() as magnific:
+        magnific.steps_to_finish = 8
+        settings = settings_for(fake, tmp_path, **keys_for("magnific", magnific))
+        async with running_bot(fake, settings) as runtime:
+            thread = fake.add_thread()
+            user = fake.add_user("kai")
+            ix = await fake.slash(
+                user, thread, "imagine", {"prompt": "a fox", "model": "magnific:nano-banana-pro"}
+            )
+            await status_text(fake, ix, "Sent to the provider")
+            fake.set_thread(thread, locked=True)
+            fake.expire_token(ix)
+            dm = await fake.wait_for(lambda: next(iter(fake.dms(user)), None), what="a DM")
+            assert dm.attachments and "locked" in dm.content
+            job = await runtime.engine.wait(job_id_of(dm), 10)
+            assert job.delivered_via == "dm"
+            assert (await runtime.engine.quota(user.id)).spent == job.cost
+
+
+async def test_the_bots_own_post_fits_the_servers_limit_not_the_requesters(fake, tmp_path):
+    """A Nitro requester's interaction allows 50 MiB; the server (no boosts) allows 10 MiB for
+    the bot's own post, which is what carries the result once the token has expired."""
+    big = incompressible_png(2100, 2100)
+    assert len(big) > 12 * 1024 * 1024
+    async with FakeMagnific() as magnific:
+        magnific.steps_to_finish = 6
+
+        def results(*_: object, **__: object) -> list[str]:  # the provider's 13 MB PNG
+            magnific.files["big.png"] = (big, "image/png")
+            return [f"{magnific.base_url}/files/big.png"]
+
+        magnific.make_result_files = results  # type: ignore[method-assign]
+        settings = settings_for(fake, tmp_path, **keys_for("magnific", magnific))
+        async with running_bot(fake, settings) as runtime:
+            user = fake.add_user("lu")
+            user.upload_limit = 50 * 1024 * 1024
+            ix = await imagine(fake, user, model="magnific:nano-banana-pro", resolution="4K")
+            await status_text(fake, ix, "Sent to the provider")
+            fake.expire_token(ix)
+            result = await result_of(fake, ix, timeout=60)
+            assert result.webhook_id is None
+            assert all(len(a.data) <= 10 * 1024 * 1024 for a in result.attachments)
+            posts = fake.requests_to(f"/channels/{fake.channel.id}/messages", "POST")
+            assert [p.status for p in posts] == [200]  # right the first time
+            job = await runtime.engine.wait(job_id_of(result), 10)
+            assert job.delivered_via == "channel"
+
+
+async def test_request_too_large_is_fitted_smaller_and_sent_again(fake, tmp_path):
+    """The server's real limit is below what the bot was told (a boost ran out, say): 40005
+    makes the images smaller for the next try, never the same bytes again."""
+    async with running_bot(fake, settings_for(fake, tmp_path)) as runtime:
+        fake.guild.attachment_size_limit = 40_000  # Discord's side only: the bot thinks 10 MiB
+        user = fake.add_user("mo")
+        ix = await imagine(fake, user, resolution="2K")
+        await ix.wait_callback()
+        fake.expire_token(ix)
+        result = await result_of(fake, ix)
+        assert all(len(a.data) <= 40_000 for a in result.attachments)
+        posts = fake.requests_to(f"/channels/{fake.channel.id}/messages", "POST")
+        assert posts[0].status == 413 and posts[-1].status == 200
+        sizes = [p.size for p in posts]
+        assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == len(sizes)
+        job = await runtime.engine.wait(job_id_of(result), 10)
+        assert job.delivered_via == "channel" and job.delivery_attempts == 1
+
+
+@pytest.mark.parametrize("kind", ["voice", "forum post"])
+async def test_voice_text_chats_and_forum_posts_work(fake, tmp_path, kind):
+    async with running_bot(fake, settings_for(fake, tmp_path)):
+        if kind == "voice":
+            where = fake.add_channel(name="lounge", type=ChannelType.GUILD_VOICE)
+        else:
+            forum = fake.add_channel(name="gallery", type=ChannelType.GUILD_FORUM)
+            where = fake.add_thread(forum, name="my post")
+        user = fake.add_user("nia")
+        result = await result_of(fake, await fake.slash(user, where, "imagine", {"prompt": "x y"}))
+        assert result.channel_id == where.id
+
+
+async def test_user_installed_contexts_are_not_offered(fake, tmp_path):
+    async with running_bot(fake, settings_for(fake, tmp_path)):
+        user, friend = fake.add_user("oz"), fake.add_user("pia")
+        fake.install_for_user(user)
+        with pytest.raises(CommandUnavailable):
+            await fake.slash(user, fake.group_dm(user, friend), "imagine", {"prompt": "a fox"})
