@@ -1,9 +1,15 @@
-"""The one owner of the SQLite connection.
+"""The one owner of the SQLite connections: one that writes, one that reads.
 
-WAL journal, foreign keys, a busy timeout, and explicit ``BEGIN IMMEDIATE`` transactions: a
-writer takes the write lock at the start, so two processes (or a crashed one's successor) never
-interleave a read-then-write. Inside this process an asyncio lock serialises transactions on the
-single connection.
+WAL journal, foreign keys, a busy timeout, ``synchronous = FULL`` (every commit is on disk
+before the next side effect), and explicit ``BEGIN IMMEDIATE`` transactions: a writer takes
+the write lock at the start, so two processes (or a crashed one's successor) never interleave a
+read-then-write. Inside this process an asyncio lock serialises transactions on the writing
+connection.
+
+Reads outside a transaction go to a second, read-only connection with its own lock: in WAL
+mode a reader sees the last commit and never waits for a writer, so a read (``/quota``, a
+listing) never queues behind a write. (An in-memory database has no second connection; its
+reads share the writer's lock.)
 """
 
 from __future__ import annotations
@@ -22,27 +28,43 @@ Params = Sequence[Any] | dict[str, Any]
 class Database:
     """An open SQLite database. Use :meth:`open`; close with :meth:`close`."""
 
-    def __init__(self, connection: aiosqlite.Connection, path: Path) -> None:
+    def __init__(
+        self,
+        connection: aiosqlite.Connection,
+        path: Path,
+        reader: aiosqlite.Connection | None = None,
+    ) -> None:
         self._conn = connection
         self.path = path
         self._lock = asyncio.Lock()
+        self._reader = reader if reader is not None else connection
+        self._read_lock = asyncio.Lock() if reader is not None else self._lock
 
     @classmethod
     async def open(cls, path: Path | str) -> Database:
         """Open (creating if needed) the database at ``path`` with our pragmas."""
         path = Path(path)
-        if str(path) != ":memory:":
+        memory = str(path) == ":memory:"
+        if not memory:
             path.parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(str(path), isolation_level=None)
-        conn.row_factory = aiosqlite.Row
-        await conn.execute("PRAGMA busy_timeout = 10000")
-        await conn.execute("PRAGMA journal_mode = WAL")
-        await conn.execute("PRAGMA synchronous = FULL")
-        await conn.execute("PRAGMA foreign_keys = ON")
-        return cls(conn, path)
+        conn = await _connect(path)
+        reader = None
+        try:
+            await conn.execute("PRAGMA journal_mode = WAL")
+            await conn.execute("PRAGMA synchronous = FULL")
+            await conn.execute("PRAGMA foreign_keys = ON")
+            if not memory:  # opened after WAL is on: the reader never blocks the writer
+                reader = await _connect(path)
+                await reader.execute("PRAGMA query_only = ON")
+        except BaseException:
+            await conn.close()
+            raise
+        return cls(conn, path, reader)
 
     async def close(self) -> None:
-        """Close the connection."""
+        """Close both connections."""
+        if self._reader is not self._conn:
+            await self._reader.close()
         await self._conn.close()
 
     @asynccontextmanager
@@ -59,14 +81,36 @@ class Database:
                 raise
             await self._conn.execute("COMMIT")
 
+    async def fetch_together(self, *queries: tuple[str, Params]) -> list[list[aiosqlite.Row]]:
+        """The rows of each query, all read from one state of the database.
+
+        Runs to the end even if the caller is cancelled, so the reading connection is never
+        left inside its read transaction.
+        """
+        return await asyncio.shield(self._fetch_together(queries))
+
+    async def _fetch_together(
+        self, queries: Sequence[tuple[str, Params]]
+    ) -> list[list[aiosqlite.Row]]:
+        async with self._read_lock:
+            await self._reader.execute("BEGIN")
+            try:
+                found = []
+                for sql, params in queries:
+                    async with self._reader.execute(sql, params) as cursor:
+                        found.append(list(await cursor.fetchall()))
+            finally:
+                await self._reader.execute("COMMIT")
+        return found
+
     async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
-        """One row of a read outside any transaction."""
-        async with self._lock, self._conn.execute(sql, params) as cursor:
+        """One row of a read outside any transaction (never waits for a writer)."""
+        async with self._read_lock, self._reader.execute(sql, params) as cursor:
             return await cursor.fetchone()
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
-        """All rows of a read outside any transaction."""
-        async with self._lock, self._conn.execute(sql, params) as cursor:
+        """All rows of a read outside any transaction (never waits for a writer)."""
+        async with self._read_lock, self._reader.execute(sql, params) as cursor:
             return list(await cursor.fetchall())
 
     async def execute(self, sql: str, params: Params = ()) -> int:
@@ -83,6 +127,13 @@ class Database:
                 if self._conn.in_transaction:
                     await self._conn.execute("ROLLBACK")
                 raise
+
+
+async def _connect(path: Path) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(str(path), isolation_level=None)
+    conn.row_factory = aiosqlite.Row
+    await conn.execute("PRAGMA busy_timeout = 10000")
+    return conn
 
 
 class Transaction:
