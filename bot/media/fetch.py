@@ -20,6 +20,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from bot.media.sniff import ImageInfo, NotAnImageError, inspect_image
+from providers import cpu
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 MAX_REDIRECTS = 3
@@ -62,6 +63,11 @@ async def _check_host(url: str, allow_private: bool) -> None:
     for info in infos:
         if not _is_public(str(info[4][0])):
             raise FetchError(f"refusing to fetch from a private address ({host})")
+
+
+def _verified(chunks: list[bytes]) -> tuple[bytes, ImageInfo]:
+    data = b"".join(chunks)
+    return data, inspect_image(data)
 
 
 def _check_peer(response: httpx.Response) -> None:
@@ -115,9 +121,8 @@ class ImageFetcher:
                         chunks.append(chunk)
             except httpx.HTTPError as exc:
                 raise FetchError(f"image download failed ({type(exc).__name__})") from exc
-            data = b"".join(chunks)
-            try:
-                info = inspect_image(data)
+            try:  # joining and decoding tens of MB: off the event loop
+                data, info = await cpu.run(_verified, chunks)
             except NotAnImageError as exc:
                 raise FetchError(f"the download is not a usable image: {exc}") from exc
             return FetchedImage(data=data, info=info, url=url)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bot.media.fetch import FetchError, ImageFetcher
 from bot.media.fit import ImageTooLargeError, fit_image_async
-from bot.media.sniff import ImageFile, NotAnImageError, inspect_image
+from bot.media.sniff import ImageFile, NotAnImageError, inspect_image_async
 from providers.base import Capabilities, ReferenceImage
 
 #: formats every byte-taking provider accepts; others (GIF) are re-encoded
@@ -42,7 +42,7 @@ class ReferenceLoader:
         """``data`` (downloaded from ``url``, when it came from one) as a reference for a
         provider with ``caps``; ``label`` names it in errors."""
         try:
-            info = await asyncio.to_thread(inspect_image, data)
+            info = await inspect_image_async(data)
         except NotAnImageError as exc:
             raise ReferenceImageError(f"{label} is not a usable image: {exc}") from exc
         if not caps.accepts_reference_bytes:
