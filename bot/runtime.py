@@ -28,6 +28,7 @@ from bot.media.references import ReferenceLoader
 from bot.settings import Settings
 from bot.storage.store import SqliteStore
 from bot.web.app import listen, start_receiver
+from bot.web.lag import LagMonitor
 from providers.base import Provider, ProviderSettings
 from providers.catalog import Catalog
 from providers.registry import build_providers
@@ -50,6 +51,7 @@ class Runtime:
     receiver: web.AppRunner | None = None
     receiver_port: int | None = None
     unconfigured: dict[str, str] = field(default_factory=dict)
+    lag: LagMonitor = field(default_factory=LagMonitor)
 
     async def stop_bot(self) -> None:
         """Stop taking work, let in-flight work finish (a few seconds), then disconnect."""
@@ -58,6 +60,7 @@ class Runtime:
     async def close(self) -> None:
         """Stop everything and close connections (safe to call after :meth:`stop_bot`)."""
         await self.stop_bot()
+        await self.lag.stop()
         if self.receiver is not None:
             await self.receiver.cleanup()
         for provider in self.providers.values():
@@ -95,8 +98,9 @@ async def build_runtime(
     )
     bot = BananaBot(Services(engine, intake, store.meta), **client_options)
     runtime = Runtime(settings, store, providers, http, engine, bot, unconfigured=unconfigured)
+    runtime.lag.start()  # measured from here on, shown on /metrics
     if listener is not None:
-        runtime.receiver = await start_receiver(engine, listener)
+        runtime.receiver = await start_receiver(engine, listener, runtime.lag)
         runtime.receiver_port = int(listener.getsockname()[1])
     return runtime
 
