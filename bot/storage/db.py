@@ -1,4 +1,4 @@
-"""The one owner of the SQLite connections: one that writes, one that reads.
+"""The one owner of the SQLite connections: one that writes, two that read.
 
 WAL journal, foreign keys, a busy timeout, ``synchronous = FULL`` (every commit is on disk
 before the next side effect), and explicit ``BEGIN IMMEDIATE`` transactions: a writer takes
@@ -6,10 +6,12 @@ the write lock at the start, so two processes (or a crashed one's successor) nev
 read-then-write. Inside this process an asyncio lock serialises transactions on the writing
 connection.
 
-Reads outside a transaction go to a second, read-only connection with its own lock: in WAL
-mode a reader sees the last commit and never waits for a writer, so a read (``/quota``, a
-listing) never queues behind a write. (An in-memory database has no second connection; its
-reads share the writer's lock.)
+Reads outside a transaction never touch that lock: in WAL mode a reader sees the last commit
+and never waits for a writer, so a read (``/quota``, a listing) never queues behind a write.
+Single-statement reads go to one read-only connection, each in one round trip to its thread
+(so they need no lock of their own); reads that must see one state together
+(:meth:`Database.fetch_together`) take turns on a second one. (An in-memory database has
+only the one connection; its reads share the writer's lock.)
 """
 
 from __future__ import annotations
@@ -32,13 +34,14 @@ class Database:
         self,
         connection: aiosqlite.Connection,
         path: Path,
-        reader: aiosqlite.Connection | None = None,
+        readers: tuple[aiosqlite.Connection, aiosqlite.Connection] | None = None,
     ) -> None:
         self._conn = connection
         self.path = path
         self._lock = asyncio.Lock()
-        self._reader = reader if reader is not None else connection
-        self._read_lock = asyncio.Lock() if reader is not None else self._lock
+        self._shared = readers is None  # in memory: reads share the writer and its lock
+        self._reader, self._snapshots = readers or (connection, connection)
+        self._snapshot_lock = self._lock if self._shared else asyncio.Lock()
 
     @classmethod
     async def open(cls, path: Path | str) -> Database:
@@ -48,23 +51,25 @@ class Database:
         if not memory:
             path.parent.mkdir(parents=True, exist_ok=True)
         conn = await _connect(path)
-        reader = None
+        readers: list[aiosqlite.Connection] = []
         try:
             await conn.execute("PRAGMA journal_mode = WAL")
             await conn.execute("PRAGMA synchronous = FULL")
             await conn.execute("PRAGMA foreign_keys = ON")
-            if not memory:  # opened after WAL is on: the reader never blocks the writer
-                reader = await _connect(path)
-                await reader.execute("PRAGMA query_only = ON")
+            for _ in range(0 if memory else 2):  # opened once WAL is on: they never block it
+                readers.append(await _connect(path))
+                await readers[-1].execute("PRAGMA query_only = ON")
         except BaseException:
-            await conn.close()
+            for opened in (*readers, conn):
+                await opened.close()
             raise
-        return cls(conn, path, reader)
+        return cls(conn, path, (readers[0], readers[1]) if readers else None)
 
     async def close(self) -> None:
-        """Close both connections."""
-        if self._reader is not self._conn:
+        """Close every connection."""
+        if not self._shared:
             await self._reader.close()
+            await self._snapshots.close()
         await self._conn.close()
 
     @asynccontextmanager
@@ -84,34 +89,35 @@ class Database:
     async def fetch_together(self, *queries: tuple[str, Params]) -> list[list[aiosqlite.Row]]:
         """The rows of each query, all read from one state of the database.
 
-        Runs to the end even if the caller is cancelled, so the reading connection is never
-        left inside its read transaction.
+        Runs to the end even if the caller is cancelled, so the connection is never left
+        inside its read transaction.
         """
         return await asyncio.shield(self._fetch_together(queries))
 
     async def _fetch_together(
         self, queries: Sequence[tuple[str, Params]]
     ) -> list[list[aiosqlite.Row]]:
-        async with self._read_lock:
-            await self._reader.execute("BEGIN")
+        async with self._snapshot_lock:
+            await self._snapshots.execute("BEGIN")
             try:
-                found = []
-                for sql, params in queries:
-                    async with self._reader.execute(sql, params) as cursor:
-                        found.append(list(await cursor.fetchall()))
+                return [
+                    list(await self._snapshots.execute_fetchall(sql, params))
+                    for sql, params in queries
+                ]
             finally:
-                await self._reader.execute("COMMIT")
-        return found
+                await self._snapshots.execute("COMMIT")
 
     async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
-        """One row of a read outside any transaction (never waits for a writer)."""
-        async with self._read_lock, self._reader.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        """The first row of a read outside any transaction (never waits for a writer)."""
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
         """All rows of a read outside any transaction (never waits for a writer)."""
-        async with self._read_lock, self._reader.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        if not self._shared:  # one call on the reader's thread: nothing interleaves with it
+            return list(await self._reader.execute_fetchall(sql, params))
+        async with self._lock:
+            return list(await self._reader.execute_fetchall(sql, params))
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """One write in its own transaction; returns the number of rows changed."""
@@ -153,10 +159,9 @@ class Transaction:
 
     async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
         """The first row of a query (``RETURNING`` included)."""
-        async with self._conn.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
-        """Every row of a query."""
-        async with self._conn.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        """Every row of a query (in one round trip to the connection's thread)."""
+        return list(await self._conn.execute_fetchall(sql, params))
