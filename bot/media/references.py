@@ -61,6 +61,19 @@ class ReferenceLoader:
                 raise ReferenceImageError(f"{label} is too large for {caps.provider}") from exc
         return ReferenceImage(data=image.data, mime_type=image.mime_type)
 
+    async def download(self, caps: Capabilities, label: str, url: str) -> ReferenceImage:
+        """The image at ``url`` (a chat attachment: its URL expires, so the bytes are taken
+        now), downloaded under the fetcher's guard and made a reference as in
+        :meth:`from_bytes`. A failed download is not ``invalid`` (the user did nothing wrong).
+        """
+        try:
+            data = await self.fetcher.fetch_bytes(url)
+        except FetchError as exc:
+            raise ReferenceImageError(
+                f"{label} could not be downloaded ({exc})", invalid=False
+            ) from exc
+        return await self.from_bytes(caps, label, data, url=url)
+
     async def from_source(self, caps: Capabilities, source: str) -> ReferenceImage:
         """A reference named on the command line: an ``http(s)://`` URL or a file path."""
         label = f"reference {source}"
