@@ -84,9 +84,11 @@ class BlobFiles:
             _fsync_dir(self.root.parent)
         for name, data in files:
             final = self.path(name)
-            if not final.parent.exists():
-                final.parent.mkdir(exist_ok=True)
-                dirs.add(self.root)
+            try:
+                final.parent.mkdir()
+                dirs.add(self.root)  # a new entry in the root
+            except FileExistsError:
+                pass
             temporary = final.with_name(final.name + _TMP)
             with open(temporary, "wb") as handle:
                 handle.write(data)

@@ -63,8 +63,12 @@ class JobImages:
         names = [name for name in staged if name is not None]
         if not names:
             return
-        async with self.db.transaction() as tx:
-            rows = await tx.fetchall(_NAMED.format(job=" AND job_id = :job"), {"job": job_id})
+        try:
+            async with self.db.transaction() as tx:
+                rows = await tx.fetchall(_NAMED.format(job=" AND job_id = :job"), {"job": job_id})
+        except Exception as exc:  # the caller's own error matters more
+            log.warning("job %s: staged image files left for the next start (%s)", job_id, exc)
+            return
         named = {str(row[0]) for row in rows}
         await self.remove([name for name in names if name not in named])
 
