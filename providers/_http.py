@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
+from providers import cpu
 from providers.base import (
     BadKeyError,
     InsufficientCreditsError,
@@ -261,7 +262,8 @@ async def request(
     **kwargs: Any,
 ) -> T:
     """One provider call: :func:`send` on the provider's client, ``parse`` the answer (which
-    raises the mapped error for a refusal), all under the provider's retry policy.
+    raises the mapped error for a refusal), all under the provider's retry policy. A large
+    answer (inline images) is parsed in the bounded CPU pool, off the event loop.
 
     ``creating`` marks a request that starts (and may bill) work: see the module docstring.
     ``kwargs`` go to :meth:`httpx.AsyncClient.request` (``json``, ``params``, ``headers``...).
@@ -271,6 +273,8 @@ async def request(
         response = await send(
             provider.client, method, url, provider=provider.name, creating=creating, **kwargs
         )
+        if len(response.content) >= cpu.LARGE_BYTES:
+            return await cpu.run(parse, response)
         return parse(response)
 
     return await with_retries(call, policy=provider.settings.retry, creating=creating)

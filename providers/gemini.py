@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import logging
 import re
 import uuid
@@ -35,7 +36,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from providers import _http
+from providers import _http, cpu
 from providers.base import (
     BadKeyError,
     Capabilities,
@@ -156,11 +157,12 @@ class GeminiProvider(Provider):
         """
         model = self.capabilities.model(request.model)
         google_model = _GOOGLE_MODELS[model.name]
-        body = self._body(request, model)
+        # base64 and JSON of up to ~20 MB of reference images: off the event loop
+        image_config, content = await cpu.run(self._encoded_body, request, model)
         log.info(
             "gemini generateContent: model=%s imageConfig=%s references=%d grounding=%s",
             google_model,
-            body["generationConfig"]["imageConfig"],
+            image_config,
             len(request.references),
             request.grounding,
         )
@@ -170,9 +172,17 @@ class GeminiProvider(Provider):
             f"{self.base_url}/v1beta/models/{google_model}:generateContent",
             creating=True,
             parse=self._parse,
-            headers={"x-goog-api-key": self.api_key},
-            json=body,
+            headers={"x-goog-api-key": self.api_key, "content-type": "application/json"},
+            content=content,
         )
+
+    def _encoded_body(
+        self, request: GenerationRequest, model: ModelCapabilities
+    ) -> tuple[dict[str, str], bytes]:
+        """The body's ``imageConfig`` (for the log) and the whole body as JSON bytes."""
+        body = self._body(request, model)
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        return body["generationConfig"]["imageConfig"], content
 
     # ------------------------------------------------------------------ request
 

@@ -7,7 +7,6 @@ into the picture, so the result visibly depends on its input.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import secrets
@@ -16,6 +15,7 @@ from typing import ClassVar
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+from providers import cpu
 from providers.base import (
     Capabilities,
     Completion,
@@ -142,7 +142,7 @@ class LocalProvider(Provider):
         task_id = secrets.token_hex(8)
         images = []
         for index in range(request.count):
-            data = await asyncio.to_thread(
+            data = await cpu.run(
                 render_image,
                 request.prompt,
                 size,

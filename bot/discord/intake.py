@@ -113,17 +113,13 @@ class JobIntake:
                     f"`{label}` is {attachment.size / 1e6:.1f} MB; the limit is "
                     f"{MAX_ATTACHMENT_BYTES / 1e6:.0f} MB."
                 )
-            try:
-                data = await attachment.read()
-            except (discord.HTTPException, aiohttp.ClientError) as exc:
-                raise UserFacingError(f"`{label}` could not be downloaded.") from exc
-            try:
+            try:  # the media layer's download: its bytes are joined off the event loop
                 refs.append(
-                    await self.loader.from_bytes(
-                        provider.capabilities, f"`{label}`", data, url=attachment.url
-                    )
+                    await self.loader.download(provider.capabilities, f"`{label}`", attachment.url)
                 )
             except ReferenceImageError as exc:
+                if not exc.invalid:
+                    raise UserFacingError(f"`{label}` could not be downloaded.") from exc
                 raise UserFacingError(sentence(str(exc))) from exc
         return tuple(refs)
 

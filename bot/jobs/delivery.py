@@ -4,7 +4,6 @@ the job's own delivery clock, and a permanent one fails the job with a refund.""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from bot.jobs.context import EngineContext
@@ -12,7 +11,7 @@ from bot.jobs.models import FailureKind, Job, Progress, Receipt, Stage
 from bot.jobs.ports import DeliveryError
 from bot.jobs.states import JobStatus
 from bot.media.fetch import FetchError
-from bot.media.sniff import ImageFile, NotAnImageError, inspect_image
+from bot.media.sniff import ImageFile, NotAnImageError, inspect_image_async
 from providers.base import ResultImage
 
 log = logging.getLogger(__name__)
@@ -92,7 +91,7 @@ class Delivery:
     async def _image(self, result: ResultImage) -> ImageFile:
         if result.data is not None:
             try:
-                info = await asyncio.to_thread(inspect_image, result.data)
+                info = await inspect_image_async(result.data)
             except NotAnImageError as exc:
                 raise DeliveryError(
                     f"the provider returned a broken image ({exc})", permanent=True

@@ -23,9 +23,18 @@ class TaskSet:
         """True while ``activity`` runs for the job in this process."""
         return (activity, job_id) in self._busy
 
-    def spawn(self, activity: str, job_id: str, coro: Coroutine[Any, Any, None]) -> None:
-        """Run ``coro`` in the background as the job's ``activity``."""
+    def spawn(self, activity: str, job_id: str, coro: Coroutine[Any, Any, None]) -> bool:
+        """Run ``coro`` in the background as the job's ``activity``, unless that activity is
+        already running for the job (then ``coro`` is dropped unrun); True when started.
+
+        Two starters can race for one job: the engine loop's listing may read a job as due
+        in the moment between another task's commit and its own start of the same activity
+        (reads do not wait for writes), and two deliveries at once would post twice.
+        """
         key = (activity, job_id)
+        if key in self._busy:
+            coro.close()
+            return False
         self._busy.add(key)
         task = asyncio.get_running_loop().create_task(coro, name=f"{activity}:{job_id}")
         self._tasks.add(task)
@@ -38,6 +47,7 @@ class TaskSet:
                 log.error("job %s: %s crashed", job_id, activity, exc_info=finished.exception())
 
         task.add_done_callback(done)
+        return True
 
     async def stop(self, grace: float) -> None:
         """Give running tasks ``grace`` seconds to finish, then cancel the rest."""

@@ -12,6 +12,8 @@ environment proxy (``trust_env=False``), or the connected address is the proxy's
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 import ipaddress
 import socket
 from dataclasses import dataclass
@@ -20,6 +22,12 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from bot.media.sniff import ImageInfo, NotAnImageError, inspect_image
+from providers import cpu
+
+# httpx loads its async backend (anyio's, some 30 modules) on the first request, which would
+# hold the event loop for tens of ms in the middle of serving; load it with this module instead
+with contextlib.suppress(ImportError):
+    importlib.import_module("anyio._backends._asyncio")
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 MAX_REDIRECTS = 3
@@ -64,6 +72,11 @@ async def _check_host(url: str, allow_private: bool) -> None:
             raise FetchError(f"refusing to fetch from a private address ({host})")
 
 
+def _verified(chunks: list[bytes]) -> tuple[bytes, ImageInfo]:
+    data = b"".join(chunks)
+    return data, inspect_image(data)
+
+
 def _check_peer(response: httpx.Response) -> None:
     """Re-check the address actually connected to (DNS may have changed since the lookup)."""
     stream = response.extensions.get("network_stream")
@@ -88,6 +101,21 @@ class ImageFetcher:
 
     async def fetch(self, url: str) -> FetchedImage:
         """Download ``url`` and return verified image bytes, or raise :class:`FetchError`."""
+        chunks = await self._download(url)
+        try:  # joining and decoding tens of MB: off the event loop
+            data, info = await cpu.run(_verified, chunks)
+        except NotAnImageError as exc:
+            raise FetchError(f"the download is not a usable image: {exc}") from exc
+        return FetchedImage(data=data, info=info, url=url)
+
+    async def fetch_bytes(self, url: str) -> bytes:
+        """Download ``url`` under the same guard and cap, without checking what it is (the
+        caller does); :class:`FetchError` if it cannot be downloaded."""
+        return await cpu.run(b"".join, await self._download(url))
+
+    async def _download(self, url: str) -> list[bytes]:
+        """The body's chunks (joined off the loop by the callers: a join of many MB, run on
+        the loop for each of many downloads finishing at once, would hold it)."""
         current = url
         for _ in range(MAX_REDIRECTS + 1):
             await _check_host(current, self.allow_private)
@@ -115,12 +143,7 @@ class ImageFetcher:
                         chunks.append(chunk)
             except httpx.HTTPError as exc:
                 raise FetchError(f"image download failed ({type(exc).__name__})") from exc
-            data = b"".join(chunks)
-            try:
-                info = inspect_image(data)
-            except NotAnImageError as exc:
-                raise FetchError(f"the download is not a usable image: {exc}") from exc
-            return FetchedImage(data=data, info=info, url=url)
+            return chunks
         raise FetchError("too many redirects")
 
     def _too_large(self) -> str:

@@ -28,7 +28,6 @@ call :func:`fit_image_async` / :func:`fit_all_async`, which run it in a worker t
 
 from __future__ import annotations
 
-import asyncio
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageOps
 
 from bot.media.sniff import EXTENSIONS, ImageFile, decode_image, sniff_mime
+from providers import cpu
 
 QUALITIES = (95, 90, 85, 80, 70)  # tried best first; each as WebP and JPEG
 SCALE_STEP = 0.85
@@ -343,15 +343,15 @@ def fit_all(
 
 
 async def fit_image_async(image: ImageFile, max_bytes: int) -> ImageFile:
-    """:func:`fit_image` in a worker thread, so the event loop keeps running."""
-    return await asyncio.to_thread(fit_image, image, max_bytes)
+    """:func:`fit_image` in the bounded CPU pool, so the event loop keeps running."""
+    return await cpu.run(fit_image, image, max_bytes)
 
 
 async def fit_all_async(
     images: Sequence[ImageFile], max_bytes: int, total_max_bytes: int | None = None
 ) -> list[ImageFile]:
-    """:func:`fit_all` in a worker thread, so the event loop keeps running."""
-    return await asyncio.to_thread(fit_all, images, max_bytes, total_max_bytes)
+    """:func:`fit_all` in the bounded CPU pool, so the event loop keeps running."""
+    return await cpu.run(fit_all, images, max_bytes, total_max_bytes)
 
 
 def still_png(data: bytes) -> ImageFile:

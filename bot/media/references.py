@@ -13,7 +13,8 @@ from pathlib import Path
 
 from bot.media.fetch import FetchError, ImageFetcher
 from bot.media.fit import ImageTooLargeError, fit_image_async, still_png
-from bot.media.sniff import ImageFile, ImageInfo, NotAnImageError, inspect_image
+from bot.media.sniff import ImageFile, ImageInfo, NotAnImageError, inspect_image_async
+from providers import cpu
 from providers.base import Capabilities, ReferenceImage
 from providers.validation import format_name
 
@@ -41,7 +42,7 @@ class ReferenceLoader:
         """``data`` (downloaded from ``url``, when it came from one) as a reference for a
         provider with ``caps``; ``label`` names it in errors."""
         try:
-            info = await asyncio.to_thread(inspect_image, data)
+            info = await inspect_image_async(data)
         except NotAnImageError as exc:
             raise ReferenceImageError(f"{label} is not a usable image: {exc}") from exc
         still = info.mime_type in caps.reference_formats and not info.animated
@@ -60,7 +61,7 @@ class ReferenceLoader:
             return ReferenceImage(url=url, mime_type=info.mime_type)
         image = ImageFile.of(data, info)
         if not still:  # the first frame, as a still PNG the provider takes
-            image = await asyncio.to_thread(still_png, data)
+            image = await cpu.run(still_png, data)
         limit = caps.max_reference_bytes
         if limit is not None and len(image.data) > limit:
             try:
@@ -68,6 +69,19 @@ class ReferenceLoader:
             except ImageTooLargeError as exc:
                 raise ReferenceImageError(f"{label} is too large for {caps.provider}") from exc
         return ReferenceImage(data=image.data, mime_type=image.mime_type)
+
+    async def download(self, caps: Capabilities, label: str, url: str) -> ReferenceImage:
+        """The image at ``url`` (a chat attachment: its URL expires, so the bytes are taken
+        now), downloaded under the fetcher's guard and made a reference as in
+        :meth:`from_bytes`. A failed download is not ``invalid`` (the user did nothing wrong).
+        """
+        try:
+            data = await self.fetcher.fetch_bytes(url)
+        except FetchError as exc:
+            raise ReferenceImageError(
+                f"{label} could not be downloaded ({exc})", invalid=False
+            ) from exc
+        return await self.from_bytes(caps, label, data, url=url)
 
     async def from_source(self, caps: Capabilities, source: str) -> ReferenceImage:
         """A reference named on the command line: an ``http(s)://`` URL or a file path."""

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from providers import cpu
+
 _MAGIC: tuple[tuple[bytes, int, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", 0, "image/png"),
     (b"\xff\xd8\xff", 0, "image/jpeg"),
@@ -120,3 +122,8 @@ def inspect_image(data: bytes) -> ImageInfo:
         frames = int(getattr(image, "n_frames", 1))
     assert mime is not None  # decode_image refuses unknown types
     return ImageInfo(mime_type=mime, width=width, height=height, frames=frames)
+
+
+async def inspect_image_async(data: bytes) -> ImageInfo:
+    """:func:`inspect_image` in the bounded CPU pool (decoding takes up to a second)."""
+    return await cpu.run(inspect_image, data)

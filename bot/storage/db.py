@@ -1,9 +1,17 @@
-"""The one owner of the SQLite connection.
+"""The one owner of the SQLite connections: one that writes, two that read.
 
-WAL journal, foreign keys, a busy timeout, and explicit ``BEGIN IMMEDIATE`` transactions: a
-writer takes the write lock at the start, so two processes (or a crashed one's successor) never
-interleave a read-then-write. Inside this process an asyncio lock serialises transactions on the
-single connection.
+WAL journal, foreign keys, a busy timeout, ``synchronous = FULL`` (every commit is on disk
+before the next side effect), and explicit ``BEGIN IMMEDIATE`` transactions: a writer takes
+the write lock at the start, so two processes (or a crashed one's successor) never interleave a
+read-then-write. Inside this process an asyncio lock serialises transactions on the writing
+connection.
+
+Reads outside a transaction never touch that lock: in WAL mode a reader sees the last commit
+and never waits for a writer, so a read (``/quota``, a listing) never queues behind a write.
+Single-statement reads go to one read-only connection, each in one round trip to its thread
+(so they need no lock of their own); reads that must see one state together
+(:meth:`Database.fetch_together`) take turns on a second one. (An in-memory database has
+only the one connection; its reads share the writer's lock.)
 """
 
 from __future__ import annotations
@@ -22,27 +30,46 @@ Params = Sequence[Any] | dict[str, Any]
 class Database:
     """An open SQLite database. Use :meth:`open`; close with :meth:`close`."""
 
-    def __init__(self, connection: aiosqlite.Connection, path: Path) -> None:
+    def __init__(
+        self,
+        connection: aiosqlite.Connection,
+        path: Path,
+        readers: tuple[aiosqlite.Connection, aiosqlite.Connection] | None = None,
+    ) -> None:
         self._conn = connection
         self.path = path
         self._lock = asyncio.Lock()
+        self._shared = readers is None  # in memory: reads share the writer and its lock
+        self._reader, self._snapshots = readers or (connection, connection)
+        self._snapshot_lock = self._lock if self._shared else asyncio.Lock()
 
     @classmethod
     async def open(cls, path: Path | str) -> Database:
         """Open (creating if needed) the database at ``path`` with our pragmas."""
         path = Path(path)
-        if str(path) != ":memory:":
+        memory = str(path) == ":memory:"
+        if not memory:
             path.parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(str(path), isolation_level=None)
-        conn.row_factory = aiosqlite.Row
-        await conn.execute("PRAGMA busy_timeout = 10000")
-        await conn.execute("PRAGMA journal_mode = WAL")
-        await conn.execute("PRAGMA synchronous = FULL")
-        await conn.execute("PRAGMA foreign_keys = ON")
-        return cls(conn, path)
+        conn = await _connect(path)
+        readers: list[aiosqlite.Connection] = []
+        try:
+            await conn.execute("PRAGMA journal_mode = WAL")
+            await conn.execute("PRAGMA synchronous = FULL")
+            await conn.execute("PRAGMA foreign_keys = ON")
+            for _ in range(0 if memory else 2):  # opened once WAL is on: they never block it
+                readers.append(await _connect(path))
+                await readers[-1].execute("PRAGMA query_only = ON")
+        except BaseException:
+            for opened in (*readers, conn):
+                await opened.close()
+            raise
+        return cls(conn, path, (readers[0], readers[1]) if readers else None)
 
     async def close(self) -> None:
-        """Close the connection."""
+        """Close every connection."""
+        if not self._shared:
+            await self._reader.close()
+            await self._snapshots.close()
         await self._conn.close()
 
     @asynccontextmanager
@@ -59,15 +86,38 @@ class Database:
                 raise
             await self._conn.execute("COMMIT")
 
+    async def fetch_together(self, *queries: tuple[str, Params]) -> list[list[aiosqlite.Row]]:
+        """The rows of each query, all read from one state of the database.
+
+        Runs to the end even if the caller is cancelled, so the connection is never left
+        inside its read transaction.
+        """
+        return await asyncio.shield(self._fetch_together(queries))
+
+    async def _fetch_together(
+        self, queries: Sequence[tuple[str, Params]]
+    ) -> list[list[aiosqlite.Row]]:
+        async with self._snapshot_lock:
+            await self._snapshots.execute("BEGIN")
+            try:
+                return [
+                    list(await self._snapshots.execute_fetchall(sql, params))
+                    for sql, params in queries
+                ]
+            finally:
+                await self._snapshots.execute("COMMIT")
+
     async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
-        """One row of a read outside any transaction."""
-        async with self._lock, self._conn.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        """The first row of a read outside any transaction (never waits for a writer)."""
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
-        """All rows of a read outside any transaction."""
-        async with self._lock, self._conn.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        """All rows of a read outside any transaction (never waits for a writer)."""
+        if not self._shared:  # one call on the reader's thread: nothing interleaves with it
+            return list(await self._reader.execute_fetchall(sql, params))
+        async with self._lock:
+            return list(await self._reader.execute_fetchall(sql, params))
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """One write in its own transaction; returns the number of rows changed."""
@@ -83,6 +133,13 @@ class Database:
                 if self._conn.in_transaction:
                     await self._conn.execute("ROLLBACK")
                 raise
+
+
+async def _connect(path: Path) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(str(path), isolation_level=None)
+    conn.row_factory = aiosqlite.Row
+    await conn.execute("PRAGMA busy_timeout = 10000")
+    return conn
 
 
 class Transaction:
@@ -102,10 +159,9 @@ class Transaction:
 
     async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
         """The first row of a query (``RETURNING`` included)."""
-        async with self._conn.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
-        """Every row of a query."""
-        async with self._conn.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        """Every row of a query (in one round trip to the connection's thread)."""
+        return list(await self._conn.execute_fetchall(sql, params))

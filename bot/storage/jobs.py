@@ -1,8 +1,12 @@
 """Job rows in SQLite (:class:`bot.jobs.ports.JobStore`): admission, reads, and compare-and-set
-status changes with their audit events and ledger effects, each in one transaction."""
+status changes with their audit events and ledger effects, each in one transaction.
+
+Image bytes never enter a transaction: they are written to files first and the rows name them
+(:mod:`bot.storage.images`); reads go to the reading connection, never behind a writer."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from typing import Any, Unpack
 
@@ -10,9 +14,10 @@ import aiosqlite
 
 from bot.jobs.models import FailureKind, Job, NewJob
 from bot.jobs.ports import JobFields, UserLimitError
-from bot.jobs.states import ACTIVE, AT_PROVIDER, REFUNDED, TRACKED, JobStatus, sources
+from bot.jobs.states import ACTIVE, AT_PROVIDER, FINAL, REFUNDED, TRACKED, JobStatus, sources
 from bot.storage import quota
 from bot.storage.db import Database, Transaction
+from bot.storage.images import JobImages
 from bot.storage.rows import in_list, job_from_row
 from providers.base import ResultImage
 
@@ -34,13 +39,27 @@ def _params(fields: JobFields) -> dict[str, Any]:
 class SqliteJobs:
     """SQL for the ``jobs`` table and its children."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, images: JobImages) -> None:
         self.db = db
+        self.images = images
 
     # ------------------------------------------------------------------ writes
 
     async def admit(self, job: NewJob, *, active_limit: int, allowance: int | None) -> Job:
-        """Check the user's active jobs, reserve the credits and store the queued job, at once."""
+        """Check the user's active jobs, reserve the credits and store the queued job, at once
+        (its reference images written to files first, outside the transaction)."""
+        references = job.request.references
+        staged = await self.images.stage(job.id, "ref", references)
+        try:
+            row = await self._admit(job, staged, active_limit=active_limit, allowance=allowance)
+        except BaseException:
+            await asyncio.shield(self.images.discard(job.id, staged))
+            raise
+        return job_from_row(row)
+
+    async def _admit(
+        self, job: NewJob, staged: list[str | None], *, active_limit: int, allowance: int | None
+    ) -> aiosqlite.Row:
         origin = job.origin
         async with self.db.transaction() as tx:
             active = await tx.fetchone(
@@ -90,16 +109,9 @@ class SqliteJobs:
                 ),
             )
             assert row is not None
-            await tx.executemany(
-                "INSERT INTO job_references (job_id, position, url, data, mime_type, caption) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (job.id, i, r.url, r.data, r.mime_type, r.caption)
-                    for i, r in enumerate(job.request.references)
-                ],
-            )
+            await self.images.insert(tx, "job_references", job.id, job.request.references, staged)
             await _event(tx, job.id, None, JobStatus.QUEUED, None, job.created_at)
-        return job_from_row(row)
+        return row
 
     async def transition(
         self,
@@ -115,38 +127,61 @@ class SqliteJobs:
         """Move the job to ``to`` if its current status allows it; the row as written, or None.
 
         In the same transaction: the field updates, the results (if any), an audit event, and
-        the ledger effect (commit on delivery, refund on failure / timeout / cancel).
+        the ledger effect (commit on delivery, refund on failure / timeout / cancel). Result
+        bytes are written to files before it, and removed after it once the job has ended.
         """
+        results = list(results)
         allowed = set(sources(to))
         if only_from is not None:
             allowed &= set(only_from)
         params = {**_params(fields), "to": to.value, "now": now, "id": job_id}
         assignments = "".join(f", {name} = :{name}" for name in fields)
-        async with self.db.transaction() as tx:
-            current = await tx.fetchone("SELECT status FROM jobs WHERE id = ?", (job_id,))
-            if current is None or JobStatus(current["status"]) not in allowed:
-                return None
-            params["previous"] = current["status"]
-            row = await tx.fetchone(
-                f"UPDATE jobs SET status = :to, updated_at = :now{assignments} "
-                "WHERE id = :id AND status = :previous RETURNING *",
-                params,
-            )
-            if row is None:
-                return None
-            await tx.executemany(
-                "INSERT INTO job_results (job_id, position, url, data, mime_type) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [(job_id, i, r.url, r.data, r.mime_type) for i, r in enumerate(results)],
-            )
-            await _event(tx, job_id, current["status"], to, note, now)
-            if to is JobStatus.DELIVERED:
-                await quota.settle(tx, job_id, "commit", now)
-                # the images live on in the posted message; keep the database small
-                await tx.execute("UPDATE job_results SET data = NULL WHERE job_id = ?", (job_id,))
-            elif to in REFUNDED:
-                await quota.settle(tx, job_id, "refund", now)
+        staged = await self.images.stage(job_id, "res", results)
+        try:
+            async with self.db.transaction() as tx:
+                row, dropped = await self._transition(
+                    tx, allowed, assignments, params, note, results, staged
+                )
+        except BaseException:
+            await asyncio.shield(self.images.discard(job_id, staged))
+            raise
+        if row is None:
+            await self.images.remove(staged)
+            return None
+        await self.images.remove(dropped)
         return job_from_row(row)
+
+    async def _transition(
+        self,
+        tx: Transaction,
+        allowed: set[JobStatus],
+        assignments: str,
+        params: dict[str, Any],
+        note: str | None,
+        results: list[ResultImage],
+        staged: list[str | None],
+    ) -> tuple[aiosqlite.Row | None, list[str]]:
+        job_id, to, now = params["id"], JobStatus(params["to"]), params["now"]
+        current = await tx.fetchone("SELECT status FROM jobs WHERE id = ?", (job_id,))
+        if current is None or JobStatus(current["status"]) not in allowed:
+            return None, []
+        params["previous"] = current["status"]
+        row = await tx.fetchone(
+            f"UPDATE jobs SET status = :to, updated_at = :now{assignments} "
+            "WHERE id = :id AND status = :previous RETURNING *",
+            params,
+        )
+        if row is None:
+            return None, []
+        await self.images.insert(tx, "job_results", job_id, results, staged)
+        await _event(tx, job_id, current["status"], to, note, now)
+        if to is JobStatus.DELIVERED:
+            await quota.settle(tx, job_id, "commit", now)
+        elif to in REFUNDED:
+            await quota.settle(tx, job_id, "refund", now)
+        # an ended job's results are never shown again (delivered: they live on in the post)
+        dropped = await self.images.drop_results(tx, job_id) if to in FINAL else []
+        return row, dropped
 
     async def update(
         self, job_id: str, *, when: Iterable[JobStatus], **fields: Unpack[JobFields]
@@ -185,21 +220,25 @@ class SqliteJobs:
 
     async def get(self, job_id: str, *, images: bool = True) -> Job | None:
         """The job (with its reference and result images unless ``images`` is False), or None."""
-        row = await self.db.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
-        if row is None:
-            return None
         if not images:
-            return job_from_row(row)
-        refs = await self.db.fetchall(
-            "SELECT url, data, mime_type, caption FROM job_references WHERE job_id = ? "
-            "ORDER BY position",
-            (job_id,),
+            row = await self.db.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
+            return job_from_row(row) if row is not None else None
+        rows, refs, results = await self.db.fetch_together(
+            ("SELECT * FROM jobs WHERE id = ?", (job_id,)),
+            (
+                "SELECT url, data_file, mime_type, caption FROM job_references "
+                "WHERE job_id = ? ORDER BY position",
+                (job_id,),
+            ),
+            (
+                "SELECT url, data_file, mime_type FROM job_results WHERE job_id = ? "
+                "ORDER BY position",
+                (job_id,),
+            ),
         )
-        results = await self.db.fetchall(
-            "SELECT url, data, mime_type FROM job_results WHERE job_id = ? ORDER BY position",
-            (job_id,),
-        )
-        return job_from_row(row, refs, results)
+        if not rows:
+            return None
+        return job_from_row(rows[0], await self.images.load(refs), await self.images.load(results))
 
     async def with_status(self, statuses: Iterable[JobStatus], limit: int = 500) -> list[Job]:
         """Jobs in any of ``statuses``, oldest first — without reference or result images

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import aiosqlite
 
@@ -19,10 +20,11 @@ def in_list(statuses: Iterable[JobStatus]) -> str:
 
 def job_from_row(
     row: aiosqlite.Row,
-    refs: Sequence[aiosqlite.Row] = (),
-    results: Sequence[aiosqlite.Row] = (),
+    refs: Sequence[Mapping[str, Any]] = (),
+    results: Sequence[Mapping[str, Any]] = (),
 ) -> Job:
-    """The job in ``row``, with the given reference and result image rows (none: no images)."""
+    """The job in ``row``, with the given reference and result images (none: no images), each
+    a mapping with ``url``, ``data``, ``mime_type`` (and ``caption`` for references)."""
     request = GenerationRequest.model_validate(
         {
             **json.loads(row["request_json"]),

@@ -1,13 +1,17 @@
-"""The SQLite store: one database file holding jobs, the quota ledger and key/value facts.
+"""The SQLite store: one database file holding jobs, the quota ledger and key/value facts, and
+beside it a directory of the jobs' image files (``<db>.blobs``, see :mod:`bot.storage.blobs`).
 
-Implements :class:`bot.jobs.ports.Store`, the protocol any storage backend implements.
+Implements :class:`bot.jobs.ports.Store`, the protocol any storage backend implements. One
+process owns a database at a time.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from bot.storage.blobs import BlobFiles
 from bot.storage.db import Database
+from bot.storage.images import JobImages
 from bot.storage.jobs import SqliteJobs
 from bot.storage.meta import SqliteMeta
 from bot.storage.migrate import migrate
@@ -17,22 +21,30 @@ from bot.storage.quota import SqliteQuota
 class SqliteStore:
     """Jobs, quota and meta over one :class:`Database`."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, files: BlobFiles) -> None:
         self.db = db
-        self._jobs = SqliteJobs(db)
+        self.files = files
+        self._jobs = SqliteJobs(db, JobImages(db, files))
         self._quota = SqliteQuota(db)
         self._meta = SqliteMeta(db)
 
     @classmethod
     async def open(cls, path: Path | str) -> SqliteStore:
-        """Open (creating if needed) the database at ``path`` and apply pending migrations."""
+        """Open (creating if needed) the database at ``path``, apply pending migrations, move
+        image bytes an older version kept in it out to files, and delete image files no row
+        names (left by a crash between writing them and committing their row)."""
+        if str(path) == ":memory:":
+            raise ValueError("the SQLite store needs a file: its images are kept beside it")
+        path = Path(path)
         db = await Database.open(path)
         try:
             await migrate(db)
+            files = BlobFiles.beside(path)
+            await JobImages(db, files).tidy()
         except BaseException:
             await db.close()
             raise
-        return cls(db)
+        return cls(db, files)
 
     @property
     def jobs(self) -> SqliteJobs:
@@ -54,5 +66,5 @@ class SqliteStore:
         await self.db.fetchone("SELECT 1")
 
     async def close(self) -> None:
-        """Close the connection."""
+        """Close the connections."""
         await self.db.close()

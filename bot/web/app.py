@@ -16,12 +16,14 @@ from aiohttp import web
 
 from bot.jobs.callbacks import CallbackRefusedError
 from bot.jobs.engine import JobEngine
+from bot.web.lag import LagMonitor
 from providers.base import CallbackSignatureError, ProviderError
 
 log = logging.getLogger(__name__)
 
 MAX_CALLBACK_BYTES = 256 * 1024
 ENGINE_KEY = web.AppKey("engine", JobEngine)
+LAG_KEY = web.AppKey("lag", LagMonitor)
 
 _REFUSALS = {
     CallbackRefusedError.UNKNOWN_JOB: 404,
@@ -67,7 +69,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text: jobs by status and provider, credits reserved and spent today."""
+    """Prometheus text: jobs by status and provider, credits reserved and spent today, and
+    the event loop's lag (when a :class:`~bot.web.lag.LagMonitor` was given)."""
     report = await request.app[ENGINE_KEY].metrics()
     lines = [
         "# HELP bananabot_jobs Jobs by provider and status.",
@@ -80,13 +83,18 @@ async def metrics(request: web.Request) -> web.Response:
         f'bananabot_credits_today{{kind="reserved"}} {report.credits.reserved}',
         f'bananabot_credits_today{{kind="spent"}} {report.credits.spent}',
     ]
+    lag = request.app.get(LAG_KEY)
+    if lag is not None:
+        lines += lag.metrics()
     return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
 
-def make_app(engine: JobEngine) -> web.Application:
-    """The receiver's aiohttp application."""
+def make_app(engine: JobEngine, lag: LagMonitor | None = None) -> web.Application:
+    """The receiver's aiohttp application (``lag``: the loop's lag, shown on ``/metrics``)."""
     app = web.Application(client_max_size=MAX_CALLBACK_BYTES)
     app[ENGINE_KEY] = engine
+    if lag is not None:
+        app[LAG_KEY] = lag
     app.router.add_post("/callbacks/{job_id}/{token}", callback)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
@@ -111,9 +119,11 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def start_receiver(engine: JobEngine, sock: socket.socket) -> web.AppRunner:
+async def start_receiver(
+    engine: JobEngine, sock: socket.socket, lag: LagMonitor | None = None
+) -> web.AppRunner:
     """Serve the app on ``sock``; returns the runner (``cleanup`` to stop)."""
-    runner = web.AppRunner(make_app(engine), access_log=None)
+    runner = web.AppRunner(make_app(engine, lag), access_log=None)
     await runner.setup()
     await web.SockSite(runner, sock).start()
     return runner

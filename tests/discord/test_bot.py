@@ -247,8 +247,9 @@ async def test_buttons_reroll_4k_edit_and_delete(fake, tmp_path):
 
         reroll = await fake.click(other, result, f"bb:reroll:{job_id}")
         rerolled = await result_of(fake, reroll)
-        new_job = await runtime.engine.get_job(job_id_of(rerolled))
-        assert new_job is not None and new_job.origin.user_id == other.id  # charged to presser
+        # the post comes before the delivery is recorded (and the credits committed)
+        new_job = await runtime.engine.wait(job_id_of(rerolled), 5)
+        assert new_job.origin.user_id == other.id  # charged to presser
         assert new_job.parent_job_id == job_id
         assert (await runtime.engine.quota(other.id)).spent == 1
 
@@ -514,6 +515,7 @@ async def test_reroll_with_expired_reference_urls_asks_to_reattach(fake, tmp_pat
             )
             result = await result_of(fake, ix)
             job_id = job_id_of(result)
+            await runtime.engine.wait(job_id, 5)  # the delivery recorded, the credits committed
             # a day later Discord's signed attachment URL has expired (ex = hex Unix time)
             await runtime.store.db.execute(
                 "UPDATE job_references SET url = substr(url, 1, instr(url, '?') - 1) "

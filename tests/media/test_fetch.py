@@ -8,7 +8,9 @@ from aiohttp import web
 from PIL import Image
 
 from bot.media.fetch import FetchError, ImageFetcher, _is_public
+from bot.media.references import ReferenceImageError, ReferenceLoader
 from bot.media.sniff import NotAnImageError, inspect_image
+from providers.local import LocalProvider
 from tests.fakes._base import FakeServer
 
 
@@ -130,3 +132,28 @@ async def test_connected_address_is_rechecked(server, client, monkeypatch):
     monkeypatch.setattr(fetch_module, "_check_host", lookup_says_public)
     with pytest.raises(FetchError, match="private address"):
         await ImageFetcher(client).fetch(f"{server.base_url}/files/ok.png")
+
+
+async def test_attachments_download_under_the_same_guard_and_are_checked_by_the_loader(
+    server, client
+):
+    caps = LocalProvider.capabilities
+    loader = ReferenceLoader(ImageFetcher(client, allow_private=True))
+    ref = await loader.download(caps, "`reference`", f"{server.base_url}/files/ok.png")
+    assert (ref.data, ref.mime_type) == (png(), "image/png")
+    assert (
+        await ImageFetcher(client, allow_private=True).fetch_bytes(
+            f"{server.base_url}/files/fake.png"
+        )
+        == b"<html>not an image</html>"
+    )  # fetch_bytes leaves the checking to its caller
+    with pytest.raises(ReferenceImageError, match="not a usable image") as bad:
+        await loader.download(caps, "`reference`", f"{server.base_url}/files/fake.png")
+    assert bad.value.invalid
+    with pytest.raises(ReferenceImageError, match="could not be downloaded") as gone:
+        await loader.download(caps, "`reference`", f"{server.base_url}/files/none.png")
+    assert not gone.value.invalid  # not the user's fault
+    with pytest.raises(ReferenceImageError, match="private address"):
+        await ReferenceLoader(ImageFetcher(client)).download(
+            caps, "`reference`", f"{server.base_url}/files/ok.png"
+        )
