@@ -31,6 +31,9 @@ class EngineConfig:
     not_found_grace_polls: int = 3
     #: the longest the engine sleeps without looking at the store (other processes, clocks)
     idle_tick: float = 5.0
+    #: a waiting job is told a new place in line at most this often (seconds): with N jobs
+    #: waiting, every job that starts moves all the others, N² status edits in all
+    position_interval: float = 5.0
 
     def concurrency(self, provider: str) -> int:
         """How many of ``provider``'s jobs may be at the provider at once."""

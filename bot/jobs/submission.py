@@ -31,7 +31,8 @@ class Submission:
     def __init__(self, ctx: EngineContext, tracking: Tracking) -> None:
         self.ctx = ctx
         self.tracking = tracking
-        self._positions: dict[str, int] = {}  # the place in line each waiting job was told
+        #: the place in line each waiting job was last told, and when
+        self._positions: dict[str, tuple[int, float]] = {}
 
     async def dispatch(self) -> None:
         """Start as many queued jobs as each provider may take; tell the others their place."""
@@ -66,11 +67,17 @@ class Submission:
             await self._tell_position(job, waiting[job.provider])
 
     async def _tell_position(self, job: Job, position: int) -> None:
-        if self._positions.get(job.id) == position:
+        """The first place in line at once, then a changed one at most every
+        ``position_interval`` seconds (a later dispatch tells the latest)."""
+        now = self.ctx.clock()
+        told = self._positions.get(job.id)
+        if told is not None and (
+            told[0] == position or now - told[1] < self.ctx.config.position_interval
+        ):
             return
         current = await self.ctx.store.jobs.get(job.id, images=False)  # not cancelled meanwhile
         if current is not None and current.status is JobStatus.QUEUED:
-            self._positions[job.id] = position
+            self._positions[job.id] = (position, now)
             await self.ctx.report(current, Progress(Stage.QUEUED, position=position))
 
     async def submit(self, listed: Job) -> None:

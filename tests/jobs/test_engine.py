@@ -295,6 +295,7 @@ async def test_per_user_limit_and_provider_concurrency_with_queue_positions(tmp_
         idle_tick=0.1,
         per_user_active_limit=2,
         provider_concurrency={"magnific": 1},
+        position_interval=0.0,  # every move shows
     )
     h = await make_harness(
         tmp_path,
