@@ -17,14 +17,64 @@ only the one connection; its reads share the writer's lock.)
 from __future__ import annotations
 
 import asyncio
+import os
+import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
 Params = Sequence[Any] | dict[str, Any]
+
+
+class OpenProblem(StrEnum):
+    """Why a database file could not be opened, in the words an operator acts on."""
+
+    NOT_A_DATABASE = "is not an SQLite database"
+    DIRECTORY = "is a directory, not a database file"
+    NOT_WRITABLE = "cannot be created or written"
+    LOCKED = "is locked by another process"
+    OTHER = "cannot be opened"
+
+
+class DatabaseOpenError(Exception):
+    """The database at ``path`` cannot be opened, created or migrated (``problem`` says why,
+    ``reason`` is SQLite's or the system's own words). Every connection is closed by then."""
+
+    def __init__(self, path: Path, problem: OpenProblem, reason: str) -> None:
+        super().__init__(f"{path} {problem.value} ({reason})")
+        self.path = path
+        self.problem = problem
+        self.reason = reason
+
+    @classmethod
+    def of(cls, path: Path, exc: sqlite3.Error | OSError) -> DatabaseOpenError:
+        """Classify what went wrong opening ``path``."""
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        code = getattr(exc, "sqlite_errorname", "")
+        if path.is_dir():
+            problem = OpenProblem.DIRECTORY
+        elif code in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
+            problem = OpenProblem.NOT_A_DATABASE
+        elif code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+            problem = OpenProblem.LOCKED
+        elif (
+            code.startswith(("SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_PERM"))
+            or isinstance(exc, OSError)
+            or not _writable(path)
+        ):
+            problem = OpenProblem.NOT_WRITABLE
+        else:
+            problem = OpenProblem.OTHER
+        return cls(path, problem, reason)
+
+
+def _writable(path: Path) -> bool:
+    target = path if path.exists() else path.parent
+    return os.access(target if str(target) else ".", os.W_OK)
 
 
 class Database:
@@ -45,8 +95,18 @@ class Database:
 
     @classmethod
     async def open(cls, path: Path | str) -> Database:
-        """Open (creating if needed) the database at ``path`` with our pragmas."""
+        """Open (creating if needed) the database at ``path`` with our pragmas.
+
+        :class:`DatabaseOpenError` (every connection closed) when it cannot be opened.
+        """
         path = Path(path)
+        try:
+            return await cls._open(path)
+        except (sqlite3.Error, OSError) as exc:
+            raise DatabaseOpenError.of(path, exc) from exc
+
+    @classmethod
+    async def _open(cls, path: Path) -> Database:
         memory = str(path) == ":memory:"
         if not memory:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -137,8 +197,12 @@ class Database:
 
 async def _connect(path: Path) -> aiosqlite.Connection:
     conn = await aiosqlite.connect(str(path), isolation_level=None)
-    conn.row_factory = aiosqlite.Row
-    await conn.execute("PRAGMA busy_timeout = 10000")
+    try:
+        conn.row_factory = aiosqlite.Row
+        await conn.execute("PRAGMA busy_timeout = 10000")
+    except BaseException:
+        await conn.close()  # its thread would keep the process alive
+        raise
     return conn
 
 

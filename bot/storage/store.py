@@ -7,10 +7,11 @@ process owns a database at a time.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from bot.storage.blobs import BlobFiles
-from bot.storage.db import Database
+from bot.storage.db import Database, DatabaseOpenError
 from bot.storage.images import JobImages
 from bot.storage.jobs import SqliteJobs
 from bot.storage.meta import SqliteMeta
@@ -32,7 +33,10 @@ class SqliteStore:
     async def open(cls, path: Path | str) -> SqliteStore:
         """Open (creating if needed) the database at ``path``, apply pending migrations, move
         image bytes an older version kept in it out to files, and delete image files no row
-        names (left by a crash between writing them and committing their row)."""
+        names (left by a crash between writing them and committing their row).
+
+        :class:`~bot.storage.db.DatabaseOpenError` (nothing left open) when any of that fails
+        for want of a usable file or directory."""
         if str(path) == ":memory:":
             raise ValueError("the SQLite store needs a file: its images are kept beside it")
         path = Path(path)
@@ -41,6 +45,9 @@ class SqliteStore:
             await migrate(db)
             files = BlobFiles.beside(path)
             await JobImages(db, files).tidy()
+        except (sqlite3.Error, OSError) as exc:
+            await db.close()
+            raise DatabaseOpenError.of(path, exc) from exc
         except BaseException:
             await db.close()
             raise
