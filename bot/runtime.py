@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from aiohttp import web
 
-from bot.discord.client import BananaBot, LoginRefusedError
+from bot.discord.client import BananaBot
 from bot.discord.endpoints import use_endpoints
 from bot.discord.intake import JobIntake
 from bot.discord.services import Services
@@ -37,6 +37,23 @@ from providers.registry import build_providers
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE = 8.0  # seconds for in-flight work; `docker stop` kills after 10
+
+
+class ListenError(OSError):
+    """A listening socket could not be bound; names the address and the settings that set it."""
+
+    def __init__(self, host: str, port: int, settings: tuple[str, str], exc: OSError) -> None:
+        super().__init__(exc.errno, exc.strerror)
+        self.host, self.port, self.settings = host, port, settings
+
+
+def bind(host: str, port: int, settings: tuple[str, str]) -> socket.socket:
+    """:func:`bot.web.app.listen`, failing with a :class:`ListenError` naming ``settings``
+    (the host and port variables, e.g. ``("CALLBACK_HOST", "CALLBACK_PORT")``)."""
+    try:
+        return listen(host, port)
+    except OSError as exc:
+        raise ListenError(host, port, settings, exc) from exc
 
 
 @dataclass
@@ -84,9 +101,17 @@ async def build_runtime(
     ``listener``: an already bound socket for the callback receiver (else one is bound to
     ``CALLBACK_HOST:CALLBACK_PORT``).
     """
-    if receiver and listener is None:
-        listener = listen(settings.callback_host, settings.callback_port)
-    store = await SqliteStore.open(settings.bananabot_db)
+    bound = receiver and listener is None
+    if bound:
+        listener = bind(
+            settings.callback_host, settings.callback_port, ("CALLBACK_HOST", "CALLBACK_PORT")
+        )
+    try:
+        store = await SqliteStore.open(settings.bananabot_db)
+    except BaseException:
+        if bound and listener is not None:
+            listener.close()
+        raise
     providers, unconfigured = build_providers(provider_settings)
     for name, reason in unconfigured.items():
         log.info("provider %s not available: %s", name, reason)
@@ -100,9 +125,13 @@ async def build_runtime(
     bot = BananaBot(Services(engine, intake, store.meta), **client_options)
     runtime = Runtime(settings, store, providers, http, engine, bot, unconfigured=unconfigured)
     runtime.lag.start()  # measured from here on, shown on /metrics
-    if listener is not None:
-        runtime.receiver = await start_receiver(engine, listener, runtime.lag)
-        runtime.receiver_port = int(listener.getsockname()[1])
+    try:
+        if listener is not None:
+            runtime.receiver = await start_receiver(engine, listener, runtime.lag)
+            runtime.receiver_port = int(listener.getsockname()[1])
+    except BaseException:
+        await runtime.close()  # nothing left open to keep the process alive
+        raise
     return runtime
 
 
@@ -121,11 +150,8 @@ async def run_bot(settings: Settings, provider_settings: Mapping[str, ProviderSe
                 signum, lambda: stopping.add(loop.create_task(runtime.stop_bot()))
             )
     ready = loop.create_task(_freeze_when_ready(runtime.bot))
-    try:
+    try:  # LoginRefusedError, DiscordUnreachableError: the CLI says what to fix
         await runtime.bot.serve(token)
-    except LoginRefusedError:
-        log.error("Discord refused the token: check DISCORD_TOKEN")
-        return 1
     finally:
         ready.cancel()
         await runtime.close()

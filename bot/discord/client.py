@@ -8,6 +8,7 @@ import json
 import logging
 from typing import Any
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -26,6 +27,15 @@ EXTENSIONS = ("bot.discord.cogs.generate", "bot.discord.cogs.quota")
 
 class LoginRefusedError(Exception):
     """Discord refused the bot token."""
+
+
+class DiscordUnreachableError(Exception):
+    """Discord's API (``url``) could not be reached, or answered the login with an error."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"cannot reach the Discord API at {url} ({reason})")
+        self.url = url
+        self.reason = reason
 
 
 class BananaTree(app_commands.CommandTree["BananaBot"]):
@@ -58,6 +68,8 @@ class BananaBot(commands.AutoShardedBot):
 
     def __init__(self, services: Services, **options: Any) -> None:
         options.setdefault("intents", intents())
+        # the bot has no voice features: no warning that voice libraries are missing
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(
             command_prefix=commands.when_mentioned,
             tree_cls=BananaTree,
@@ -80,11 +92,19 @@ class BananaBot(commands.AutoShardedBot):
         await self.services.engine.start(self.notifier)
 
     async def serve(self, token: str) -> None:
-        """Log in and run until closed; :class:`LoginRefusedError` if the token is refused."""
+        """Log in and run until closed; :class:`LoginRefusedError` if the token is refused,
+        :class:`DiscordUnreachableError` if the login request fails (once logged in, a lost
+        gateway connection is retried by discord.py)."""
         try:
-            await self.start(token)
+            await self.login(token)
         except discord.LoginFailure as exc:
             raise LoginRefusedError(str(exc)) from exc
+        except discord.HTTPException as exc:
+            raise DiscordUnreachableError(discord.http.Route.BASE, f"HTTP {exc.status}") from exc
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            reason = str(exc) or type(exc).__name__
+            raise DiscordUnreachableError(discord.http.Route.BASE, reason) from exc
+        await self.connect(reconnect=True)
 
     async def shut_down(self, grace: float) -> None:
         """Stop taking work, let in-flight work finish (``grace`` seconds), then disconnect.

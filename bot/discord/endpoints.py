@@ -14,17 +14,33 @@ import discord.http
 import httpx
 import yarl
 
+from bot.discord.client import DiscordUnreachableError, LoginRefusedError
+
 DISCORD_API = "https://discord.com/api/v10"
 
 
 async def gateway_url(api_base: str, token: str) -> str:
-    """The gateway URL the server names for bots (``GET {api_base}/gateway/bot``)."""
-    async with httpx.AsyncClient(timeout=10) as client:
-        response = await client.get(
-            f"{api_base.rstrip('/')}/gateway/bot", headers={"Authorization": f"Bot {token}"}
-        )
+    """The gateway URL the server names for bots (``GET {api_base}/gateway/bot``).
+
+    :class:`LoginRefusedError` when the token is refused (401), and
+    :class:`DiscordUnreachableError` when the server cannot be reached or gives no URL.
+    """
+    base = api_base.rstrip("/")
+    try:
+        async with httpx.AsyncClient(timeout=10) as client:
+            response = await client.get(
+                f"{base}/gateway/bot", headers={"Authorization": f"Bot {token}"}
+            )
+    except httpx.HTTPError as exc:
+        raise DiscordUnreachableError(base, str(exc) or type(exc).__name__) from exc
+    if response.status_code == 401:
+        raise LoginRefusedError("401 Unauthorized from GET /gateway/bot")
+    try:
         response.raise_for_status()
         return str(response.json()["url"])
+    except (httpx.HTTPStatusError, ValueError, KeyError, TypeError) as exc:
+        reason = f"HTTP {response.status_code} from GET /gateway/bot without a gateway URL"
+        raise DiscordUnreachableError(base, reason) from exc
 
 
 async def use_endpoints(api_base: str | None, gateway: str | None, token: str) -> None:
