@@ -1,21 +1,45 @@
-"""The bot's own settings from the environment (and an optional ``.env``), built once in
-``main()``. Each provider reads its own (``<NAME>_API_KEY``…) with its settings class, through
+"""The bot's own settings from the environment (and an optional ``.env``, and below both the
+optional TOML file named by ``BANANABOT_CONFIG``), built once in ``main()``. Each provider
+reads its own (``<NAME>_API_KEY``…) with its settings class, through
 :func:`providers.registry.read_settings`."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.jobs.config import DEFAULT_COSTS, EngineConfig
+from providers.config import file_sources
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
 class Settings(BaseSettings):
-    """Every setting the bot itself reads; names are the fixed contract in DESIGN.md."""
+    """Every setting the bot itself reads; the variable names are a fixed contract that
+    operators and tests rely on."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Given values, then the environment, ``.env``, then the ``BANANABOT_CONFIG`` file."""
+        toml = file_sources(settings_cls, env_settings, dotenv_settings)
+        return (init_settings, env_settings, dotenv_settings, *toml, file_secret_settings)
+
+    #: the TOML settings file (read by the sources above; here so it is documented and shown)
+    bananabot_config: Path | None = None
+    #: how much is logged (default: WARNING for ``run``, ERROR for the one-shot commands)
+    log_level: LogLevel | None = None
 
     discord_token: SecretStr | None = None
     discord_api_base: str | None = None
@@ -25,7 +49,7 @@ class Settings(BaseSettings):
 
     callback_public_url: str | None = None
     callback_host: str = "0.0.0.0"  # noqa: S104 - the receiver must be reachable by providers
-    callback_port: int = 8080
+    callback_port: int = Field(default=8080, ge=0, le=65535)
 
     default_provider: str | None = None
 
@@ -43,6 +67,13 @@ class Settings(BaseSettings):
     #: seconds after which an unfinished job is timed out and refunded
     job_deadline_seconds: float = 900.0
     fetch_allow_private: bool = False
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.strip().upper() or None
+        return value
 
     def engine_config(self) -> EngineConfig:
         """The job engine's limits and timings."""

@@ -16,7 +16,9 @@ from typing import Any, ClassVar, Self
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from providers.config import file_sources
 
 # --------------------------------------------------------------------------- requests
 
@@ -273,7 +275,9 @@ class RetryPolicy:
 class ProviderSettings(BaseSettings):
     """What a provider reads from settings: each provider module subclasses this with its own
     ``env_prefix`` (``MAGNIFIC_API_KEY``...), and :func:`providers.registry.read_settings` reads
-    them all once in ``main()``. An empty value counts as unset."""
+    them all once in ``main()``. An empty value counts as unset. Below the environment, the
+    settings file (:mod:`providers.config`) may set them in a table named after the provider
+    (``[gemini]`` ``timeout_seconds = 120``)."""
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True, case_sensitive=False)
 
@@ -288,6 +292,19 @@ class ProviderSettings(BaseSettings):
         if value == "" or (isinstance(value, SecretStr) and not value.get_secret_value()):
             return None
         return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Given values, then the environment, ``.env``, and the settings file's table."""
+        toml = file_sources(settings_cls, env_settings, dotenv_settings, table=True)
+        return (init_settings, env_settings, dotenv_settings, *toml, file_secret_settings)
 
     @classmethod
     def env_name(cls, field: str) -> str:
