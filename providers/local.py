@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import io
 import secrets
-import textwrap
 from typing import ClassVar
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
@@ -76,13 +75,20 @@ def render_image(
     draw = ImageDraw.Draw(image)
     font_size = max(12, width // 24)
     font = ImageFont.load_default(size=font_size)
-    text = "\n".join(textwrap.wrap(prompt, width=max(10, width // (font_size // 2 + 1)))[:8])
+    margin = width // 20
+    stroke = max(1, font_size // 12)
+    lines = wrap_text(prompt, font, width - 2 * margin - 2 * stroke)
+    line_height = font_size * 1.25
+    fits = max(1, int((height - 2 * (height // 20)) // line_height))
+    if len(lines) > fits:
+        lines = lines[:fits]
+        lines[-1] = _shorten(lines[-1] + " …", font, width - 2 * margin - 2 * stroke)
     draw.multiline_text(
-        (width // 20, height // 20),
-        text,
+        (margin, height // 20),
+        "\n".join(lines),
         fill=(255, 255, 255),
         font=font,
-        stroke_width=max(1, font_size // 12),
+        stroke_width=stroke,
         stroke_fill=(0, 0, 0),
     )
     out = io.BytesIO()
@@ -91,6 +97,49 @@ def render_image(
     else:
         image.save(out, "PNG", compress_level=1)
     return out.getvalue()
+
+
+def wrap_text(
+    text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: float
+) -> list[str]:
+    """``text`` in lines no wider than ``width`` pixels in ``font``: broken between words, and
+    inside a word too long for a line of its own."""
+    lines: list[str] = []
+    for paragraph in text.splitlines() or [""]:
+        line = ""
+        for word in paragraph.split():
+            candidate = f"{line} {word}" if line else word
+            if font.getlength(candidate) <= width:
+                line = candidate
+                continue
+            if line:
+                lines.append(line)
+            while font.getlength(word) > width:  # an unbroken word: cut it where it fills a line
+                cut = max(1, _fitting(word, font, width))
+                lines.append(word[:cut])
+                word = word[cut:]
+            line = word
+        lines.append(line)
+    return [line for line in lines if line] or [""]
+
+
+def _fitting(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: float) -> int:
+    """How many leading characters of ``text`` fit in ``width``."""
+    low, high = 0, len(text)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if font.getlength(text[:middle]) <= width:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _shorten(line: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: float) -> str:
+    """``line`` ending in an ellipsis, cut until it fits ``width``."""
+    while font.getlength(line) > width and len(line) > 1:
+        line = line[:-2] + "…"
+    return line
 
 
 _MODEL = ModelCapabilities(
