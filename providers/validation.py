@@ -34,8 +34,10 @@ def validate_request(caps: Capabilities, request: GenerationRequest) -> ModelCap
     where = _where(caps, model)
     prompt_length = len(request.prompt.strip())
     if prompt_length < model.min_prompt_length:
+        least = model.min_prompt_length
         raise RequestInvalidError(
-            f"The prompt is too short: {where} needs at least {model.min_prompt_length} characters"
+            f"The prompt is too short: {where} needs at least {least} "
+            f"character{'' if least == 1 else 's'}"
         )
     if len(request.prompt) > model.max_prompt_length:
         raise RequestInvalidError(

@@ -99,6 +99,8 @@ class ReferenceLoader:
             data = await asyncio.to_thread(path.read_bytes)
         except FileNotFoundError as exc:
             raise ReferenceImageError(f"{label}: no such file") from exc
+        except IsADirectoryError as exc:
+            raise ReferenceImageError(f"{label} is a directory: name an image file") from exc
         except OSError as exc:
             raise ReferenceImageError(f"{label}: cannot read it ({exc.strerror})") from exc
         return await self.from_bytes(caps, label, data)
