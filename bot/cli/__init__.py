@@ -1,48 +1,84 @@
-"""The command line: parses arguments and hands each subcommand its settings."""
+"""The command line (``bananabot`` or ``python -m bot``): parses arguments, reads the settings
+once, runs the subcommand, and turns any fatal error into one line on stderr and an exit code
+(:mod:`bot.cli.errors`)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
+import sqlite3
 import sys
+import traceback
 from collections.abc import Sequence
 
-from bot.cli.imagine import add_imagine_arguments, imagine_command
+from bot.cli.config import load_settings
+from bot.cli.errors import EXIT_USAGE, FatalError, explain, report
+from bot.cli.usage import build_parser
 from bot.settings import Settings
-from bot.storage.db import Database
+from bot.storage.db import Database, DatabaseOpenError
 from bot.storage.migrate import migrate, schema_version
-from providers.registry import read_settings
+from providers.base import ProviderSettings
 
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bot", description="bananabot")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="run the Discord bot")
-    sub.add_parser("check", help="say what is configured and what is wrong")
-    sub.add_parser("migrate", help="apply database migrations")
-    add_imagine_arguments(
-        sub.add_parser("imagine", help="generate images headlessly and save them to files")
-    )
-    return parser
+#: what is logged when neither LOG_LEVEL nor --debug says otherwise: the service tells of
+#: trouble, the one-shot commands stay quiet (their failures are the one line on stderr)
+DEFAULT_LEVELS = {"run": logging.WARNING}
+ONE_SHOT_LEVEL = logging.ERROR
+EXIT_INTERRUPTED = 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, build settings once, run the subcommand; return the exit code."""
-    args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    settings = Settings()
-    provider_settings = read_settings()
+    parser = build_parser()
+    if not (sys.argv[1:] if argv is None else argv):  # a bare `bananabot`: what it can do
+        parser.print_help()
+        return EXIT_USAGE
+    args = parser.parse_args(argv)
+    debug = bool(getattr(args, "debug", False)) or _env_level() == "DEBUG"
+    try:
+        settings, provider_settings = load_settings()
+        debug = debug or settings.log_level == "DEBUG"
+        configure_logging(_level(args.command, settings, debug))
+        return _dispatch(args, settings, provider_settings)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        error = explain(exc)
+        if debug and not (type(exc) is FatalError and exc.__cause__ is None):
+            traceback.print_exception(exc)
+        report(error)
+        return error.code
+
+
+def configure_logging(level: int) -> None:
+    """Log to stderr at ``level``."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _env_level() -> str:
+    return os.environ.get("LOG_LEVEL", "").strip().upper()
+
+
+def _level(command: str, settings: Settings, debug: bool) -> int:
+    if debug:
+        return logging.DEBUG
+    if settings.log_level is not None:
+        return int(logging.getLevelName(settings.log_level))
+    return DEFAULT_LEVELS.get(command, ONE_SHOT_LEVEL)
+
+
+def _dispatch(
+    args: argparse.Namespace, settings: Settings, provider_settings: dict[str, ProviderSettings]
+) -> int:
     if args.command == "imagine":
+        from bot.cli.imagine import imagine_command
+
         return asyncio.run(imagine_command(args, settings, provider_settings))
     if args.command == "run":
         from bot.cli.run import run_command
 
-        return run_command(settings, provider_settings)
+        return run_command(settings, provider_settings, demo_without_token=args.demo_without_token)
     if args.command == "check":
         from bot.cli.check import check_command
 
@@ -50,15 +86,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "migrate":
         return asyncio.run(migrate_command(settings))
     print(f"{args.command}: not implemented yet", file=sys.stderr)
-    return 2
+    return EXIT_USAGE
 
 
 async def migrate_command(settings: Settings) -> int:
     """Apply pending migrations to ``BANANABOT_DB`` and say what was done."""
-    db = await Database.open(settings.bananabot_db)
+    path = settings.bananabot_db
+    db = await Database.open(path)
     try:
         applied = await migrate(db)
         version = await schema_version(db)
+    except (sqlite3.Error, OSError) as exc:  # a read-only file, a full disk…
+        raise DatabaseOpenError.of(path, exc) from exc
     finally:
         await db.close()
     for name in applied:

@@ -16,7 +16,7 @@ from bot.media.sniff import ImageFile
 
 def result_name(job: Job, index: int, extension: str) -> str:
     """A stable file name for a job's ``index``-th image (so repeating a delivery overwrites)."""
-    slug = re.sub(r"[^a-z0-9]+", "-", job.request.prompt.lower()).strip("-")[:40] or "image"
+    slug = re.sub(r"[^a-z0-9]+", "-", job.request.prompt.lower())[:40].strip("-") or "image"
     return f"{slug}-{job.id}-{index}.{extension}"
 
 
@@ -49,8 +49,12 @@ class FileNotifier:
 
         try:
             await asyncio.to_thread(write)
-        except OSError as exc:
-            raise DeliveryError(f"cannot write to {self.out_dir}: {exc.strerror}") from exc
+        except OSError as exc:  # a local problem: trying again would only fail again
+            raise DeliveryError(
+                f"cannot write to {exc.filename or self.out_dir} ({exc.strerror}): "
+                "pass --out a directory you may write to",
+                permanent=True,
+            ) from exc
         self.saved[job.id] = paths
         return Receipt(via="file", message_id=str(paths[0]) if paths else None)
 

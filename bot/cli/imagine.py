@@ -7,13 +7,14 @@ throwaway database with no quota; the delivery seam writes files instead of mess
 from __future__ import annotations
 
 import argparse
-import sys
+import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
 
+from bot.cli.errors import EXIT_USAGE, FatalError, UsageError
 from bot.cli.files import TerminalNotifier
 from bot.jobs.config import EngineConfig
 from bot.jobs.engine import JobEngine
@@ -23,62 +24,46 @@ from bot.media.fetch import ImageFetcher
 from bot.media.references import ReferenceImageError, ReferenceLoader
 from bot.settings import Settings
 from bot.storage.store import SqliteStore
-from providers.base import GenerationRequest, Provider, ProviderError, ProviderSettings
+from providers.base import (
+    GenerationRequest,
+    NotConfiguredError,
+    Provider,
+    ProviderError,
+    ProviderSettings,
+)
 from providers.registry import parse_model_choice, provider_class
-
-EXIT_FAILED = 1
-EXIT_INVALID = 2
-
-
-class CliError(Exception):
-    """A one-line reason to print before exiting non-zero."""
-
-    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def add_imagine_arguments(parser: argparse.ArgumentParser) -> None:
-    """The fixed ``imagine`` contract from DESIGN.md (plus a deadline)."""
-    parser.add_argument("prompt")
-    parser.add_argument("--provider", help="provider name (default: DEFAULT_PROVIDER)")
-    parser.add_argument("--model")
-    parser.add_argument("--aspect", help="aspect ratio, e.g. 16:9")
-    parser.add_argument("--resolution", help="1K, 2K or 4K")
-    parser.add_argument("--grounding", action="store_true", help="Google-search grounding")
-    parser.add_argument(
-        "--ref",
-        action="append",
-        default=[],
-        metavar="URL_OR_PATH",
-        help="reference image (repeatable)",
-    )
-    parser.add_argument("--count", type=int, default=1)
-    parser.add_argument("--out", default=".", help="directory for the images")
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait at most")
 
 
 def _provider_name(args: argparse.Namespace, settings: Settings) -> tuple[str, str | None]:
     spec: str | None = args.provider or settings.default_provider
     if not spec:
-        raise CliError("no provider given: pass --provider (try --provider local)", EXIT_INVALID)
+        raise UsageError("no provider given: pass --provider (try --provider local)")
     name, model = parse_model_choice(spec)
     return name, args.model or model
+
+
+def check_out_dir(out: Path) -> None:
+    """Refuse an ``--out`` that cannot become a directory before anything is spent."""
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = f"--out {out}" + ("" if existing == out else f": {existing}")
+        raise UsageError(f"{where} is a file, not a directory; name a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise FatalError(
+            f"--out {out}: cannot write in {existing} (permission denied); "
+            "name a writable directory"
+        )
 
 
 async def imagine_command(
     args: argparse.Namespace, settings: Settings, provider_settings: Mapping[str, ProviderSettings]
 ) -> int:
-    """Validate, submit, wait, download and print the saved paths; one-line error otherwise."""
-    try:
-        paths = await _imagine(args, settings, provider_settings)
-    except CliError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.code
-    except ProviderError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    for path in paths:
+    """Validate, submit, wait, download and print the saved paths (a failure raises, for
+    ``main()`` to say in one line)."""
+    check_out_dir(Path(args.out))
+    for path in await _imagine(args, settings, provider_settings):
         print(path)
     return 0
 
@@ -88,7 +73,11 @@ async def _imagine(
 ) -> list[Path]:
     """Run one job through the real engine, on a throwaway database, delivering to files."""
     name, model = _provider_name(args, settings)
-    provider = provider_class(name)(provider_settings[name])
+    try:
+        cls = provider_class(name)
+    except NotConfiguredError as exc:  # no such provider: the command line is wrong
+        raise UsageError(str(exc)) from exc
+    provider = cls(provider_settings[name])
     async with httpx.AsyncClient(
         timeout=httpx.Timeout(60.0, connect=10.0), trust_env=False
     ) as client:
@@ -100,7 +89,7 @@ async def _imagine(
                     await loader.from_source(provider.capabilities, source) for source in args.ref
                 ]
             except ReferenceImageError as exc:
-                raise CliError(str(exc), EXIT_INVALID if exc.invalid else EXIT_FAILED) from exc
+                raise FatalError(str(exc), code=EXIT_USAGE if exc.invalid else 1) from exc
             request = GenerationRequest(
                 prompt=args.prompt,
                 model=model,
@@ -108,7 +97,7 @@ async def _imagine(
                 aspect_ratio=args.aspect,
                 resolution=args.resolution.upper() if args.resolution else None,
                 grounding=args.grounding,
-                count=max(1, args.count),
+                count=args.count,
             )
             with tempfile.TemporaryDirectory(prefix="bananabot-") as scratch:
                 return await _run_job(
@@ -141,8 +130,8 @@ async def _run_job(
             job = await engine.accept(
                 JobSpec(origin=Origin(user_id="cli"), provider=provider.name, request=request)
             )
-        except ProviderError as exc:
-            raise CliError(str(exc), EXIT_INVALID) from exc
+        except ProviderError as exc:  # the request breaks the model's capabilities
+            raise UsageError(str(exc)) from exc
         await engine.start(notifier)
         try:
             job = await engine.wait(job.id, args.timeout + 30)
@@ -154,14 +143,23 @@ async def _run_job(
         kind, reason = notifier.failures.get(
             job.id, (FailureKind.TIMED_OUT, "the job did not finish in time")
         )
-        raise CliError(_failure_line(provider.name, kind, reason))
+        raise FatalError(_failure_line(provider, kind, reason))
     finally:
         await store.close()
 
 
-def _failure_line(provider: str, kind: FailureKind, reason: str) -> str:
+def _failure_line(provider: Provider, kind: FailureKind, reason: str) -> str:
+    """The job's failure, with what to do about it where that is clear."""
+    name, env = provider.name, provider.settings_type.env_name
     if kind is FailureKind.REJECTED:
-        return f"{provider} rejected the request: {reason}"
+        return f"{name} rejected the request: {reason}"
     if kind is FailureKind.TIMED_OUT:
-        return f"timed out: {reason}"
+        return f"timed out: {reason} (--timeout gives it longer)"
+    if kind is FailureKind.UNAVAILABLE:
+        return (
+            f"{reason} at {provider.base_url}: check the network, or "
+            f"{env('base_url')} if you set it"
+        )
+    if kind is FailureKind.BAD_KEY:
+        return f"{reason}: check {env('api_key')}"
     return reason

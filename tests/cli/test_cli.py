@@ -86,8 +86,14 @@ def test_invalid_options_name_what_is_allowed(tmp_path):
 
 def test_unknown_and_unconfigured_providers(tmp_path):
     result = bot("imagine", "x y", "--provider", "nope", cwd=tmp_path)
-    assert result.returncode != 0
+    assert result.returncode == 2  # a usage error, as an unknown model is
     assert "unknown provider 'nope'" in result.stderr
+    result = bot("imagine", "x y", "--provider", "local", "--model", "nope", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "local has no model 'nope'" in result.stderr
+    result = bot("imagine", "x y", "--provider", "gemini", cwd=tmp_path)
+    assert result.returncode == 1  # known, but not configured here
+    assert result.stderr == "error: gemini is not configured: set GEMINI_API_KEY\n"
     result = bot("imagine", "x y", cwd=tmp_path)
     assert result.returncode == 2
     assert "--provider" in result.stderr
@@ -102,7 +108,7 @@ def test_non_image_reference_refused(tmp_path):
 
 
 def test_run_without_token_explains_and_runs_the_demo(tmp_path):
-    result = bot("run", cwd=tmp_path)
+    result = bot("run", "--demo-without-token", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "no DISCORD_TOKEN" in result.stderr
     assert "--provider local" in result.stderr
