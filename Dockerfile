@@ -3,7 +3,7 @@ FROM python:3.11-slim
 
 RUN useradd --create-home --uid 10001 bananabot && mkdir /data && chown bananabot /data
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY providers providers
 COPY bot bot
 RUN pip install --no-cache-dir .
@@ -18,4 +18,5 @@ VOLUME /data
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=3)"
-CMD ["python", "-m", "bot", "run"]
+# without DISCORD_TOKEN this exits with code 1 and one line saying so (no demo in a container)
+CMD ["bananabot", "run"]
