@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from enum import StrEnum
@@ -196,7 +197,16 @@ class Database:
 
 
 async def _connect(path: Path) -> aiosqlite.Connection:
-    conn = await aiosqlite.connect(str(path), isolation_level=None)
+    pending = aiosqlite.connect(str(path), isolation_level=None)
+    try:
+        conn = await pending
+    except BaseException:
+        # aiosqlite stops the connection's thread, without waiting for it: wait here, so it
+        # never reports to an event loop that has closed meanwhile (a traceback at exit)
+        thread = getattr(pending, "_thread", None)
+        if isinstance(thread, threading.Thread) and thread.is_alive():
+            await asyncio.shield(asyncio.to_thread(thread.join, 5.0))
+        raise
     try:
         conn.row_factory = aiosqlite.Row
         await conn.execute("PRAGMA busy_timeout = 10000")

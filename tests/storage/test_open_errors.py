@@ -14,7 +14,12 @@ from bot.storage.store import SqliteStore
 
 
 def threads() -> set[threading.Thread]:
-    return {thread for thread in threading.enumerate() if thread.is_alive()}
+    """Live threads, but for the event loop's default executor (``asyncio.run`` ends those)."""
+    return {
+        thread
+        for thread in threading.enumerate()
+        if thread.is_alive() and not thread.name.startswith("asyncio_")
+    }
 
 
 async def settled(before: set[threading.Thread]) -> set[threading.Thread]:
@@ -97,3 +102,13 @@ async def test_a_pragma_failing_closes_the_connections(
         await Database.open(tmp_path / "bot.db")
     assert len(opened) == connections
     assert await settled(before) == set()
+
+
+@pytest.mark.parametrize("make", [lambda tmp: tmp, unwritable], ids=["directory", "unwritable"])
+async def test_a_connection_that_cannot_open_has_ended_its_thread_before_the_error(tmp_path, make):
+    """aiosqlite stops a failed connection's thread without waiting; were the error to reach
+    ``asyncio.run`` first, the loop would close and the thread print a traceback at exit."""
+    before = threads()
+    with pytest.raises(DatabaseOpenError):
+        await Database.open(make(tmp_path))
+    assert threads() - before == set()  # at once, not after a while
