@@ -52,8 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def configure_logging(level: int) -> None:
-    """Log to stderr at ``level``."""
+    """Log to stderr at ``level`` (never aiosqlite's line per statement: noise, even when
+    debugging, and from its own threads, after the error line)."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiosqlite").setLevel(max(level, logging.INFO))
 
 
 def _env_level() -> str:
