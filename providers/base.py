@@ -261,6 +261,16 @@ class CallbackSignatureError(CallbackRejectedError):
 
 
 @dataclass(frozen=True)
+class KeyCheck:
+    """What one harmless authenticated request said of the key: accepted (``verified``), or
+    not provable without spending (no such request exists); a refusal raises
+    :class:`BadKeyError`. ``credits``: what is left, where the provider says."""
+
+    verified: bool
+    credits: float | None = None
+
+
+@dataclass(frozen=True)
 class RetryPolicy:
     """How often and how patiently transient failures are retried (see ``providers/_http``)."""
 
@@ -365,6 +375,13 @@ class Provider(abc.ABC):
     async def balance(self) -> float | None:
         """Remaining account credits, where the provider reports them (None otherwise)."""
         return None
+
+    async def verify_key(self) -> KeyCheck:
+        """Check the key with a harmless authenticated request (never a generation); raises
+        :class:`BadKeyError` when it is refused. By default the credit balance, where the
+        provider reports one."""
+        credits = await self.balance()
+        return KeyCheck(verified=credits is not None, credits=credits)
 
     async def aclose(self) -> None:
         """Close the HTTP client if this provider created it."""
