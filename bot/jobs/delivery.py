@@ -101,6 +101,8 @@ class Delivery:
             raise DeliveryError("the provider returned an empty result", permanent=True)
         try:
             fetched = await self.ctx.fetcher.fetch(result.url)
-        except FetchError as exc:
-            raise DeliveryError(f"downloading the result failed: {exc}") from exc
+        except FetchError as exc:  # a refused address or not an image: never again
+            raise DeliveryError(
+                f"downloading the result failed: {exc}", permanent=exc.permanent
+            ) from exc
         return ImageFile.of(fetched.data, fetched.info)

@@ -73,6 +73,7 @@ async def make_harness(
     receiver: bool = False,
     start: bool = True,
     clock: Callable[[], float] = time.time,
+    allow_private: bool = True,
 ) -> Harness:
     store = await SqliteStore.open(tmp_path / "bananabot.db")
     client = httpx.AsyncClient()
@@ -83,7 +84,11 @@ async def make_harness(
     if port is not None:
         config = dataclasses.replace(config, callback_base_url=f"http://127.0.0.1:{port}")
     engine = JobEngine(
-        store, providers, ImageFetcher(client, allow_private=True), config=config, clock=clock
+        store,
+        providers,
+        ImageFetcher(client, allow_private=allow_private),
+        config=config,
+        clock=clock,
     )
     harness = Harness(engine, store, delivery, client, port=port)
     if listener is not None:
