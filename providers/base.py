@@ -21,6 +21,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # --------------------------------------------------------------------------- requests
 
 
+def shown(value: str, limit: int = 40) -> str:
+    """A value as an error message may quote it: cut to ``limit`` characters."""
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
 class Mode(StrEnum):
     """Whether the request creates a new image or edits the first reference."""
 
@@ -116,7 +121,7 @@ class Capabilities(BaseModel):
                 return model
         allowed = ", ".join(m.name for m in self.models)
         raise RequestInvalidError(
-            f"{self.provider} has no model {wanted!r}; choose one of: {allowed}"
+            f"{self.provider} has no model {shown(wanted)!r}; choose one of: {allowed}"
         )
 
     @property
