@@ -4,7 +4,7 @@
 
 The loopback fake Discord runs here; ``python -m bot run`` runs as a separate process (its
 event loop is not the fake's) with a fresh database, the offline ``local`` provider, and its
-callback receiver on a free loopback port (for ``/metrics``). A few seed users make results to
+status listener on a free loopback port (for ``/metrics``). A few seed users make results to
 press buttons on; then N users (default 100) run ``/imagine`` at once, each with an 8 MB
 noisy PNG reference, while N others, one every 0.1 s, run ``/quota``, autocomplete the model,
 or press Re-roll, Edit, Delete (someone else's: refused) and 4K on the seed results.
@@ -62,7 +62,7 @@ class RunError(Exception):
 
 
 def free_port() -> int:
-    """A loopback port nobody listens on (for the bot's callback receiver)."""
+    """A loopback port nobody listens on (for the bot's /healthz and /metrics)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -86,8 +86,8 @@ async def start_bot(
             "BANANABOT_DB": str(tmp / "bot.db"),
             "DEFAULT_PROVIDER": "local",
             "FETCH_ALLOW_PRIVATE": "1",
-            "CALLBACK_HOST": "127.0.0.1",
-            "CALLBACK_PORT": str(port),
+            "METRICS_HOST": "127.0.0.1",
+            "METRICS_PORT": str(port),
             "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))),
         }
     )

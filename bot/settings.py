@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     callback_public_url: str | None = None
     callback_host: str = "0.0.0.0"  # noqa: S104 - the receiver must be reachable by providers
     callback_port: int = 8080
+    #: /healthz and /metrics, on their own listener (loopback unless configured)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 8081
 
     default_provider: str | None = None
 
