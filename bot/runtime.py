@@ -25,6 +25,7 @@ from bot.discord.intake import JobIntake
 from bot.discord.services import Services
 from bot.jobs.engine import JobEngine
 from bot.jobs.metrics import Metrics
+from bot.logs import register_secrets, secret_values
 from bot.media.fetch import ImageFetcher
 from bot.media.references import ReferenceLoader
 from bot.settings import Settings
@@ -93,6 +94,7 @@ async def build_runtime(
     socket bound to ``METRICS_HOST:METRICS_PORT``) and, only when ``CALLBACK_PUBLIC_URL`` is
     set, the callback receiver on ``listener`` (else bound to ``CALLBACK_HOST:CALLBACK_PORT``).
     """
+    register_secrets(*secret_values(settings, *provider_settings.values()))
     if listener is not None and not settings.callback_public_url:
         raise ValueError("a callback listener was given but CALLBACK_PUBLIC_URL is not set")
     if receiver and listener is None and settings.callback_public_url:

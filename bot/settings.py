@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +30,9 @@ class Settings(BaseSettings):
     #: /healthz and /metrics, on their own listener (loopback unless configured)
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 8081
+
+    #: log lines as text, or one JSON object per line (see bot.logs)
+    log_format: Literal["text", "json"] = "text"
 
     default_provider: str | None = None
 

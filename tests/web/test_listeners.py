@@ -35,6 +35,7 @@ def test_defaults():
     defaults = Settings(_env_file=None)
     assert (defaults.metrics_host, defaults.metrics_port) == ("127.0.0.1", 8081)
     assert (defaults.callback_host, defaults.callback_port) == ("0.0.0.0", 8080)
+    assert defaults.log_format == "text"
 
 
 async def test_without_a_public_url_only_health_and_metrics_listen_on_loopback(tmp_path):
