@@ -248,6 +248,15 @@ def longest_stall(before: Metrics, after: Metrics) -> tuple[float, str]:
     return bound, "at most (histogram)"
 
 
+def own_acknowledgements(before: Metrics, after: Metrics) -> str:
+    """What the bot measured itself (creation to first response) during the load."""
+    name = "bananabot_interaction_ack_seconds"
+    count = after.get(f"{name}_count", 0) - before.get(f"{name}_count", 0)
+    total = after.get(f"{name}_sum", 0) - before.get(f"{name}_sum", 0)
+    mean = total / count if count else float("nan")
+    return f"the bot's own {name}: {count:.0f} first responses, mean {mean:.3f} s"
+
+
 def is_late(ix: FakeInteraction) -> bool:
     """Answered after Discord's window, or never."""
     return ix.late or ix.callback is None or ix.callback.elapsed > DEADLINE
@@ -359,6 +368,7 @@ async def run(n: int, tmp: Path) -> bool:
         f"(before the load {before['bananabot_event_loop_lag_seconds_max']:.3f} s); "
         f"the fake's own loop: max lag {fake_lag.max:.3f} s",
         f"REST calls the bot made during the load: {calls}",
+        own_acknowledgements(before, after),
     ]
     return report(sent, longest_stall(before, after), extra)
 
