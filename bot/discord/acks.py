@@ -4,7 +4,9 @@ Every first response, whatever sends it (a command's or a button's defer, a moda
 autocomplete choices), is one ``POST /interactions/{id}/{token}/callback`` on discord.py's HTTP
 session. :func:`ack_trace` is an ``aiohttp`` trace on that session: when such a request is
 answered, the time since the interaction's creation (read from its snowflake id) goes into
-``bananabot_interaction_ack_seconds``. One place, so no response path can be forgotten.
+``bananabot_interaction_ack_seconds``. One place, so no response path can be forgotten. A
+response Discord refused as too late (404, unknown interaction) counts too: it is the latency
+that matters most; rate-limited and failed requests (429, 5xx) are retried, and counted then.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ def ack_trace(meters: Metrics) -> aiohttp.TraceConfig:
         context: SimpleNamespace,
         params: aiohttp.TraceRequestEndParams,
     ) -> None:
-        if params.method != "POST" or params.response.status >= 400:
+        status = params.response.status
+        if params.method != "POST" or (status >= 400 and status != 404):
             return
         found = _CALLBACK.search(params.url.path)
         if found is not None:
