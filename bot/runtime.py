@@ -1,4 +1,4 @@
-"""The composition root: settings → store → providers → engine → receiver → Discord bot.
+"""The composition root: settings → store → providers → engine → listeners → Discord bot.
 
 Every part is built here once, in order, and handed what it uses through its constructor;
 :meth:`Runtime.close` takes them down in reverse.
@@ -24,12 +24,14 @@ from bot.discord.endpoints import use_endpoints
 from bot.discord.intake import JobIntake
 from bot.discord.services import Services
 from bot.jobs.engine import JobEngine
+from bot.jobs.metrics import Metrics
+from bot.logs import register_secrets, secret_values
 from bot.media.fetch import ImageFetcher
 from bot.media.references import ReferenceLoader
 from bot.settings import Settings
 from bot.storage.store import SqliteStore
-from bot.web.app import listen, start_receiver
-from bot.web.lag import LagMonitor
+from bot.web.app import listen, start_receiver, start_status
+from bot.web.lag import LagCollector, LagMonitor
 from providers.base import Provider, ProviderSettings
 from providers.catalog import Catalog
 from providers.registry import build_providers
@@ -53,6 +55,10 @@ class Runtime:
     receiver_port: int | None = None
     unconfigured: dict[str, str] = field(default_factory=dict)
     lag: LagMonitor = field(default_factory=LagMonitor)
+    metrics: Metrics = field(default_factory=Metrics)
+    #: the listener for /healthz and /metrics, and its port
+    status: web.AppRunner | None = None
+    metrics_port: int | None = None
 
     async def stop_bot(self) -> None:
         """Stop taking work, let in-flight work finish (a few seconds), then disconnect."""
@@ -64,6 +70,8 @@ class Runtime:
         await self.lag.stop()
         if self.receiver is not None:
             await self.receiver.cleanup()
+        if self.status is not None:
+            await self.status.cleanup()
         for provider in self.providers.values():
             await provider.aclose()
         await self.http.aclose()
@@ -76,16 +84,28 @@ async def build_runtime(
     *,
     receiver: bool = True,
     listener: socket.socket | None = None,
+    metrics_listener: socket.socket | None = None,
     **client_options: Any,
 ) -> Runtime:
     """Build every part once (migrations applied); the bot is not started yet.
 
     ``provider_settings``: each provider's own settings (see ``providers.registry``).
-    ``listener``: an already bound socket for the callback receiver (else one is bound to
-    ``CALLBACK_HOST:CALLBACK_PORT``).
+    ``receiver``: serve HTTP: ``/healthz`` and ``/metrics`` on ``metrics_listener`` (else a
+    socket bound to ``METRICS_HOST:METRICS_PORT``) and, only when ``CALLBACK_PUBLIC_URL`` is
+    set, the callback receiver on ``listener`` (else bound to ``CALLBACK_HOST:CALLBACK_PORT``).
     """
-    if receiver and listener is None:
+    register_secrets(*secret_values(settings, *provider_settings.values()))
+    if listener is not None and not settings.callback_public_url:
+        raise ValueError("a callback listener was given but CALLBACK_PUBLIC_URL is not set")
+    if receiver and listener is None and settings.callback_public_url:
         listener = listen(settings.callback_host, settings.callback_port)
+    if receiver and metrics_listener is None:
+        try:
+            metrics_listener = listen(settings.metrics_host, settings.metrics_port)
+        except OSError:
+            if listener is not None:
+                listener.close()
+            raise
     store = await SqliteStore.open(settings.bananabot_db)
     providers, unconfigured = build_providers(provider_settings)
     for name, reason in unconfigured.items():
@@ -93,15 +113,22 @@ async def build_runtime(
     # no proxy from the environment: the SSRF guard must see the real peer address
     http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0), trust_env=False)
     fetcher = ImageFetcher(http, allow_private=settings.fetch_allow_private)
-    engine = JobEngine(store, providers, fetcher, config=settings.engine_config())
+    metrics = Metrics()
+    engine = JobEngine(store, providers, fetcher, config=settings.engine_config(), metrics=metrics)
     intake = JobIntake(
         engine, Catalog(providers, settings.default_provider), ReferenceLoader(fetcher)
     )
-    bot = BananaBot(Services(engine, intake, store.meta), **client_options)
-    runtime = Runtime(settings, store, providers, http, engine, bot, unconfigured=unconfigured)
+    bot = BananaBot(Services(engine, intake, store.meta, metrics), **client_options)
+    runtime = Runtime(
+        settings, store, providers, http, engine, bot, unconfigured=unconfigured, metrics=metrics
+    )
+    metrics.registry.register(LagCollector(runtime.lag))
     runtime.lag.start()  # measured from here on, shown on /metrics
+    if metrics_listener is not None:
+        runtime.status = await start_status(engine, metrics, metrics_listener)
+        runtime.metrics_port = int(metrics_listener.getsockname()[1])
     if listener is not None:
-        runtime.receiver = await start_receiver(engine, listener, runtime.lag)
+        runtime.receiver = await start_receiver(engine, listener)
         runtime.receiver_port = int(listener.getsockname()[1])
     return runtime
 

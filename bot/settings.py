@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +27,12 @@ class Settings(BaseSettings):
     callback_public_url: str | None = None
     callback_host: str = "0.0.0.0"  # noqa: S104 - the receiver must be reachable by providers
     callback_port: int = 8080
+    #: /healthz and /metrics, on their own listener (loopback unless configured)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 8081
+
+    #: log lines as text, or one JSON object per line (see bot.logs)
+    log_format: Literal["text", "json"] = "text"
 
     default_provider: str | None = None
 

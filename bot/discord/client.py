@@ -12,6 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord.acks import ack_trace
 from bot.discord.buttons import BUTTONS, cancel_view, result_view
 from bot.discord.errors import report_unexpected
 from bot.discord.notifier import DiscordNotifier
@@ -58,6 +59,7 @@ class BananaBot(commands.AutoShardedBot):
 
     def __init__(self, services: Services, **options: Any) -> None:
         options.setdefault("intents", intents())
+        options.setdefault("http_trace", ack_trace(services.metrics))
         super().__init__(
             command_prefix=commands.when_mentioned,
             tree_cls=BananaTree,

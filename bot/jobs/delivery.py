@@ -47,6 +47,7 @@ class Delivery:
                 earlier = None
             if earlier is not None:
                 log.info("job %s: already delivered before a restart (%s)", job_id, earlier.via)
+                ctx.meters.delivery("earlier")
                 await self._delivered(job, earlier)
                 return
         try:
@@ -60,6 +61,7 @@ class Delivery:
             log.exception("job %s: delivery error", job_id)
             await self._failed(job, attempt, "an unexpected error", permanent=False)
             return
+        ctx.meters.delivery("delivered")
         await self._delivered(job, receipt)
 
     async def _delivered(self, job: Job, receipt: Receipt) -> None:
@@ -77,10 +79,12 @@ class Delivery:
     async def _failed(self, job: Job, attempt: int, reason: str, *, permanent: bool) -> None:
         ctx = self.ctx
         if permanent or attempt >= ctx.config.max_delivery_attempts:
+            ctx.meters.delivery("failed")
             await ctx.fail(
                 job, FailureKind.UNDELIVERABLE, f"the images could not be delivered: {reason}"
             )
             return
+        ctx.meters.delivery("retried")
         log.warning("job %s: delivery attempt %d failed (%s); retrying", job.id, attempt, reason)
         await ctx.store.jobs.update(
             job.id,

@@ -20,7 +20,7 @@ from bot.jobs.models import Job, JobSpec, Origin, Receipt
 from bot.media.fetch import ImageFetcher
 from bot.media.sniff import ImageFile
 from bot.storage.store import SqliteStore
-from bot.web.app import listen, start_receiver
+from bot.web.app import listen, start_receiver, start_status
 from providers.base import GenerationRequest, Provider
 
 FAST = EngineConfig(allowance=100, poll_interval=0.05, idle_tick=0.2, deadline_seconds=30.0)
@@ -47,6 +47,9 @@ class Harness:
     client: httpx.AsyncClient
     runner: web.AppRunner | None = None
     port: int | None = None
+    #: /healthz and /metrics (started with the receiver)
+    status: web.AppRunner | None = None
+    status_port: int | None = None
 
     async def start(self) -> None:
         await self.engine.start(self.delivery)
@@ -55,6 +58,8 @@ class Harness:
         await self.engine.stop(grace=1.0)
         if self.runner is not None:
             await self.runner.cleanup()
+        if self.status is not None:
+            await self.status.cleanup()
         for provider in self.engine.providers.values():
             await provider.aclose()
         await self.client.aclose()
@@ -93,6 +98,9 @@ async def make_harness(
     harness = Harness(engine, store, delivery, client, port=port)
     if listener is not None:
         harness.runner = await start_receiver(engine, listener)
+        status = listen("127.0.0.1", 0)
+        harness.status = await start_status(engine, engine.meters, status)
+        harness.status_port = int(status.getsockname()[1])
     if start:
         await harness.start()
     return harness
