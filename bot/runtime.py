@@ -30,8 +30,9 @@ from bot.media.fetch import ImageFetcher
 from bot.media.references import ReferenceLoader
 from bot.settings import Settings
 from bot.storage.store import SqliteStore
-from bot.web.app import listen, start_receiver, start_status
+from bot.web.app import start_receiver, start_status
 from bot.web.lag import LagCollector, LagMonitor
+from bot.web.sockets import listen
 from providers.base import Provider, ProviderSettings
 from providers.catalog import Catalog
 from providers.registry import build_providers

@@ -22,6 +22,8 @@ from aiohttp import web
 from bot.jobs.callbacks import CallbackRefusedError
 from bot.jobs.engine import JobEngine
 from bot.jobs.metrics import CONTENT_TYPE, Metrics
+from bot.web.probe import add_probe_route
+from bot.web.sockets import serve
 from providers.base import CallbackSignatureError, ProviderError
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,7 @@ def make_app(engine: JobEngine) -> web.Application:
     app = web.Application(client_max_size=MAX_CALLBACK_BYTES)
     app[ENGINE_KEY] = engine
     app.router.add_post("/callbacks/{job_id}/{token}", callback)
+    add_probe_route(app)  # lets `check` prove CALLBACK_PUBLIC_URL reaches this receiver
     return app
 
 
@@ -96,36 +99,6 @@ def make_status_app(engine: JobEngine, meters: Metrics) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     return app
-
-
-def listen(host: str, port: int) -> socket.socket:
-    """Bind a listening socket (port 0: any free port; see ``getsockname``).
-
-    Bound before anything else is built, so a taken port is found at once.
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(128)
-    except OSError:
-        sock.close()
-        raise
-    sock.setblocking(False)
-    return sock
-
-
-async def serve(app: web.Application, sock: socket.socket) -> web.AppRunner:
-    """Serve ``app`` on ``sock``; returns the runner (``cleanup`` to stop)."""
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        await web.SockSite(runner, sock).start()
-    except BaseException:
-        await runner.cleanup()
-        raise
-    return runner
 
 
 async def start_receiver(engine: JobEngine, sock: socket.socket) -> web.AppRunner:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import httpx
 from aiohttp import web
 
-from bot.web.app import listen
+from bot.web.sockets import listen
 
 PROBE_PATH = "/callbacks/_probe/{nonce}"
 _NONCE = re.compile(r"^[0-9a-f]{8,64}$")

@@ -20,7 +20,8 @@ from bot.jobs.models import Job, JobSpec, Origin, Receipt
 from bot.media.fetch import ImageFetcher
 from bot.media.sniff import ImageFile
 from bot.storage.store import SqliteStore
-from bot.web.app import listen, start_receiver, start_status
+from bot.web.app import start_receiver, start_status
+from bot.web.sockets import listen
 from providers.base import GenerationRequest, Provider
 
 FAST = EngineConfig(allowance=100, poll_interval=0.05, idle_tick=0.2, deadline_seconds=30.0)

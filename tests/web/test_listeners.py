@@ -12,7 +12,7 @@ import pytest
 
 from bot.runtime import build_runtime
 from bot.settings import Settings
-from bot.web.app import listen
+from bot.web.sockets import listen
 from tests.discord.bot_harness import running_bot, settings_for
 from tests.fakes.discord import FakeDiscord
 

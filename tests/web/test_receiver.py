@@ -102,3 +102,17 @@ async def test_healthz_and_metrics(tmp_path):
         assert 'bananabot_credits_today{kind="spent"} 2' in metrics
     finally:
         await h.close()
+
+
+async def test_the_receiver_answers_checks_probe_and_nothing_else_there(tmp_path):
+    h = await make_harness(
+        tmp_path, {"local": LocalProvider(LocalSettings.from_values())}, receiver=True
+    )
+    try:
+        base = f"http://127.0.0.1:{h.port}/callbacks/_probe"
+        async with httpx.AsyncClient() as client:
+            echoed = await client.get(f"{base}/0123456789abcdef")
+            assert echoed.json() == {"bananabot": "callbacks", "nonce": "0123456789abcdef"}
+            assert (await client.get(f"{base}/<script>")).status_code == 404
+    finally:
+        await h.close()
