@@ -349,8 +349,13 @@ class Provider(abc.ABC):
     read_timeout: ClassVar[float] = 30.0
 
     def timeout(self) -> httpx.Timeout:
-        """Timeouts for this provider's HTTP calls."""
-        return httpx.Timeout(self.settings.timeout_seconds or self.read_timeout, connect=10.0)
+        """Timeouts for each read of this provider's HTTP calls."""
+        return httpx.Timeout(self.total_seconds, connect=10.0)
+
+    @property
+    def total_seconds(self) -> float:
+        """The most one call may take, answer included (``<NAME>_TIMEOUT_SECONDS``)."""
+        return self.settings.timeout_seconds or self.read_timeout
 
     @property
     def api_key(self) -> str:

@@ -145,6 +145,11 @@ class EngineContext:
         except Exception:
             log.exception("job %s: could not report the failure", job.id)
 
+    def remaining(self, job: Job) -> float:
+        """Seconds until the job's deadline (0 once it has passed): the most any of its work
+        may still take."""
+        return max(0.0, job.deadline_at - self.clock())
+
     async def report(self, job: Job, progress: Progress) -> None:
         """Show progress (best effort)."""
         try:

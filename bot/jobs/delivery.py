@@ -4,6 +4,7 @@ the job's own delivery clock, and a permanent one fails the job with a refund.""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from bot.jobs.context import EngineContext
@@ -51,9 +52,21 @@ class Delivery:
                 await self._delivered(job, earlier)
                 return
         try:
-            await ctx.report(job, Progress(Stage.UPLOADING, elapsed=ctx.clock() - job.created_at))
-            images = [await self._image(result) for result in job.results]
-            receipt = await ctx.notifier.deliver(job, images, attempt)
+            async with asyncio.timeout(ctx.remaining(job)):  # the deadline covers delivery too
+                await ctx.report(
+                    job, Progress(Stage.UPLOADING, elapsed=ctx.clock() - job.created_at)
+                )
+                images = [await self._image(result) for result in job.results]
+                receipt = await ctx.notifier.deliver(job, images, attempt)
+        except TimeoutError:
+            ctx.meters.delivery("failed")
+            await ctx.fail(
+                job,
+                FailureKind.TIMED_OUT,
+                "the images could not be delivered before the job's deadline",
+                to=JobStatus.TIMED_OUT,
+            )
+            return
         except DeliveryError as exc:
             await self._failed(job, attempt, str(exc), permanent=exc.permanent)
             return

@@ -163,10 +163,12 @@ class Metrics:
             self.provider_seconds.labels(provider, model, operation).observe(elapsed)
 
     def provider_error(
-        self, provider: str, operation: str, kind: str, error: BaseException
+        self, provider: str, operation: str, kind: str, error: BaseException | None
     ) -> None:
-        """A provider call failed with ``error`` (``kind``: its FailureKind value)."""
-        self.provider_errors.labels(provider, operation, kind, type(error).__name__).inc()
+        """A provider call failed with ``error`` (``kind``: its FailureKind value; None: it
+        ran out of the job's time)."""
+        name = type(error).__name__ if error is not None else "DeadlineExceeded"
+        self.provider_errors.labels(provider, operation, kind, name).inc()
 
     def completed(self, provider: str, via: str, state: str) -> None:
         """A provider task was found finished (``via`` callback, poll or synchronous)."""

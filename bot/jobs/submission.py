@@ -7,6 +7,7 @@ line whenever it changes.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import assert_never
 
@@ -100,7 +101,18 @@ class Submission:
             callback_url = f"{base}/callbacks/{job.id}/{job.callback_token}"
         try:
             with ctx.meters.provider_call(job.provider, job.model, "submit"):
-                status = await provider.submit(job.request, callback_url=callback_url)
+                async with asyncio.timeout(ctx.remaining(job)):  # the deadline covers it too
+                    status = await provider.submit(job.request, callback_url=callback_url)
+        except TimeoutError:
+            ctx.meters.provider_error(job.provider, "submit", FailureKind.TIMED_OUT, None)
+            await ctx.fail(
+                job,
+                FailureKind.TIMED_OUT,
+                f"{job.provider} did not answer before the job's deadline; it was not sent "
+                "again, and a late result will not be charged",
+                to=JobStatus.TIMED_OUT,
+            )
+            return
         except SubmitOutcomeUnknownError as exc:
             ctx.meters.provider_error(job.provider, "submit", FailureKind.UNKNOWN_OUTCOME, exc)
             log.warning("job %s: submit outcome unknown: %s (%s)", job.id, exc, exc.detail)

@@ -7,6 +7,7 @@ compare-and-set transitions make duplicates and late arrivals harmless.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import assert_never
 
@@ -72,7 +73,16 @@ class Tracking:
         ctx.hinted.discard(job.id)
         try:
             with ctx.meters.provider_call(job.provider, job.model, "fetch"):
-                status = await provider.fetch(job.task_id, model=job.model)
+                async with asyncio.timeout(ctx.remaining(job)):
+                    status = await provider.fetch(job.task_id, model=job.model)
+        except TimeoutError:
+            await ctx.fail(
+                job,
+                FailureKind.TIMED_OUT,
+                f"{job.provider} did not finish in time",
+                to=JobStatus.TIMED_OUT,
+            )
+            return
         except ProviderError as exc:
             ctx.meters.provider_error(job.provider, "fetch", failure_kind(exc), exc)
             await self._fetch_failed(job, exc)

@@ -34,6 +34,7 @@ with contextlib.suppress(ImportError):
     importlib.import_module("anyio._backends._asyncio")
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
+DEFAULT_TOTAL_SECONDS = 120.0  # one download, every redirect and byte included
 MAX_REDIRECTS = 3
 
 
@@ -151,10 +152,12 @@ class ImageFetcher:
         allow_private: bool = False,
         max_bytes: int = DEFAULT_MAX_BYTES,
         resolve: Resolver = system_resolver,
+        total_seconds: float = DEFAULT_TOTAL_SECONDS,
     ) -> None:
         self.client = client
         self.allow_private = allow_private
         self.max_bytes = max_bytes
+        self.total_seconds = total_seconds
         self._resolve: Resolver | None = None if allow_private else resolve
 
     async def fetch(self, url: str) -> FetchedImage:
@@ -173,7 +176,15 @@ class ImageFetcher:
 
     async def _download(self, url: str) -> list[bytes]:
         """The body's chunks (joined off the loop by the callers: a join of many MB, run on
-        the loop for each of many downloads finishing at once, would hold it)."""
+        the loop for each of many downloads finishing at once, would hold it), within
+        ``total_seconds`` however slowly the server sends them."""
+        try:
+            async with asyncio.timeout(self.total_seconds):
+                return await self._download_within(url)
+        except TimeoutError as exc:
+            raise FetchError(f"image download took longer than {self.total_seconds:.0f} s") from exc
+
+    async def _download_within(self, url: str) -> list[bytes]:
         current = url
         for _ in range(MAX_REDIRECTS + 1):
             target = await _target(current, self._resolve)
