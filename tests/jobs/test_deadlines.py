@@ -75,7 +75,8 @@ async def test_a_provider_answering_after_the_deadline_is_never_charged(tmp_path
             assert done.failure_kind is FailureKind.TIMED_OUT
             await gemini.idle()  # the late answer has come and gone
             assert h.delivery.deliveries[job.id] == 0
-            assert (await h.store.jobs.get(job.id, images=False)).status is JobStatus.TIMED_OUT
+            stored = await h.store.jobs.get(job.id, images=False)
+            assert stored is not None and stored.status is JobStatus.TIMED_OUT
             quota = await h.engine.quota("u1")
             assert (quota.reserved, quota.spent) == (0, 0)
         finally:
@@ -98,7 +99,7 @@ async def test_a_result_download_that_never_finishes_ends_with_the_deadline(tmp_
             job = await h.engine.accept(spec(provider="magnific"))
             done = await h.engine.wait(job.id, 10)
             assert done.status is JobStatus.TIMED_OUT
-            assert done.completed_at - done.created_at < 3
+            assert done.completed_at is not None and done.completed_at - done.created_at < 3
             assert (await h.engine.quota("u1")).reserved == 0
         finally:
             await h.close()
