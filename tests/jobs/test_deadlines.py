@@ -60,8 +60,9 @@ async def test_a_provider_answer_that_trickles_in_is_cut_off_by_its_total_time(t
 
 
 async def test_a_provider_answering_after_the_deadline_is_never_charged(tmp_path):
-    async with FakeGemini() as gemini:
-        gemini.delay_seconds = 1.5
+    gemini = FakeGemini()
+    gemini.delay_seconds = 1.5
+    async with gemini:
         provider = GeminiProvider(provider_settings(GeminiProvider, gemini))
         h = await make_harness(
             tmp_path,
