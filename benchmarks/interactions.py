@@ -4,7 +4,7 @@
 
 The loopback fake Discord runs here; ``python -m bot run`` runs as a separate process (its
 event loop is not the fake's) with a fresh database, the offline ``local`` provider, and its
-callback receiver on a free loopback port (for ``/metrics``). A few seed users make results to
+status listener on a free loopback port (for ``/metrics``). A few seed users make results to
 press buttons on; then N users (default 100) run ``/imagine`` at once, each with an 8 MB
 noisy PNG reference, while N others, one every 0.1 s, run ``/quota``, autocomplete the model,
 or press Re-roll, Edit, Delete (someone else's: refused) and 4K on the seed results.
@@ -62,7 +62,7 @@ class RunError(Exception):
 
 
 def free_port() -> int:
-    """A loopback port nobody listens on (for the bot's callback receiver)."""
+    """A loopback port nobody listens on (for the bot's /healthz and /metrics)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -86,8 +86,8 @@ async def start_bot(
             "BANANABOT_DB": str(tmp / "bot.db"),
             "DEFAULT_PROVIDER": "local",
             "FETCH_ALLOW_PRIVATE": "1",
-            "CALLBACK_HOST": "127.0.0.1",
-            "CALLBACK_PORT": str(port),
+            "METRICS_HOST": "127.0.0.1",
+            "METRICS_PORT": str(port),
             "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))),
         }
     )
@@ -248,6 +248,15 @@ def longest_stall(before: Metrics, after: Metrics) -> tuple[float, str]:
     return bound, "at most (histogram)"
 
 
+def own_acknowledgements(before: Metrics, after: Metrics) -> str:
+    """What the bot measured itself (creation to first response) during the load."""
+    name = "bananabot_interaction_ack_seconds"
+    count = after.get(f"{name}_count", 0) - before.get(f"{name}_count", 0)
+    total = after.get(f"{name}_sum", 0) - before.get(f"{name}_sum", 0)
+    mean = total / count if count else float("nan")
+    return f"the bot's own {name}: {count:.0f} first responses, mean {mean:.3f} s"
+
+
 def is_late(ix: FakeInteraction) -> bool:
     """Answered after Discord's window, or never."""
     return ix.late or ix.callback is None or ix.callback.elapsed > DEADLINE
@@ -359,6 +368,7 @@ async def run(n: int, tmp: Path) -> bool:
         f"(before the load {before['bananabot_event_loop_lag_seconds_max']:.3f} s); "
         f"the fake's own loop: max lag {fake_lag.max:.3f} s",
         f"REST calls the bot made during the load: {calls}",
+        own_acknowledgements(before, after),
     ]
     return report(sent, longest_stall(before, after), extra)
 

@@ -1,4 +1,4 @@
-"""The composition root: settings → store → providers → engine → receiver → Discord bot.
+"""The composition root: settings → store → providers → engine → listeners → Discord bot.
 
 Every part is built here once, in order, and handed what it uses through its constructor;
 :meth:`Runtime.close` takes them down in reverse.
@@ -24,12 +24,15 @@ from bot.discord.endpoints import use_endpoints
 from bot.discord.intake import JobIntake
 from bot.discord.services import Services
 from bot.jobs.engine import JobEngine
+from bot.jobs.metrics import Metrics
+from bot.logs import register_secrets, secret_values
 from bot.media.fetch import ImageFetcher
 from bot.media.references import ReferenceLoader
 from bot.settings import Settings
 from bot.storage.store import SqliteStore
-from bot.web.app import listen, start_receiver
-from bot.web.lag import LagMonitor
+from bot.web.app import start_receiver, start_status
+from bot.web.lag import LagCollector, LagMonitor
+from bot.web.sockets import listen
 from providers.base import Provider, ProviderSettings
 from providers.catalog import Catalog
 from providers.registry import build_providers
@@ -48,7 +51,7 @@ class ListenError(OSError):
 
 
 def bind(host: str, port: int, settings: tuple[str, str]) -> socket.socket:
-    """:func:`bot.web.app.listen`, failing with a :class:`ListenError` naming ``settings``
+    """:func:`bot.web.sockets.listen`, failing with a :class:`ListenError` naming ``settings``
     (the host and port variables, e.g. ``("CALLBACK_HOST", "CALLBACK_PORT")``)."""
     try:
         return listen(host, port)
@@ -70,6 +73,10 @@ class Runtime:
     receiver_port: int | None = None
     unconfigured: dict[str, str] = field(default_factory=dict)
     lag: LagMonitor = field(default_factory=LagMonitor)
+    metrics: Metrics = field(default_factory=Metrics)
+    #: the listener for /healthz and /metrics, and its port
+    status: web.AppRunner | None = None
+    metrics_port: int | None = None
 
     async def stop_bot(self) -> None:
         """Stop taking work, let in-flight work finish (a few seconds), then disconnect."""
@@ -81,6 +88,8 @@ class Runtime:
         await self.lag.stop()
         if self.receiver is not None:
             await self.receiver.cleanup()
+        if self.status is not None:
+            await self.status.cleanup()
         for provider in self.providers.values():
             await provider.aclose()
         await self.http.aclose()
@@ -93,24 +102,35 @@ async def build_runtime(
     *,
     receiver: bool = True,
     listener: socket.socket | None = None,
+    metrics_listener: socket.socket | None = None,
     **client_options: Any,
 ) -> Runtime:
     """Build every part once (migrations applied); the bot is not started yet.
 
     ``provider_settings``: each provider's own settings (see ``providers.registry``).
-    ``listener``: an already bound socket for the callback receiver (else one is bound to
-    ``CALLBACK_HOST:CALLBACK_PORT``).
+    ``receiver``: serve HTTP: ``/healthz`` and ``/metrics`` on ``metrics_listener`` (else a
+    socket bound to ``METRICS_HOST:METRICS_PORT``) and, only when ``CALLBACK_PUBLIC_URL`` is
+    set, the callback receiver on ``listener`` (else bound to ``CALLBACK_HOST:CALLBACK_PORT``).
     """
-    bound = receiver and listener is None
-    if bound:
-        listener = bind(
-            settings.callback_host, settings.callback_port, ("CALLBACK_HOST", "CALLBACK_PORT")
-        )
+    register_secrets(*secret_values(settings, *provider_settings.values()))
+    if listener is not None and not settings.callback_public_url:
+        raise ValueError("a callback listener was given but CALLBACK_PUBLIC_URL is not set")
+    bound: list[socket.socket] = []  # what this call binds, closed again if a later step fails
     try:
+        if receiver and listener is None and settings.callback_public_url:
+            listener = bind(
+                settings.callback_host, settings.callback_port, ("CALLBACK_HOST", "CALLBACK_PORT")
+            )
+            bound.append(listener)
+        if receiver and metrics_listener is None:
+            metrics_listener = bind(
+                settings.metrics_host, settings.metrics_port, ("METRICS_HOST", "METRICS_PORT")
+            )
+            bound.append(metrics_listener)
         store = await SqliteStore.open(settings.bananabot_db)
     except BaseException:
-        if bound and listener is not None:
-            listener.close()
+        for sock in bound:
+            sock.close()
         raise
     providers, unconfigured = build_providers(provider_settings)
     for name, reason in unconfigured.items():
@@ -118,19 +138,28 @@ async def build_runtime(
     # no proxy from the environment: the SSRF guard must see the real peer address
     http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0), trust_env=False)
     fetcher = ImageFetcher(http, allow_private=settings.fetch_allow_private)
-    engine = JobEngine(store, providers, fetcher, config=settings.engine_config())
+    metrics = Metrics()
+    engine = JobEngine(store, providers, fetcher, config=settings.engine_config(), metrics=metrics)
     intake = JobIntake(
         engine, Catalog(providers, settings.default_provider), ReferenceLoader(fetcher)
     )
-    bot = BananaBot(Services(engine, intake, store.meta), **client_options)
-    runtime = Runtime(settings, store, providers, http, engine, bot, unconfigured=unconfigured)
+    bot = BananaBot(Services(engine, intake, store.meta, metrics), **client_options)
+    runtime = Runtime(
+        settings, store, providers, http, engine, bot, unconfigured=unconfigured, metrics=metrics
+    )
+    metrics.registry.register(LagCollector(runtime.lag))
     runtime.lag.start()  # measured from here on, shown on /metrics
     try:
+        if metrics_listener is not None:
+            runtime.status = await start_status(engine, metrics, metrics_listener)
+            runtime.metrics_port = int(metrics_listener.getsockname()[1])
         if listener is not None:
-            runtime.receiver = await start_receiver(engine, listener, runtime.lag)
+            runtime.receiver = await start_receiver(engine, listener)
             runtime.receiver_port = int(listener.getsockname()[1])
     except BaseException:
         await runtime.close()  # nothing left open to keep the process alive
+        for sock in bound:
+            sock.close()
         raise
     return runtime
 

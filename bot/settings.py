@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     callback_public_url: str | None = None
     callback_host: str = "0.0.0.0"  # noqa: S104 - the receiver must be reachable by providers
     callback_port: int = Field(default=8080, ge=0, le=65535)
+    #: /healthz and /metrics, on their own listener (loopback unless configured)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=8081, ge=0, le=65535)
+
+    #: log lines as text, or one JSON object per line (see bot.logs)
+    log_format: Literal["text", "json"] = "text"
 
     default_provider: str | None = None
 

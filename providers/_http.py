@@ -9,6 +9,7 @@ dropped reply it may already be generating, and billing, so it is never repeated
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import logging
 import re
@@ -175,20 +176,24 @@ async def send(
     *,
     provider: str,
     creating: bool,
+    total: float | None = None,
     **kwargs: Any,
 ) -> httpx.Response:
     """Send one request, turning transport failures into provider errors.
 
-    A timeout or dropped connection on a create request becomes
-    :class:`SubmitOutcomeUnknownError`; on a read it is an ordinary transient failure.
+    ``total`` bounds the whole exchange, answer included (httpx's own timeouts bound each
+    read, so an answer trickling in a byte at a time would never end without it). A timeout
+    or dropped connection on a create request becomes :class:`SubmitOutcomeUnknownError`; on
+    a read it is an ordinary transient failure.
     """
     try:
-        return await client.request(method, url, **kwargs)
+        async with asyncio.timeout(total):
+            return await client.request(method, url, **kwargs)
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
         raise ProviderUnavailableError(
             f"cannot reach {provider}", detail=type(exc).__name__, not_processed=True
         ) from exc
-    except (httpx.TimeoutException, httpx.TransportError) as exc:
+    except (httpx.TimeoutException, httpx.TransportError, TimeoutError) as exc:
         if creating:
             raise SubmitOutcomeUnknownError(
                 f"{provider} did not answer the create request; it may still run",
@@ -271,7 +276,13 @@ async def request(
 
     async def call() -> T:
         response = await send(
-            provider.client, method, url, provider=provider.name, creating=creating, **kwargs
+            provider.client,
+            method,
+            url,
+            provider=provider.name,
+            creating=creating,
+            total=provider.total_seconds,
+            **kwargs,
         )
         if len(response.content) >= cpu.LARGE_BYTES:
             return await cpu.run(parse, response)

@@ -16,11 +16,16 @@ from typing import Any, ClassVar, Self
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from providers.config import file_sources
+from providers.config import TableSettings
 
 # --------------------------------------------------------------------------- requests
+
+
+def shown(value: str, limit: int = 40) -> str:
+    """A value as an error message may quote it: cut to ``limit`` characters."""
+    return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
 class Mode(StrEnum):
@@ -118,7 +123,7 @@ class Capabilities(BaseModel):
                 return model
         allowed = ", ".join(m.name for m in self.models)
         raise RequestInvalidError(
-            f"{self.provider} has no model {wanted!r}; choose one of: {allowed}"
+            f"{self.provider} has no model {shown(wanted)!r}; choose one of: {allowed}"
         )
 
     @property
@@ -263,6 +268,16 @@ class CallbackSignatureError(CallbackRejectedError):
 
 
 @dataclass(frozen=True)
+class KeyCheck:
+    """What one harmless authenticated request said of the key: accepted (``verified``), or
+    not provable without spending (no such request exists); a refusal raises
+    :class:`BadKeyError`. ``credits``: what is left, where the provider says."""
+
+    verified: bool
+    credits: float | None = None
+
+
+@dataclass(frozen=True)
 class RetryPolicy:
     """How often and how patiently transient failures are retried (see ``providers/_http``)."""
 
@@ -272,12 +287,9 @@ class RetryPolicy:
     max_retry_after: float = 60.0  # a longer Retry-After is not waited out here
 
 
-class ProviderSettings(BaseSettings):
-    """What a provider reads from settings: each provider module subclasses this with its own
-    ``env_prefix`` (``MAGNIFIC_API_KEY``...), and :func:`providers.registry.read_settings` reads
-    them all once in ``main()``. An empty value counts as unset. Below the environment, the
-    settings file (:mod:`providers.config`) may set them in a table named after the provider
-    (``[gemini]`` ``timeout_seconds = 120``)."""
+class ProviderSettings(TableSettings):
+    """A provider's settings, under its own ``env_prefix`` (``MAGNIFIC_API_KEY``..., or the settings
+    file's ``[magnific]`` table), read once by ``read_settings``. Empty counts as unset."""
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True, case_sensitive=False)
 
@@ -292,19 +304,6 @@ class ProviderSettings(BaseSettings):
         if value == "" or (isinstance(value, SecretStr) and not value.get_secret_value()):
             return None
         return value
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Given values, then the environment, ``.env``, and the settings file's table."""
-        toml = file_sources(settings_cls, env_settings, dotenv_settings, table=True)
-        return (init_settings, env_settings, dotenv_settings, *toml, file_secret_settings)
 
     @classmethod
     def env_name(cls, field: str) -> str:
@@ -351,8 +350,13 @@ class Provider(abc.ABC):
     read_timeout: ClassVar[float] = 30.0
 
     def timeout(self) -> httpx.Timeout:
-        """Timeouts for this provider's HTTP calls."""
-        return httpx.Timeout(self.settings.timeout_seconds or self.read_timeout, connect=10.0)
+        """Timeouts for each read of this provider's HTTP calls."""
+        return httpx.Timeout(self.total_seconds, connect=10.0)
+
+    @property
+    def total_seconds(self) -> float:
+        """The most one call may take, answer included (``<NAME>_TIMEOUT_SECONDS``)."""
+        return self.settings.timeout_seconds or self.read_timeout
 
     @property
     def api_key(self) -> str:
@@ -382,6 +386,13 @@ class Provider(abc.ABC):
     async def balance(self) -> float | None:
         """Remaining account credits, where the provider reports them (None otherwise)."""
         return None
+
+    async def verify_key(self) -> KeyCheck:
+        """Check the key with a harmless authenticated request (never a generation); raises
+        :class:`BadKeyError` when it is refused. By default the credit balance, where the
+        provider reports one."""
+        credits = await self.balance()
+        return KeyCheck(verified=credits is not None, credits=credits)
 
     async def aclose(self) -> None:
         """Close the HTTP client if this provider created it."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from providers.base import ModelCapabilities, NotConfiguredError, Provider
+from providers.base import ModelCapabilities, NotConfiguredError, Provider, shown
 from providers.registry import parse_model_choice
 
 #: never the implicit default while a real provider is configured
@@ -33,7 +33,7 @@ class Catalog:
         provider = self.providers.get(name)
         if provider is None:
             known = ", ".join(sorted(self.providers)) or "none"
-            raise NotConfiguredError(f"Unknown provider `{name}`. Available: {known}.")
+            raise NotConfiguredError(f"Unknown provider `{shown(name)}`. Available: {known}.")
         return provider, provider.capabilities.model(model)
 
     def choices(self) -> list[tuple[str, str]]:

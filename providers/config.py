@@ -95,3 +95,21 @@ def file_sources(
         return ()
     source = toml_source(settings_cls, path, table_name(settings_cls) if table else None)
     return (source,) if source is not None else ()
+
+
+class TableSettings(BaseSettings):
+    """Settings that also read their table of the settings file (named after their
+    ``env_prefix``), below the environment and ``.env``: each provider's settings."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Given values, then the environment, ``.env``, and the settings file's table."""
+        toml = file_sources(settings_cls, env_settings, dotenv_settings, table=True)
+        return (init_settings, env_settings, dotenv_settings, *toml, file_secret_settings)

@@ -43,6 +43,7 @@ from providers.base import (
     Completion,
     GenerationRequest,
     InsufficientCreditsError,
+    KeyCheck,
     ModelCapabilities,
     ProtocolError,
     Provider,
@@ -146,6 +147,24 @@ class GeminiProvider(Provider):
         # Inline data is limited by the 20 MB request size, base64 included.
         max_reference_bytes=7_000_000,
     )
+
+    async def verify_key(self) -> KeyCheck:
+        """List one model (``GET /v1beta/models``): free, and refused with a bad key."""
+
+        def parse(response: httpx.Response) -> KeyCheck:
+            if response.status_code >= 400:
+                raise self._error(response, _http.json_body(response))
+            return KeyCheck(verified=True)
+
+        return await _http.request(
+            self,
+            "GET",
+            f"{self.base_url}/v1beta/models",
+            creating=False,
+            parse=parse,
+            params={"pageSize": "1"},
+            headers={"x-goog-api-key": self.api_key},
+        )
 
     async def submit(
         self, request: GenerationRequest, *, callback_url: str | None = None

@@ -49,6 +49,7 @@ from providers.base import (
     Capabilities,
     Completion,
     GenerationRequest,
+    KeyCheck,
     ModelCapabilities,
     ProtocolError,
     Provider,
@@ -218,6 +219,13 @@ class MagnificProvider(Provider):
             parse=parse,
             headers=self._headers(),
         )
+
+    async def verify_key(self) -> KeyCheck:
+        """Read the status of a task that does not exist: 404 proves the key, 401/403 refuse it
+        (Magnific has no credit endpoint)."""
+        with contextlib.suppress(TaskNotFoundError):
+            await self.fetch("bananabot-key-check", model=self.capabilities.default_model)
+        return KeyCheck(verified=True)
 
     def parse_callback(self, headers: Mapping[str, str], body: bytes) -> TaskStatus:
         """Turn a webhook delivery into a status.

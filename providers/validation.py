@@ -8,6 +8,7 @@ from providers.base import (
     Mode,
     ModelCapabilities,
     RequestInvalidError,
+    shown,
 )
 
 
@@ -46,12 +47,12 @@ def validate_request(caps: Capabilities, request: GenerationRequest) -> ModelCap
         )
     if request.aspect_ratio is not None and request.aspect_ratio not in model.aspect_ratios:
         raise RequestInvalidError(
-            f"Aspect ratio {request.aspect_ratio} is not supported by {where}; "
+            f"Aspect ratio {shown(request.aspect_ratio)} is not supported by {where}; "
             f"choose one of: {_choices(model.aspect_ratios)}"
         )
     if request.resolution is not None and request.resolution not in model.resolutions:
         raise RequestInvalidError(
-            f"Resolution {request.resolution} is not supported by {where}; "
+            f"Resolution {shown(request.resolution)} is not supported by {where}; "
             f"choose one of: {_choices(model.resolutions)}"
         )
     if request.grounding and not model.grounding:
@@ -65,7 +66,7 @@ def validate_request(caps: Capabilities, request: GenerationRequest) -> ModelCap
         )
     if request.output_format is not None and request.output_format not in model.output_formats:
         raise RequestInvalidError(
-            f"Output format {request.output_format} is not supported by {where}; "
+            f"Output format {shown(request.output_format)} is not supported by {where}; "
             f"choose one of: {_choices(model.output_formats)}"
         )
     _validate_references(caps, model, request)

@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: lowest first; a package may import only from lower layers (and from itself)
 LAYERS: list[set[str]] = [
+    {"bot.logs"},
     {"providers"},
     {"bot.media"},
     {"bot.jobs"},

@@ -13,6 +13,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+from bot import logs
 from bot.cli.config import load_settings
 from bot.cli.errors import EXIT_USAGE, FatalError, explain, report
 from bot.cli.usage import build_parser
@@ -39,7 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings, provider_settings = load_settings()
         debug = debug or settings.log_level == "DEBUG"
-        configure_logging(_level(args.command, settings, debug))
+        logs.configure(_level(args.command, settings, debug), settings.log_format)
+        logs.register_secrets(*logs.secret_values(settings, *provider_settings.values()))
         return _dispatch(args, settings, provider_settings)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
@@ -49,13 +51,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exception(exc)
         report(error)
         return error.code
-
-
-def configure_logging(level: int) -> None:
-    """Log to stderr at ``level`` (never aiosqlite's line per statement: noise, even when
-    debugging, and from its own threads, after the error line)."""
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("aiosqlite").setLevel(max(level, logging.INFO))
 
 
 def _env_level() -> str:

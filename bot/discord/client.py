@@ -13,6 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord.acks import ack_trace
 from bot.discord.buttons import BUTTONS, cancel_view, result_view
 from bot.discord.errors import report_unexpected
 from bot.discord.notifier import DiscordNotifier
@@ -70,6 +71,7 @@ class BananaBot(commands.AutoShardedBot):
         options.setdefault("intents", intents())
         # the bot has no voice features: no warning that voice libraries are missing
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
+        options.setdefault("http_trace", ack_trace(services.metrics))
         super().__init__(
             command_prefix=commands.when_mentioned,
             tree_cls=BananaTree,

@@ -14,7 +14,7 @@ from datetime import timedelta
 import aiohttp
 import discord
 
-from bot.discord.texts import NO_MENTIONS, quota_line, sentence
+from bot.discord.texts import MESSAGE_LIMIT, NO_MENTIONS, quota_line, sentence, truncate
 from bot.jobs.engine import JobEngine
 from bot.jobs.models import Job, JobSpec, Origin
 from bot.jobs.ports import UserLimitError
@@ -208,7 +208,7 @@ class JobIntake:
         """Replace the private status message's text (and its buttons)."""
         try:
             await interaction.edit_original_response(
-                content=text, allowed_mentions=NO_MENTIONS, view=view
+                content=truncate(text, MESSAGE_LIMIT), allowed_mentions=NO_MENTIONS, view=view
             )
         except discord.HTTPException as exc:
             log.info("could not update the status message (%s)", exc)

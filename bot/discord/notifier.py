@@ -27,11 +27,13 @@ from bot.discord.posting import (
     send_fitted,
 )
 from bot.discord.texts import (
+    MESSAGE_LIMIT,
     NO_MENTIONS,
     failure_text,
     progress_text,
     result_embed,
     result_text,
+    truncate,
 )
 from bot.jobs.models import FailureKind, Job, Progress, Receipt, Stage
 from bot.jobs.ports import DeliveryError
@@ -91,18 +93,21 @@ class DiscordNotifier:
         assert app_id is not None and job.origin.interaction_token is not None
         return discord.Webhook.partial(app_id, job.origin.interaction_token, client=self.client)
 
-    async def _edit_status(self, job: Job, text: str, view: discord.ui.View | None = None) -> None:
+    async def _edit_status(self, job: Job, text: str, view: discord.ui.View | None = None) -> bool:
+        """Replace the status line; False when it could not be (no token, an error)."""
         if not self._token_alive(job) or job.origin.status_message_id is None:
-            return
+            return False
         try:
             await self._webhook(job).edit_message(
                 int(job.origin.status_message_id),
-                content=text,
+                content=truncate(text, MESSAGE_LIMIT),
                 allowed_mentions=NO_MENTIONS,
                 view=view,
             )
         except Exception as exc:  # a status line is best effort: never fatal to the job
             log.info("job %s: status edit failed (%r)", job.id, exc)
+            return False
+        return True
 
     # ------------------------------------------------------------------ Delivery
 
@@ -218,9 +223,9 @@ class DiscordNotifier:
         self._last_edit.pop(job.id, None)
         self._stop_ticker(job.id)
         text = failure_text(job, kind, message, refunded)
-        if self._token_alive(job) and job.origin.status_message_id is not None:
-            await self._edit_status(job, text)
+        if await self._edit_status(job, text):
             return
+        # the token has expired (or the edit failed): a DM, else a note in the channel
         user = await self._user(job)
         if user is not None:
             try:

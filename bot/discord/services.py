@@ -3,13 +3,14 @@ modal uses, reached from an interaction through its client."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, cast
 
 import discord
 
 from bot.discord.intake import JobIntake
 from bot.jobs.engine import JobEngine
+from bot.jobs.metrics import Metrics
 from bot.jobs.ports import MetaStore
 
 
@@ -21,6 +22,8 @@ class Services:
     intake: JobIntake
     #: where the hash of the last application-command sync is kept
     sync_record: MetaStore
+    #: where the Discord side measures (acknowledgement latency); the runtime's registry
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 class HasServices(Protocol):

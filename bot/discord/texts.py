@@ -10,6 +10,7 @@ from bot.jobs.models import FailureKind, Job, Progress, Stage
 from bot.jobs.quota import QuotaSnapshot
 
 EMBED_DESCRIPTION_LIMIT = 4096
+MESSAGE_LIMIT = 2000  # characters of a message's content
 COLOR = 0xF7D038  # banana
 
 NO_MENTIONS = discord.AllowedMentions.none()

@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Callable, Mapping
 
 from bot.jobs.config import EngineConfig
+from bot.jobs.journal import transitioned
 from bot.jobs.models import CheckedRequest, Job, JobSpec, NewJob
 from bot.jobs.ports import Store
 from providers.base import GenerationRequest, NotConfiguredError, Provider
@@ -64,7 +65,7 @@ class Admission:
             raise ValueError(f"checked for {checked.provider}, submitted to {spec.provider}")
         request = checked.request
         now = self.clock()
-        return await self.store.jobs.admit(
+        job = await self.store.jobs.admit(
             NewJob(
                 id=secrets.token_hex(6),
                 origin=spec.origin,
@@ -81,3 +82,5 @@ class Admission:
             active_limit=self.config.per_user_active_limit,
             allowance=self.config.allowance,
         )
+        transitioned(job, None, now)
+        return job

@@ -1,5 +1,6 @@
 """What every stage of the engine shares: the store, the providers, the notifier, the clock,
-the task set, and the three things they all do: change a status, fail a job, report progress."""
+the task set, the metrics, and the three things they all do: change a status (logged, see
+:mod:`bot.jobs.journal`), fail a job, report progress."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Unpack
 
 from bot.jobs.config import EngineConfig
+from bot.jobs.journal import change_status
+from bot.jobs.metrics import Metrics
 from bot.jobs.models import FailureKind, Job, Progress
 from bot.jobs.ports import JobFields, Notifier, Store
 from bot.jobs.states import FINAL, JobStatus
@@ -89,6 +92,9 @@ class EngineContext:
     tasks: TaskSet
     finished: Finished
     wake: Callable[[], None]
+    meters: Metrics = field(default_factory=Metrics)
+    #: jobs a genuine provider callback asked to poll, not polled since (see ``Tracking.poll``)
+    hinted: set[str] = field(default_factory=set)
 
     async def transition(
         self,
@@ -101,11 +107,20 @@ class EngineContext:
         only_from: Iterable[JobStatus] | None = None,
         **fields: Unpack[JobFields],
     ) -> Job | None:
-        """:meth:`~bot.jobs.ports.JobStore.transition`, waking waiters on a final status."""
-        job = await self.store.jobs.transition(
-            job_id, to, now=now, note=note, results=results, only_from=only_from, **fields
+        """:meth:`~bot.jobs.ports.JobStore.transition` (logged), waking waiters on a final
+        status."""
+        job = await change_status(
+            self.store,
+            job_id,
+            to,
+            now=now,
+            note=note,
+            results=results,
+            only_from=only_from,
+            **fields,
         )
         if job is not None and to in FINAL:
+            self.hinted.discard(job_id)
             self.finished.signal(job_id)
         return job
 
@@ -129,6 +144,11 @@ class EngineContext:
             await self.notifier.failed(failed, kind, reason, refunded=True)
         except Exception:
             log.exception("job %s: could not report the failure", job.id)
+
+    def remaining(self, job: Job) -> float:
+        """Seconds until the job's deadline (0 once it has passed): the most any of its work
+        may still take."""
+        return max(0.0, job.deadline_at - self.clock())
 
     async def report(self, job: Job, progress: Progress) -> None:
         """Show progress (best effort)."""

@@ -4,6 +4,7 @@ the job's own delivery clock, and a permanent one fails the job with a refund.""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from bot.jobs.context import EngineContext
@@ -47,12 +48,25 @@ class Delivery:
                 earlier = None
             if earlier is not None:
                 log.info("job %s: already delivered before a restart (%s)", job_id, earlier.via)
+                ctx.meters.delivery("earlier")
                 await self._delivered(job, earlier)
                 return
         try:
-            await ctx.report(job, Progress(Stage.UPLOADING, elapsed=ctx.clock() - job.created_at))
-            images = [await self._image(result) for result in job.results]
-            receipt = await ctx.notifier.deliver(job, images, attempt)
+            async with asyncio.timeout(ctx.remaining(job)):  # the deadline covers delivery too
+                await ctx.report(
+                    job, Progress(Stage.UPLOADING, elapsed=ctx.clock() - job.created_at)
+                )
+                images = [await self._image(result) for result in job.results]
+                receipt = await ctx.notifier.deliver(job, images, attempt)
+        except TimeoutError:
+            ctx.meters.delivery("failed")
+            await ctx.fail(
+                job,
+                FailureKind.TIMED_OUT,
+                "the images could not be delivered before the job's deadline",
+                to=JobStatus.TIMED_OUT,
+            )
+            return
         except DeliveryError as exc:
             await self._failed(job, attempt, str(exc), permanent=exc.permanent)
             return
@@ -60,6 +74,7 @@ class Delivery:
             log.exception("job %s: delivery error", job_id)
             await self._failed(job, attempt, "an unexpected error", permanent=False)
             return
+        ctx.meters.delivery("delivered")
         await self._delivered(job, receipt)
 
     async def _delivered(self, job: Job, receipt: Receipt) -> None:
@@ -77,10 +92,12 @@ class Delivery:
     async def _failed(self, job: Job, attempt: int, reason: str, *, permanent: bool) -> None:
         ctx = self.ctx
         if permanent or attempt >= ctx.config.max_delivery_attempts:
+            ctx.meters.delivery("failed")
             await ctx.fail(
                 job, FailureKind.UNDELIVERABLE, f"the images could not be delivered: {reason}"
             )
             return
+        ctx.meters.delivery("retried")
         log.warning("job %s: delivery attempt %d failed (%s); retrying", job.id, attempt, reason)
         await ctx.store.jobs.update(
             job.id,
@@ -101,6 +118,8 @@ class Delivery:
             raise DeliveryError("the provider returned an empty result", permanent=True)
         try:
             fetched = await self.ctx.fetcher.fetch(result.url)
-        except FetchError as exc:
-            raise DeliveryError(f"downloading the result failed: {exc}") from exc
+        except FetchError as exc:  # a refused address or not an image: never again
+            raise DeliveryError(
+                f"downloading the result failed: {exc}", permanent=exc.permanent
+            ) from exc
         return ImageFile.of(fetched.data, fetched.info)

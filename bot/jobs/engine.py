@@ -21,9 +21,11 @@ from bot.jobs.callbacks import receive_callback
 from bot.jobs.config import EngineConfig
 from bot.jobs.context import EngineContext, Finished
 from bot.jobs.delivery import Delivery
+from bot.jobs.journal import change_status
+from bot.jobs.metrics import EngineMetrics, Metrics
 from bot.jobs.models import CheckedRequest, FailureKind, Job, JobSpec
-from bot.jobs.ports import Notifier, Store
-from bot.jobs.quota import CreditTotals, QuotaSnapshot
+from bot.jobs.ports import Notifier, Store, UserLimitError
+from bot.jobs.quota import QuotaExceededError, QuotaSnapshot
 from bot.jobs.recovery import recover
 from bot.jobs.states import FINAL, JobStatus
 from bot.jobs.submission import Submission
@@ -35,14 +37,10 @@ from providers.base import GenerationRequest, Provider, TaskStatus
 log = logging.getLogger(__name__)
 
 MIN_SLEEP = 0.005
+#: hinted jobs remembered at most (a hint for a job that is never polled again is forgotten)
+MAX_HINTED = 10_000
 
-
-@dataclass(frozen=True)
-class EngineMetrics:
-    """What the engine reports for monitoring."""
-
-    jobs: list[tuple[str, str, int]]  # (provider, status, count)
-    credits: CreditTotals
+__all__ = ["EngineMetrics", "JobEngine"]
 
 
 @dataclass(frozen=True)
@@ -64,12 +62,16 @@ class JobEngine:
         *,
         config: EngineConfig | None = None,
         clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
+        """``metrics``: where the engine measures (default: a registry of its own)."""
         self.store = store
         self.providers = providers
         self.fetcher = fetcher
         self.config = config or EngineConfig()
         self.clock = clock
+        self.meters = metrics if metrics is not None else Metrics()
+        self._hinted: set[str] = set()
         self._admission = Admission(store, providers, self.config, clock)
         self._finished = Finished()
         self._wake = asyncio.Event()
@@ -86,13 +88,21 @@ class JobEngine:
 
     async def accept(self, spec: JobSpec) -> Job:
         """Validate (unless checked), reserve credits and queue the job, atomically."""
-        job = await self._admission.accept(spec)
+        try:
+            job = await self._admission.accept(spec)
+        except QuotaExceededError:
+            self.meters.quota_refused("quota")
+            raise
+        except UserLimitError:
+            self.meters.quota_refused("user_limit")
+            raise
         self._wake.set()
         return job
 
     async def cancel(self, job_id: str) -> bool:
         """Cancel a job that has not reached a provider yet; credits are refunded."""
-        cancelled = await self.store.jobs.transition(
+        cancelled = await change_status(
+            self.store,
             job_id,
             JobStatus.CANCELLED,
             now=self.clock(),
@@ -118,6 +128,9 @@ class JobEngine:
     ) -> None:
         """A provider callback: check it and poll the job now (see :mod:`bot.jobs.callbacks`)."""
         await receive_callback(self.store, self.providers, self.clock, job_id, token, headers, body)
+        if len(self._hinted) >= MAX_HINTED:
+            self._hinted.clear()
+        self._hinted.add(job_id)
         self._wake.set()
 
     async def apply(self, job_id: str, status: TaskStatus) -> None:
@@ -162,7 +175,9 @@ class JobEngine:
     async def metrics(self) -> EngineMetrics:
         """Jobs by provider and status, and the latest day's credits."""
         return EngineMetrics(
-            jobs=await self.store.jobs.status_counts(), credits=await self.store.quota.totals()
+            jobs=await self.store.jobs.status_counts(),
+            credits=await self.store.quota.totals(),
+            providers=tuple(sorted(self.providers)),
         )
 
     # ------------------------------------------------------------------ running
@@ -180,6 +195,8 @@ class JobEngine:
             tasks=self._tasks,
             finished=self._finished,
             wake=self._wake.set,
+            meters=self.meters,
+            hinted=self._hinted,
         )
         delivery = Delivery(ctx)
         tracking = Tracking(ctx, delivery)

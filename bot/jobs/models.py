@@ -107,10 +107,12 @@ class Job:
     delivery_attempts: int = 0
     next_poll_at: float | None = None  # when a tracked job's provider task is read next
     next_delivery_at: float | None = None  # when a succeeded job's delivery is (re)tried
-    submitted_at: float | None = None
+    submitted_at: float | None = None  # when the create request was sent (it left the queue)
     completed_at: float | None = None
     delivered_at: float | None = None
     results: tuple[ResultImage, ...] = field(default=())
+    #: the status before the change, on the row a status change returns (None elsewhere)
+    previous_status: JobStatus | None = None
 
 
 class Stage(StrEnum):

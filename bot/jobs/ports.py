@@ -72,7 +72,8 @@ class JobStore(Protocol):
         """Move the job to ``to`` if its current status allows it (compare-and-set), setting
         ``fields`` and storing ``results``, with an audit event and the ledger effect (commit on
         delivery, refund on failure, timeout or cancellation) in the same transaction.
-        Returns the row as written (without images), or None when the move was not allowed."""
+        Returns the row as written (without images) with ``previous_status`` set to the status it
+        moved from, or None when the move was not allowed."""
 
     async def update(
         self, job_id: str, *, when: Iterable[JobStatus], **fields: Unpack[JobFields]

@@ -24,7 +24,13 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
         {JobStatus.SUBMITTING, JobStatus.FAILED, JobStatus.TIMED_OUT, JobStatus.CANCELLED}
     ),
     JobStatus.SUBMITTING: frozenset(
-        {JobStatus.SUBMITTED, JobStatus.RUNNING, JobStatus.SUCCEEDED, JobStatus.FAILED}
+        {
+            JobStatus.SUBMITTED,
+            JobStatus.RUNNING,
+            JobStatus.SUCCEEDED,
+            JobStatus.FAILED,
+            JobStatus.TIMED_OUT,
+        }
     ),
     JobStatus.SUBMITTED: frozenset(
         {
@@ -38,7 +44,7 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.RUNNING: frozenset(
         {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.TIMED_OUT, JobStatus.CANCELLED}
     ),
-    JobStatus.SUCCEEDED: frozenset({JobStatus.DELIVERED, JobStatus.FAILED}),
+    JobStatus.SUCCEEDED: frozenset({JobStatus.DELIVERED, JobStatus.FAILED, JobStatus.TIMED_OUT}),
     JobStatus.DELIVERED: frozenset(),
     JobStatus.FAILED: frozenset(),
     JobStatus.TIMED_OUT: frozenset(),

@@ -7,6 +7,7 @@ line whenever it changes.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import assert_never
 
@@ -84,7 +85,7 @@ class Submission:
         """Send one job's create request and record the provider's answer."""
         ctx = self.ctx
         now = ctx.clock()
-        if await ctx.transition(listed.id, JobStatus.SUBMITTING, now=now) is None:
+        if await ctx.transition(listed.id, JobStatus.SUBMITTING, now=now, submitted_at=now) is None:
             return
         job = await ctx.store.jobs.get(listed.id)  # with its reference images
         assert job is not None
@@ -99,8 +100,21 @@ class Submission:
             base = ctx.config.callback_base_url.rstrip("/")
             callback_url = f"{base}/callbacks/{job.id}/{job.callback_token}"
         try:
-            status = await provider.submit(job.request, callback_url=callback_url)
+            with ctx.meters.provider_call(job.provider, job.model, "submit"):
+                async with asyncio.timeout(ctx.remaining(job)):  # the deadline covers it too
+                    status = await provider.submit(job.request, callback_url=callback_url)
+        except TimeoutError:
+            ctx.meters.provider_error(job.provider, "submit", FailureKind.TIMED_OUT, None)
+            await ctx.fail(
+                job,
+                FailureKind.TIMED_OUT,
+                f"{job.provider} did not answer before the job's deadline; it was not sent "
+                "again, and a late result will not be charged",
+                to=JobStatus.TIMED_OUT,
+            )
+            return
         except SubmitOutcomeUnknownError as exc:
+            ctx.meters.provider_error(job.provider, "submit", FailureKind.UNKNOWN_OUTCOME, exc)
             log.warning("job %s: submit outcome unknown: %s (%s)", job.id, exc, exc.detail)
             await ctx.fail(
                 job,
@@ -109,10 +123,13 @@ class Submission:
             )
             return
         except ProviderError as exc:
+            kind = failure_kind(exc)
+            ctx.meters.provider_error(job.provider, "submit", kind, exc)
             log.info("job %s: submit failed: %s (%s)", job.id, exc, exc.detail)
-            await ctx.fail(job, failure_kind(exc), str(exc))
+            await ctx.fail(job, kind, str(exc))
             return
-        except Exception:
+        except Exception as exc:
+            ctx.meters.provider_error(job.provider, "submit", FailureKind.INTERNAL, exc)
             log.exception("job %s: unexpected submit error", job.id)
             await ctx.fail(job, FailureKind.INTERNAL, "an unexpected error (see the logs)")
             return
@@ -125,6 +142,8 @@ class Submission:
     async def _submitted(self, job: Job, status: TaskStatus, *, expect_callback: bool) -> None:
         ctx = self.ctx
         now = ctx.clock()
+        if status.state.terminal:
+            ctx.meters.completed(job.provider, "synchronous", status.state.value)
         match status.state:
             case TaskState.SUCCEEDED:
                 await self.tracking.succeeded(job, status, submitted=True)
@@ -138,7 +157,6 @@ class Submission:
                     JobStatus.RUNNING if running else JobStatus.SUBMITTED,
                     now=now,
                     task_id=status.task_id,
-                    submitted_at=now,
                     next_poll_at=now + first,
                 )
                 if tracked is not None and tracked.callback_hinted:

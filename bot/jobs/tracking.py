@@ -7,6 +7,7 @@ compare-and-set transitions make duplicates and late arrivals harmless.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import assert_never
 
@@ -68,27 +69,48 @@ class Tracking:
         if provider is None or job.task_id is None:
             await ctx.fail(job, FailureKind.INTERNAL, "the job cannot be tracked")
             return
+        via = "callback" if job.id in ctx.hinted else "poll"
+        ctx.hinted.discard(job.id)
         try:
-            status = await provider.fetch(job.task_id, model=job.model)
-        except TaskNotFoundError as exc:
+            with ctx.meters.provider_call(job.provider, job.model, "fetch"):
+                async with asyncio.timeout(ctx.remaining(job)):
+                    status = await provider.fetch(job.task_id, model=job.model)
+        except TimeoutError:
+            await ctx.fail(
+                job,
+                FailureKind.TIMED_OUT,
+                f"{job.provider} did not finish in time",
+                to=JobStatus.TIMED_OUT,
+            )
+            return
+        except ProviderError as exc:
+            ctx.meters.provider_error(job.provider, "fetch", failure_kind(exc), exc)
+            await self._fetch_failed(job, exc)
+            return
+        await self.apply(job.id, status, via=via)
+
+    async def _fetch_failed(self, job: Job, exc: ProviderError) -> None:
+        """A status read failed: a lost task (after a grace), a refused key or no credits end
+        the job; anything else is tried again later."""
+        ctx = self.ctx
+        if isinstance(exc, TaskNotFoundError):
             if job.poll_count < ctx.config.not_found_grace_polls:
                 await self._reschedule(job)
             else:
                 await ctx.fail(
                     job, FailureKind.GENERATION_FAILED, f"{job.provider} lost the task ({exc})"
                 )
-            return
-        except (BadKeyError, InsufficientCreditsError) as exc:
+        elif isinstance(exc, BadKeyError | InsufficientCreditsError):
             await ctx.fail(job, failure_kind(exc), str(exc))
-            return
-        except ProviderError as exc:
+        else:
             log.info("job %s: status read failed, will retry: %s (%s)", job.id, exc, exc.detail)
             await self._reschedule(job)
-            return
-        await self.apply(job.id, status)
 
-    async def apply(self, job_id: str, status: TaskStatus) -> None:
-        """Apply a provider status to the job. Duplicates and late ones are no-ops."""
+    async def apply(self, job_id: str, status: TaskStatus, *, via: str | None = None) -> None:
+        """Apply a provider status to the job. Duplicates and late ones are no-ops.
+
+        ``via``: how it was learned (``poll``, ``callback``), counted when the task finished.
+        """
         ctx = self.ctx
         job = await ctx.store.jobs.get(job_id, images=False)
         if job is None or job.status not in TRACKED:
@@ -96,6 +118,8 @@ class Tracking:
         if job.task_id and status.task_id and status.task_id != job.task_id:
             log.warning("job %s: status for another task %s ignored", job_id, status.task_id)
             return
+        if via is not None and status.state.terminal:
+            ctx.meters.completed(job.provider, via, status.state.value)
         match status.state:
             case TaskState.SUCCEEDED:
                 await self.succeeded(job, status)
@@ -121,7 +145,6 @@ class Tracking:
         fields: JobFields = {"completed_at": now, "next_delivery_at": now}
         if submitted:
             fields["task_id"] = status.task_id or None
-            fields["submitted_at"] = now
         done = await ctx.transition(
             job.id, JobStatus.SUCCEEDED, now=now, results=status.images, **fields
         )

@@ -97,13 +97,12 @@ def decode_image(data: bytes, formats: Sequence[str] = FORMATS) -> Image.Image:
         if image is not None:
             image.close()
         raise
-    except (
-        OSError,
-        SyntaxError,
-        ValueError,
-        Image.DecompressionBombWarning,
-        Image.DecompressionBombError,
-    ) as exc:
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        # the header alone announced too many pixels: nothing was decoded
+        if image is not None:
+            image.close()
+        raise NotAnImageError(f"image too large (over {MAX_PIXELS:,} pixels)") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
         if image is not None:
             image.close()
         raise NotAnImageError(f"corrupt or truncated image ({exc})") from exc

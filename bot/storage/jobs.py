@@ -7,6 +7,7 @@ Image bytes never enter a transaction: they are written to files first and the r
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Iterable
 from typing import Any, Unpack
 
@@ -139,7 +140,7 @@ class SqliteJobs:
         staged = await self.images.stage(job_id, "res", results)
         try:
             async with self.db.transaction() as tx:
-                row, dropped = await self._transition(
+                row, previous, dropped = await self._transition(
                     tx, allowed, assignments, params, note, results, staged
                 )
         except BaseException:
@@ -149,7 +150,7 @@ class SqliteJobs:
             await self.images.remove(staged)
             return None
         await self.images.remove(dropped)
-        return job_from_row(row)
+        return dataclasses.replace(job_from_row(row), previous_status=previous)
 
     async def _transition(
         self,
@@ -160,11 +161,11 @@ class SqliteJobs:
         note: str | None,
         results: list[ResultImage],
         staged: list[str | None],
-    ) -> tuple[aiosqlite.Row | None, list[str]]:
+    ) -> tuple[aiosqlite.Row | None, JobStatus | None, list[str]]:
         job_id, to, now = params["id"], JobStatus(params["to"]), params["now"]
         current = await tx.fetchone("SELECT status FROM jobs WHERE id = ?", (job_id,))
         if current is None or JobStatus(current["status"]) not in allowed:
-            return None, []
+            return None, None, []
         params["previous"] = current["status"]
         row = await tx.fetchone(
             f"UPDATE jobs SET status = :to, updated_at = :now{assignments} "
@@ -172,7 +173,7 @@ class SqliteJobs:
             params,
         )
         if row is None:
-            return None, []
+            return None, None, []
         await self.images.insert(tx, "job_results", job_id, results, staged)
         await _event(tx, job_id, current["status"], to, note, now)
         if to is JobStatus.DELIVERED:
@@ -181,7 +182,7 @@ class SqliteJobs:
             await quota.settle(tx, job_id, "refund", now)
         # an ended job's results are never shown again (delivered: they live on in the post)
         dropped = await self.images.drop_results(tx, job_id) if to in FINAL else []
-        return row, dropped
+        return row, JobStatus(current["status"]), dropped
 
     async def update(
         self, job_id: str, *, when: Iterable[JobStatus], **fields: Unpack[JobFields]

@@ -1,1 +1,1 @@
-"""The aiohttp app inside the bot process: provider callbacks and /healthz."""
+"""The bot's HTTP side: the callback receiver, and /healthz and /metrics on their own listener."""

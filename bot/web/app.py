@@ -1,4 +1,9 @@
-"""The bot's HTTP side: provider callbacks, health and metrics.
+"""The bot's HTTP side, two listeners: the callback receiver and the status listener.
+
+The callback receiver (``CALLBACK_HOST:CALLBACK_PORT``, only when ``CALLBACK_PUBLIC_URL`` is
+set) serves nothing but ``POST /callbacks/{job_id}/{token}``. The status listener
+(``METRICS_HOST:METRICS_PORT``, loopback by default) serves ``GET /healthz`` and
+``GET /metrics`` (Prometheus text from the runtime's :class:`~bot.jobs.metrics.Metrics`).
 
 ``POST /callbacks/{job_id}/{token}``: unknown jobs get 404 and wrong tokens 401, bad
 signatures 401 and unreadable bodies 400, all without touching state (see
@@ -16,14 +21,16 @@ from aiohttp import web
 
 from bot.jobs.callbacks import CallbackRefusedError
 from bot.jobs.engine import JobEngine
-from bot.web.lag import LagMonitor
+from bot.jobs.metrics import CONTENT_TYPE, Metrics
+from bot.web.probe import add_probe_route
+from bot.web.sockets import serve
 from providers.base import CallbackSignatureError, ProviderError
 
 log = logging.getLogger(__name__)
 
 MAX_CALLBACK_BYTES = 256 * 1024
 ENGINE_KEY = web.AppKey("engine", JobEngine)
-LAG_KEY = web.AppKey("lag", LagMonitor)
+METRICS_KEY = web.AppKey("metrics", Metrics)
 
 _REFUSALS = {
     CallbackRefusedError.UNKNOWN_JOB: 404,
@@ -69,61 +76,36 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text: jobs by status and provider, credits reserved and spent today, and
-    the event loop's lag (when a :class:`~bot.web.lag.LagMonitor` was given)."""
-    report = await request.app[ENGINE_KEY].metrics()
-    lines = [
-        "# HELP bananabot_jobs Jobs by provider and status.",
-        "# TYPE bananabot_jobs gauge",
-    ]
-    lines += [f'bananabot_jobs{{provider="{p}",status="{s}"}} {n}' for p, s, n in report.jobs]
-    lines += [
-        "# HELP bananabot_credits_today Credits reserved and spent on the latest UTC day.",
-        "# TYPE bananabot_credits_today gauge",
-        f'bananabot_credits_today{{kind="reserved"}} {report.credits.reserved}',
-        f'bananabot_credits_today{{kind="spent"}} {report.credits.spent}',
-    ]
-    lag = request.app.get(LAG_KEY)
-    if lag is not None:
-        lines += lag.metrics()
-    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+    """Prometheus text: the store's figures read now, and everything measured since start."""
+    meters = request.app[METRICS_KEY]
+    meters.observe_store(await request.app[ENGINE_KEY].metrics())
+    return web.Response(body=meters.exposition(), headers={"Content-Type": CONTENT_TYPE})
 
 
-def make_app(engine: JobEngine, lag: LagMonitor | None = None) -> web.Application:
-    """The receiver's aiohttp application (``lag``: the loop's lag, shown on ``/metrics``)."""
+def make_app(engine: JobEngine) -> web.Application:
+    """The callback receiver's aiohttp application: provider callbacks only."""
     app = web.Application(client_max_size=MAX_CALLBACK_BYTES)
     app[ENGINE_KEY] = engine
-    if lag is not None:
-        app[LAG_KEY] = lag
     app.router.add_post("/callbacks/{job_id}/{token}", callback)
+    add_probe_route(app)  # lets `check` prove CALLBACK_PUBLIC_URL reaches this receiver
+    return app
+
+
+def make_status_app(engine: JobEngine, meters: Metrics) -> web.Application:
+    """The status listener's aiohttp application: ``/healthz`` and ``/metrics``."""
+    app = web.Application(client_max_size=1024)
+    app[ENGINE_KEY] = engine
+    app[METRICS_KEY] = meters
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     return app
 
 
-def listen(host: str, port: int) -> socket.socket:
-    """Bind the receiver's listening socket (port 0: any free port; see ``getsockname``).
-
-    Bound before anything else is built, so a taken port is found at once.
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(128)
-    except OSError:
-        sock.close()
-        raise
-    sock.setblocking(False)
-    return sock
+async def start_receiver(engine: JobEngine, sock: socket.socket) -> web.AppRunner:
+    """Serve the callback receiver on ``sock``; returns the runner (``cleanup`` to stop)."""
+    return await serve(make_app(engine), sock)
 
 
-async def start_receiver(
-    engine: JobEngine, sock: socket.socket, lag: LagMonitor | None = None
-) -> web.AppRunner:
-    """Serve the app on ``sock``; returns the runner (``cleanup`` to stop)."""
-    runner = web.AppRunner(make_app(engine, lag), access_log=None)
-    await runner.setup()
-    await web.SockSite(runner, sock).start()
-    return runner
+async def start_status(engine: JobEngine, meters: Metrics, sock: socket.socket) -> web.AppRunner:
+    """Serve ``/healthz`` and ``/metrics`` on ``sock``; returns the runner."""
+    return await serve(make_status_app(engine, meters), sock)

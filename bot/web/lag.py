@@ -4,8 +4,9 @@ Anything that holds the loop (a decode, a large JSON, a blocking call) delays ev
 interaction the bot answers; Discord allows 3 s. :class:`LagMonitor` sleeps ``interval``
 seconds again and again and records how late each wake-up was: the last lag, the largest
 since start, and a histogram (a stall of S seconds shows as a lag of at least S − interval).
-``/metrics`` exposes them as ``bananabot_event_loop_lag_seconds`` (last),
-``bananabot_event_loop_lag_seconds_max`` and ``bananabot_event_loop_lag_histogram_seconds``.
+:class:`LagCollector` shows them on ``/metrics`` (registered in the runtime's metrics
+registry) as ``bananabot_event_loop_lag_seconds`` (last), ``bananabot_event_loop_lag_seconds_max``
+and ``bananabot_event_loop_lag_histogram_seconds``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+from collections.abc import Iterable
+
+from prometheus_client.metrics_core import GaugeMetricFamily, HistogramMetricFamily, Metric
 
 #: histogram bucket bounds, in seconds
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -59,27 +63,39 @@ class LagMonitor:
             await asyncio.sleep(self.interval)
             self.record(loop.time() - due)
 
-    def metrics(self) -> list[str]:
-        """The Prometheus text lines for the lag."""
-        lines = [
-            "# HELP bananabot_event_loop_lag_seconds How late the event loop woke the last timer.",
-            "# TYPE bananabot_event_loop_lag_seconds gauge",
-            f"bananabot_event_loop_lag_seconds {self.current:.6f}",
-            "# HELP bananabot_event_loop_lag_seconds_max The longest event-loop lag since start.",
-            "# TYPE bananabot_event_loop_lag_seconds_max gauge",
-            f"bananabot_event_loop_lag_seconds_max {self.max:.6f}",
-            "# HELP bananabot_event_loop_lag_histogram_seconds Event-loop lag of each timer.",
-            "# TYPE bananabot_event_loop_lag_histogram_seconds histogram",
-        ]
+
+class LagCollector:
+    """A ``prometheus_client`` collector reading a :class:`LagMonitor` at scrape time."""
+
+    def __init__(self, lag: LagMonitor) -> None:
+        self.lag = lag
+
+    def describe(self) -> Iterable[Metric]:
+        """The families (so the registry knows their names)."""
+        return self.collect()
+
+    def collect(self) -> Iterable[Metric]:
+        """The last lag, the largest, and the histogram of every wake-up."""
+        lag = self.lag
+        current = GaugeMetricFamily(
+            "bananabot_event_loop_lag_seconds",
+            "How late the event loop woke the last timer.",
+            value=lag.current,
+        )
+        largest = GaugeMetricFamily(
+            "bananabot_event_loop_lag_seconds_max",
+            "The longest event-loop lag since start.",
+            value=lag.max,
+        )
         cumulative = 0
-        for bound, n in zip((*BUCKETS, None), self.buckets, strict=True):
+        buckets: list[tuple[str, float]] = []
+        for bound, n in zip((*BUCKETS, None), lag.buckets, strict=True):
             cumulative += n
-            le = "+Inf" if bound is None else f"{bound}"
-            lines.append(
-                f'bananabot_event_loop_lag_histogram_seconds_bucket{{le="{le}"}} {cumulative}'
-            )
-        lines += [
-            f"bananabot_event_loop_lag_histogram_seconds_sum {self.total:.6f}",
-            f"bananabot_event_loop_lag_histogram_seconds_count {self.count}",
-        ]
-        return lines
+            buckets.append(("+Inf" if bound is None else str(bound), cumulative))
+        histogram = HistogramMetricFamily(
+            "bananabot_event_loop_lag_histogram_seconds",
+            "Event-loop lag of each timer.",
+            buckets=buckets,
+            sum_value=lag.total,
+        )
+        return [current, largest, histogram]

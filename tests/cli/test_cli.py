@@ -228,7 +228,7 @@ async def test_check_reports_what_is_configured_and_wrong(tmp_path):
         code, out, err = await run_async("check", cwd=tmp_path, env=env)
         assert code == 0, out + err
         assert "[ok  ] Discord token accepted" in out
-        assert "[ok  ] nanobananaapi: ready" in out
+        assert "[ok  ] nanobananaapi: NANOBANANAAPI_API_KEY accepted" in out
         assert "credits left" in out
         assert "magnific: not configured (set MAGNIFIC_API_KEY)" in out
         assert nba.api_key not in out
@@ -238,7 +238,7 @@ async def test_check_reports_what_is_configured_and_wrong(tmp_path):
         assert code == 1
         assert "[FAIL] Discord refused DISCORD_TOKEN" in out
         assert "[FAIL] CALLBACK_PUBLIC_URL 'ftp://x' is not an absolute http(s) URL" in out
-        assert "[FAIL] DEFAULT_PROVIDER 'gemini' is not available" in out
+        assert "[FAIL] DEFAULT_PROVIDER 'gemini': Unknown provider `gemini`" in out
         assert "wrong" not in out
 
 

@@ -218,6 +218,22 @@ async def test_the_callback_port_is_taken(tmp_path, startup):
     )
 
 
+async def test_the_metrics_port_is_taken(tmp_path, startup):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = await bot("run", cwd=tmp_path, env=run_env(tmp_path, METRICS_PORT=str(port)))
+    assert_fatal(
+        result,
+        f"127.0.0.1:{port}",
+        "already in use",
+        "METRICS_PORT",
+        failed_at=at_start(result, startup),
+    )
+    assert not (tmp_path / "bot.db").exists()  # found before anything else was built
+
+
 @pytest.mark.parametrize(
     "command", [["run"], ["check"], ["imagine", "a fox", "--provider", "local"]]
 )

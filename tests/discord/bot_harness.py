@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings
-from bot.web.app import listen
+from bot.web.sockets import listen
 from providers.base import ProviderSettings
 from providers.registry import PROVIDERS
 from tests.fakes.discord import FakeDiscord, FakeInteraction, FakeMessage, point_discord_py_at
@@ -52,6 +52,7 @@ def settings_for(fake: FakeDiscord, tmp_path: Path, **overrides: Any) -> BotSett
         "poll_interval_seconds": 0.05,
         "callback_host": "127.0.0.1",
         "callback_port": 0,
+        "metrics_port": 0,
         "default_provider": "local",
         "quota_daily_credits": 50,
     }
@@ -61,18 +62,27 @@ def settings_for(fake: FakeDiscord, tmp_path: Path, **overrides: Any) -> BotSett
 
 @contextlib.asynccontextmanager
 async def running_bot(
-    fake: FakeDiscord, settings: BotSettings, *, callbacks: bool = False
+    fake: FakeDiscord, settings: BotSettings, *, callbacks: bool = False, bind: bool = False
 ) -> AsyncIterator[Runtime]:
-    """Start the bot as ``python -m bot run`` would, wait until it is ready, stop it after."""
+    """Start the bot as ``python -m bot run`` would, wait until it is ready, stop it after.
+
+    The listeners are sockets bound here on free loopback ports (the callback receiver only
+    with ``callbacks``, which also sets ``CALLBACK_PUBLIC_URL``), or with ``bind`` the ones the
+    runtime binds itself from the settings.
+    """
     restore = point_discord_py_at(fake)
-    listener = listen("127.0.0.1", 0)
-    if callbacks:
+    listener = listen("127.0.0.1", 0) if callbacks and not bind else None
+    if listener is not None:
         port = listener.getsockname()[1]
         url = f"http://127.0.0.1:{port}"
         bot = settings.bot.model_copy(update={"callback_public_url": url})
         settings = dataclasses.replace(settings, bot=bot)
     runtime = await build_runtime(
-        settings.bot, settings.providers, listener=listener, guild_ready_timeout=0.1
+        settings.bot,
+        settings.providers,
+        listener=listener,
+        metrics_listener=None if bind else listen("127.0.0.1", 0),
+        guild_ready_timeout=0.1,
     )
     errors: list[BaseException] = []
     runtime.bot.tree.on_error = _record(errors, runtime.bot.tree.on_error)  # type: ignore[method-assign]

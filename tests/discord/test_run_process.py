@@ -41,8 +41,7 @@ async def test_run_process_killed_while_pending_delivers_once_after_restart(tmp_
             "MAGNIFIC_BASE_URL": magnific.base_url,
             "DEFAULT_PROVIDER": "magnific:nano-banana-pro",
             "BANANABOT_DB": str(tmp_path / "b.db"),
-            "CALLBACK_HOST": "127.0.0.1",
-            "CALLBACK_PORT": "0",
+            "METRICS_PORT": "0",  # /healthz and /metrics on any free loopback port
             "FETCH_ALLOW_PRIVATE": "1",
             "POLL_INTERVAL_SECONDS": "0.05",
             "PYTHONPATH": str(ROOT),

@@ -89,6 +89,31 @@ class FakeGemini(FakeServer):
         #: set to e.g. "SAFETY" to block the next prompt via promptFeedback (one shot)
         self.prompt_block_reason: str | None = None
         self.app.router.add_post("/v1beta/models/{target}", self._generate)
+        self.app.router.add_get("/v1beta/models", self._list_models)
+
+    async def _list_models(self, request: web.Request) -> web.StreamResponse:
+        """``models.list``: the models this key may use, a page at a time (free, key checked)."""
+        await self.record(request)
+        key = request.headers.get("x-goog-api-key") or request.query.get("key")
+        if not key:
+            return google_error(
+                403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers"
+            )
+        if key != self.api_key:
+            return self._bad_key()
+        size = max(1, min(1000, int(request.query.get("pageSize") or 50)))
+        models = [
+            {
+                "name": f"models/{model_id}",
+                "displayName": model_id,
+                "supportedGenerationMethods": ["generateContent", "countTokens"],
+            }
+            for model_id in MODELS
+        ]
+        body: dict[str, Any] = {"models": models[:size]}
+        if len(models) > size:
+            body["nextPageToken"] = f"page-{size}"
+        return json_response(body)
 
     async def _generate(self, request: web.Request) -> web.StreamResponse:
         recorded = await self.record(request)

@@ -20,7 +20,8 @@ from bot.jobs.models import Job, JobSpec, Origin, Receipt
 from bot.media.fetch import ImageFetcher
 from bot.media.sniff import ImageFile
 from bot.storage.store import SqliteStore
-from bot.web.app import listen, start_receiver
+from bot.web.app import start_receiver, start_status
+from bot.web.sockets import listen
 from providers.base import GenerationRequest, Provider
 
 FAST = EngineConfig(allowance=100, poll_interval=0.05, idle_tick=0.2, deadline_seconds=30.0)
@@ -47,6 +48,9 @@ class Harness:
     client: httpx.AsyncClient
     runner: web.AppRunner | None = None
     port: int | None = None
+    #: /healthz and /metrics (started with the receiver)
+    status: web.AppRunner | None = None
+    status_port: int | None = None
 
     async def start(self) -> None:
         await self.engine.start(self.delivery)
@@ -55,6 +59,8 @@ class Harness:
         await self.engine.stop(grace=1.0)
         if self.runner is not None:
             await self.runner.cleanup()
+        if self.status is not None:
+            await self.status.cleanup()
         for provider in self.engine.providers.values():
             await provider.aclose()
         await self.client.aclose()
@@ -73,6 +79,7 @@ async def make_harness(
     receiver: bool = False,
     start: bool = True,
     clock: Callable[[], float] = time.time,
+    allow_private: bool = True,
 ) -> Harness:
     store = await SqliteStore.open(tmp_path / "bananabot.db")
     client = httpx.AsyncClient()
@@ -83,11 +90,18 @@ async def make_harness(
     if port is not None:
         config = dataclasses.replace(config, callback_base_url=f"http://127.0.0.1:{port}")
     engine = JobEngine(
-        store, providers, ImageFetcher(client, allow_private=True), config=config, clock=clock
+        store,
+        providers,
+        ImageFetcher(client, allow_private=allow_private),
+        config=config,
+        clock=clock,
     )
     harness = Harness(engine, store, delivery, client, port=port)
     if listener is not None:
         harness.runner = await start_receiver(engine, listener)
+        status = listen("127.0.0.1", 0)
+        harness.status = await start_status(engine, engine.meters, status)
+        harness.status_port = int(status.getsockname()[1])
     if start:
         await harness.start()
     return harness

@@ -427,3 +427,24 @@ def _has_task(h, job_id):
         return job if job.task_id else None
 
     return check
+
+
+async def test_a_result_at_a_refused_address_fails_at_once_and_is_not_downloaded_again(
+    tmp_path, magnific
+):
+    """The SSRF guard's refusal is permanent: one delivery attempt, then a refund."""
+    h = await make_harness(
+        tmp_path,
+        {"magnific": MagnificProvider(provider_settings(MagnificProvider, magnific))},
+        allow_private=False,  # the fake's result URLs are on loopback
+    )
+    try:
+        job = await h.engine.accept(spec(provider="magnific"))
+        done = await settle(h, job.id)
+        assert done.status is JobStatus.FAILED
+        assert done.failure_kind is FailureKind.UNDELIVERABLE
+        assert "private address" in (done.failure_reason or "")
+        assert done.delivery_attempts == 1
+        assert (await h.engine.quota("u1")).reserved == 0
+    finally:
+        await h.close()

@@ -122,16 +122,75 @@ def test_sniff_by_content():
         inspect_image(b"%PDF-1.7")
 
 
-async def test_connected_address_is_rechecked(server, client, monkeypatch):
-    """DNS rebinding: the lookup said public, but the connection went to a private address."""
-    import bot.media.fetch as fetch_module
+@pytest.mark.parametrize(
+    "address",
+    [
+        "::ffff:127.0.0.1",  # IPv4-mapped
+        "::7f00:1",  # IPv4-compatible, 127.0.0.1
+        "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254 (cloud metadata)
+        "64:ff9b:1::a00:1",  # local-use NAT64 of 10.0.0.1
+        "2002:7f00:1::",  # 6to4 of 127.0.0.1
+        "2002:a9fe:a9fe::1",  # 6to4 of 169.254.169.254
+        "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo whose client is 127.0.0.1
+        "fe80::1%eth0",  # link-local with a zone
+    ],
+)
+def test_ipv6_forms_that_carry_a_private_ipv4_are_private(address):
+    assert not _is_public(address)
 
-    async def lookup_says_public(url: str, allow_private: bool) -> None:
-        return None
 
-    monkeypatch.setattr(fetch_module, "_check_host", lookup_says_public)
-    with pytest.raises(FetchError, match="private address"):
-        await ImageFetcher(client).fetch(f"{server.base_url}/files/ok.png")
+@pytest.mark.parametrize("address", ["93.184.216.34", "2606:2800:220:1::1", "64:ff9b::5db8:d822"])
+def test_public_addresses_pass(address):
+    assert _is_public(address)
+
+
+def fixed_resolver(*answers: list[str]):
+    """A resolver giving each answer in turn (the last one from then on), counting calls."""
+    calls: list[str] = []
+
+    async def resolve(host: str, port: int) -> list[str]:
+        calls.append(host)
+        return answers[min(len(calls), len(answers)) - 1]
+
+    return resolve, calls
+
+
+async def test_the_connection_goes_to_the_checked_address():
+    """The host is resolved once; the request is sent to that address (with the original Host
+    and TLS server name), so a DNS answer that changes afterwards (rebinding) reaches nothing."""
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, content=png())
+
+    resolve, calls = fixed_resolver(["93.184.216.34"], ["127.0.0.1"])
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+        fetched = await ImageFetcher(client, resolve=resolve).fetch(
+            "https://images.example/a.png?sig=1"
+        )
+    assert fetched.data == png()
+    assert calls == ["images.example"]
+    (request,) = seen
+    assert request.url.host == "93.184.216.34" and request.url.path == "/a.png"
+    assert request.headers["host"] == "images.example"
+    assert request.extensions["sni_hostname"] == "images.example"
+
+
+async def test_a_private_address_is_refused_at_once_and_for_good():
+    resolve, _ = fixed_resolver(["64:ff9b::a9fe:a9fe"])
+    requests: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        return httpx.Response(200)
+
+    transport = httpx.MockTransport(answer)
+    async with httpx.AsyncClient(transport=transport) as client:
+        with pytest.raises(FetchError, match="private address") as refused:
+            await ImageFetcher(client, resolve=resolve).fetch("http://metadata.example/x")
+    assert refused.value.permanent
+    assert requests == []  # nothing was sent
 
 
 async def test_attachments_download_under_the_same_guard_and_are_checked_by_the_loader(

@@ -12,7 +12,7 @@ from bot.media.fit import (
     fit_image,
     fit_image_async,
 )
-from bot.media.sniff import EXTENSIONS, ImageFile, NotAnImageError, sniff_mime
+from bot.media.sniff import EXTENSIONS, ImageFile, NotAnImageError, inspect_image, sniff_mime
 from providers.local import render_image
 
 MiB = 1024 * 1024
@@ -158,3 +158,27 @@ async def test_the_async_twins_run_the_same_fitting():
     check_fitted(result, limit, (320, 200))
     results = await fit_all_async([image, image], limit, total_max_bytes=limit)
     assert sum(len(r.data) for r in results) <= limit
+
+
+def bomb_png(width: int = 30_000, height: int = 30_000) -> bytes:
+    """A PNG whose header announces width x height pixels, in about a kilobyte."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        body = kind + payload
+        return struct.pack(">I", len(payload)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    rows = zlib.compress(b"\x00" * 1000, 9)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize("size", [(30_000, 30_000), (9_000, 9_000)])
+def test_decompression_bombs_are_refused_from_the_header(size):
+    data = bomb_png(*size)
+    assert len(data) < 2_000
+    with pytest.raises(NotAnImageError, match="image too large"):
+        inspect_image(data)

@@ -183,3 +183,16 @@ async def test_slow_create_is_never_repeated(setup):
         await complete(setup.provider, REQUEST)
     creates = [r for r in setup.fake.requests if r.method == "POST"]
     assert len(creates) == 1
+
+
+async def test_key_check_never_generates_and_tells_a_good_key_from_a_bad_one(setup: Setup):
+    """``verify_key``: one harmless request; a refused key raises, a good one is verified
+    where the provider has a way (else "unverifiable": never a false "ready")."""
+    check = await setup.provider.verify_key()
+    unverifiable = {"nanobananapro"}  # no status, credit or account endpoint is documented
+    assert check.verified is (setup.provider.name not in unverifiable)
+    if setup.provider.name not in unverifiable:
+        setup.fake.api_key = "rotated-key"
+        with pytest.raises(BadKeyError):
+            await setup.provider.verify_key()
+    assert [r for r in setup.fake.requests if r.method == "POST"] == []

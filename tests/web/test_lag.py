@@ -7,8 +7,9 @@ import asyncio
 import time
 
 import httpx
+from prometheus_client import CollectorRegistry, generate_latest
 
-from bot.web.lag import LagMonitor
+from bot.web.lag import LagCollector, LagMonitor
 from tests.discord.bot_harness import running_bot, settings_for
 from tests.fakes.discord import FakeDiscord
 
@@ -28,14 +29,16 @@ def test_records_the_last_and_the_largest_lag_and_a_histogram():
     for seconds in (0.002, 0.3, 0.02, -0.001):
         lag.record(seconds)
     assert (lag.current, lag.max, lag.count) == (0.0, 0.3, 4)
-    lines = lag.metrics()
-    assert "bananabot_event_loop_lag_seconds 0.000000" in lines
-    assert "bananabot_event_loop_lag_seconds_max 0.300000" in lines
-    assert 'bananabot_event_loop_lag_histogram_seconds_bucket{le="0.005"} 2' in lines
-    assert 'bananabot_event_loop_lag_histogram_seconds_bucket{le="0.25"} 3' in lines
-    assert 'bananabot_event_loop_lag_histogram_seconds_bucket{le="0.5"} 4' in lines
-    assert 'bananabot_event_loop_lag_histogram_seconds_bucket{le="+Inf"} 4' in lines
-    assert "bananabot_event_loop_lag_histogram_seconds_count 4" in lines
+    registry = CollectorRegistry()
+    registry.register(LagCollector(lag))
+    lines = generate_latest(registry).decode().splitlines()
+    assert "bananabot_event_loop_lag_seconds 0.0" in lines
+    assert "bananabot_event_loop_lag_seconds_max 0.3" in lines
+    assert 'bananabot_event_loop_lag_histogram_seconds_bucket{le="0.005"} 2.0' in lines
+    assert 'bananabot_event_loop_lag_histogram_seconds_bucket{le="0.25"} 3.0' in lines
+    assert 'bananabot_event_loop_lag_histogram_seconds_bucket{le="0.5"} 4.0' in lines
+    assert 'bananabot_event_loop_lag_histogram_seconds_bucket{le="+Inf"} 4.0' in lines
+    assert "bananabot_event_loop_lag_histogram_seconds_count 4.0" in lines
 
 
 async def test_a_blocked_loop_shows_as_lag():
@@ -58,7 +61,7 @@ async def test_the_running_bot_shows_its_lag_on_metrics(tmp_path):
     async with FakeDiscord() as fake, running_bot(fake, settings_for(fake, tmp_path)) as runtime:
         await ticks(runtime.lag, 1)
         async with httpx.AsyncClient() as client:
-            url = f"http://127.0.0.1:{runtime.receiver_port}/metrics"
+            url = f"http://127.0.0.1:{runtime.metrics_port}/metrics"
             metrics = (await client.get(url)).text
     assert "# TYPE bananabot_event_loop_lag_seconds_max gauge" in metrics
     values = {

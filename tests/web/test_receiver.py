@@ -1,4 +1,5 @@
-"""The callback receiver, /healthz and /metrics, served by the real engine on loopback."""
+"""The callback receiver, and /healthz and /metrics on their own listener, served by the real
+engine on loopback."""
 
 import time
 
@@ -91,10 +92,27 @@ async def test_healthz_and_metrics(tmp_path):
         job = await h.engine.accept(spec(resolution="2K"))
         await settle(h, job.id)
         async with httpx.AsyncClient() as client:
-            response = await client.get(f"http://127.0.0.1:{h.port}/healthz")
+            response = await client.get(f"http://127.0.0.1:{h.status_port}/healthz")
             assert response.json() == {"ok": True}
-            metrics = (await client.get(f"http://127.0.0.1:{h.port}/metrics")).text
+            metrics = (await client.get(f"http://127.0.0.1:{h.status_port}/metrics")).text
+            for path in ("/healthz", "/metrics"):  # not on the callback receiver
+                response = await client.get(f"http://127.0.0.1:{h.port}{path}")
+                assert response.status_code == 404
         assert 'bananabot_jobs{provider="local",status="delivered"} 1' in metrics
         assert 'bananabot_credits_today{kind="spent"} 2' in metrics
+    finally:
+        await h.close()
+
+
+async def test_the_receiver_answers_checks_probe_and_nothing_else_there(tmp_path):
+    h = await make_harness(
+        tmp_path, {"local": LocalProvider(LocalSettings.from_values())}, receiver=True
+    )
+    try:
+        base = f"http://127.0.0.1:{h.port}/callbacks/_probe"
+        async with httpx.AsyncClient() as client:
+            echoed = await client.get(f"{base}/0123456789abcdef")
+            assert echoed.json() == {"bananabot": "callbacks", "nonce": "0123456789abcdef"}
+            assert (await client.get(f"{base}/<script>")).status_code == 404
     finally:
         await h.close()

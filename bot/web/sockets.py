@@ -1,0 +1,38 @@
+"""Listening sockets and serving an aiohttp app on one: shared by the callback receiver, the
+status listener and ``check``'s probe."""
+
+from __future__ import annotations
+
+import socket
+
+from aiohttp import web
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """Bind a listening socket (port 0: any free port; see ``getsockname``).
+
+    Bound before anything else is built, so a taken port is found at once.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+async def serve(app: web.Application, sock: socket.socket) -> web.AppRunner:
+    """Serve ``app`` on ``sock``; returns the runner (``cleanup`` to stop)."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.SockSite(runner, sock).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner
