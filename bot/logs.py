@@ -27,68 +27,39 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import IO, Any
-from urllib.parse import quote
 
 from pydantic import BaseModel, SecretStr
 
+from providers.scrub import Scrubber
+
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 FORMATS = ("text", "json")
-MASK = "***"
-#: shorter values are not registered as secrets (they would mask ordinary words)
-MIN_SECRET_LENGTH = 6
 
-_URL_TOKEN = re.compile(r"(/(?:webhooks|interactions|callbacks)/[^/\s'\"?#]+/)([^/\s'\"?#]+)")
-_HEADER = re.compile(
-    r"((?:proxy-)?authorization|x-[\w-]*api-key|x-[\w-]*token|cookie)"
-    r"(['\"]?\s*[:=]\s*['\"]?)((?:bot|bearer|basic|token)\s+)?([^'\"\s,;}\]]+)",
-    re.IGNORECASE,
-)
-_FIELD = re.compile(
-    r"(['\"](?:[\w-]*token|[\w-]*secret|api[_-]?key|password)['\"]\s*:\s*['\"])([^'\"]+)",
-    re.IGNORECASE,
-)
-_INTERACTION_TOKEN = re.compile(r"aW50ZXJhY3Rpb246[\w\-.~]+")
 #: loggers whose lines below INFO carry stored values verbatim (SQL parameters)
 _VERBATIM = ("aiosqlite",)
-_QUERY = re.compile(
-    r"([?&](?:key|api_?key|token|access_token|secret)=)([^&\s'\"#]+)", re.IGNORECASE
-)
 #: attributes every LogRecord has; anything else on a record is a structured field
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 
 
 class SecretFilter(logging.Filter):
-    """Masks secrets in every record it sees (message, arguments, exception, fields)."""
+    """Masks secrets in every record it sees (message, arguments, exception, fields), with the
+    process's one :class:`~providers.scrub.Scrubber`."""
 
-    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
+    def __init__(self, scrubber: Scrubber | None = None) -> None:
         super().__init__()
-        self._secrets: set[str] = set()
-        self._literal: re.Pattern[str] | None = None
-        self.add(*secrets)
+        self.scrubber = scrubber if scrubber is not None else Scrubber()
 
     def add(self, *secrets: str | None) -> None:
-        """Mask these values too (empty and short ones are ignored; see the module)."""
-        for secret in secrets:
-            if secret and len(secret) >= MIN_SECRET_LENGTH:
-                self._secrets.update({secret, quote(secret, safe="")})
-        if self._secrets:
-            ordered = sorted(self._secrets, key=len, reverse=True)
-            self._literal = re.compile("|".join(re.escape(s) for s in ordered))
+        """Mask these values too."""
+        self.scrubber.add(*secrets)
 
     def scrub(self, text: str) -> str:
         """``text`` with every secret masked."""
-        if self._literal is not None:
-            text = self._literal.sub(MASK, text)
-        text = _INTERACTION_TOKEN.sub(MASK, text)
-        text = _URL_TOKEN.sub(rf"\g<1>{MASK}", text)
-        text = _HEADER.sub(rf"\g<1>\g<2>\g<3>{MASK}", text)
-        text = _FIELD.sub(rf"\g<1>{MASK}", text)
-        return _QUERY.sub(rf"\g<1>{MASK}", text)
+        return self.scrubber(text)
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite ``record`` in place, masked (drops only aiosqlite's DEBUG lines)."""
@@ -146,10 +117,12 @@ def configure(
     *,
     stream: IO[str] | None = None,
     secrets: Iterable[str | None] = (),
+    scrubber: Scrubber | None = None,
 ) -> logging.Handler:
     """Log ``level`` and above from every logger to ``stream`` (default stderr), as ``fmt``
     (``text``: ``time LEVEL logger: message``; ``json``: :class:`JsonFormatter`), through a
-    :class:`SecretFilter` holding ``secrets`` (more later with :func:`register_secrets`).
+    :class:`SecretFilter` using ``scrubber`` (the process's one; a new one when None) with
+    ``secrets`` added (more later with :func:`register_secrets`).
 
     Replaces the handler an earlier call installed; returns the new one.
     """
@@ -161,12 +134,25 @@ def configure(
         old.close()
     handler = _Handler(stream if stream is not None else sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
-    handler.addFilter(SecretFilter(secrets))
+    scrubber = scrubber if scrubber is not None else Scrubber()
+    scrubber.add(*secrets)
+    handler.addFilter(SecretFilter(scrubber))
     root.addHandler(handler)
     root.setLevel(level)
     for name in _VERBATIM:  # their DEBUG lines are dropped anyway: not even formatted
         logging.getLogger(name).setLevel(max(level, logging.INFO))
     return handler
+
+
+def active_scrubber() -> Scrubber:
+    """The process's one scrubber: the one :func:`configure` installed on the logs (so what is
+    masked in a log line is masked in a message, a stored reason and a CLI line alike); a fresh
+    one when logging was never configured (tests building parts directly)."""
+    for handler in logging.getLogger().handlers:
+        for found in handler.filters:
+            if isinstance(found, SecretFilter):
+                return found.scrubber
+    return Scrubber()
 
 
 def register_secrets(*values: str | None) -> None:

@@ -25,7 +25,7 @@ from bot.discord.intake import JobIntake
 from bot.discord.services import Services
 from bot.jobs.engine import JobEngine
 from bot.jobs.metrics import Metrics
-from bot.logs import register_secrets, secret_values
+from bot.logs import active_scrubber, secret_values
 from bot.media.fetch import ImageFetcher
 from bot.media.references import ReferenceLoader
 from bot.settings import Settings
@@ -33,9 +33,10 @@ from bot.storage.store import SqliteStore
 from bot.web.app import start_receiver, start_status
 from bot.web.lag import LagCollector, LagMonitor
 from bot.web.sockets import listen
-from providers.base import Provider, ProviderSettings
+from providers.base import Provider
 from providers.catalog import Catalog
 from providers.registry import build_providers
+from providers.settings import ProviderSettings
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,8 @@ async def build_runtime(
     socket bound to ``METRICS_HOST:METRICS_PORT``) and, only when ``CALLBACK_PUBLIC_URL`` is
     set, the callback receiver on ``listener`` (else bound to ``CALLBACK_HOST:CALLBACK_PORT``).
     """
-    register_secrets(*secret_values(settings, *provider_settings.values()))
+    scrubber = active_scrubber()  # the logs' own, so every text is masked alike
+    scrubber.add(*secret_values(settings, *provider_settings.values()))
     if listener is not None and not settings.callback_public_url:
         raise ValueError("a callback listener was given but CALLBACK_PUBLIC_URL is not set")
     bound: list[socket.socket] = []  # what this call binds, closed again if a later step fails
@@ -139,7 +141,14 @@ async def build_runtime(
     http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0), trust_env=False)
     fetcher = ImageFetcher(http, allow_private=settings.fetch_allow_private)
     metrics = Metrics()
-    engine = JobEngine(store, providers, fetcher, config=settings.engine_config(), metrics=metrics)
+    engine = JobEngine(
+        store,
+        providers,
+        fetcher,
+        config=settings.engine_config(),
+        metrics=metrics,
+        scrubber=scrubber,
+    )
     intake = JobIntake(
         engine, Catalog(providers, settings.default_provider), ReferenceLoader(fetcher)
     )

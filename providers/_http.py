@@ -15,7 +15,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
@@ -30,9 +30,10 @@ from providers.base import (
     ProviderUnavailableError,
     RateLimitedError,
     RequestRejectedError,
-    RetryPolicy,
     SubmitOutcomeUnknownError,
+    TaskStatus,
 )
+from providers.settings import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -275,6 +276,16 @@ async def request(
     """
 
     async def call() -> T:
+        try:
+            result = await attempt()
+        except ProviderError as exc:  # the one scrubber, before anyone sees the text
+            exc.scrub(provider.scrub)
+            raise
+        if isinstance(result, TaskStatus) and result.reason:
+            return cast(T, result.model_copy(update={"reason": provider.scrub(result.reason)}))
+        return result
+
+    async def attempt() -> T:
         response = await send(
             provider.client,
             method,

@@ -9,16 +9,16 @@ Nothing outside ``providers/`` knows a provider's field names, envelopes or quir
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, ClassVar, Self
+from typing import ClassVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from providers.config import TableSettings
+from providers.scrub import Scrubber
+from providers.settings import ProviderSettings
 
 # --------------------------------------------------------------------------- requests
 
@@ -179,10 +179,22 @@ class TaskStatus(BaseModel):
 class ProviderError(Exception):
     """Base of every provider failure. ``str(err)`` is short and safe to show a user."""
 
+    #: the provider's own words, where a subclass keeps them
+    reason: str | None = None
+
     def __init__(self, message: str, *, detail: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.detail = detail  # provider text for logs; never holds an API key
+
+    def scrub(self, scrub: Callable[[str], str]) -> None:
+        """Pass every text this error carries through ``scrub`` (in place)."""
+        self.message = scrub(self.message)
+        self.args = (self.message,)
+        if self.detail is not None:
+            self.detail = scrub(self.detail)
+        if self.reason is not None:
+            self.reason = scrub(self.reason)
 
 
 class RequestInvalidError(ProviderError):
@@ -277,51 +289,6 @@ class KeyCheck:
     credits: float | None = None
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how patiently transient failures are retried (see ``providers/_http``)."""
-
-    attempts: int = 4
-    initial_wait: float = 0.5
-    max_wait: float = 20.0
-    max_retry_after: float = 60.0  # a longer Retry-After is not waited out here
-
-
-class ProviderSettings(TableSettings):
-    """A provider's settings, under its own ``env_prefix`` (``MAGNIFIC_API_KEY``..., or the settings
-    file's ``[magnific]`` table), read once by ``read_settings``. Empty counts as unset."""
-
-    model_config = SettingsConfigDict(extra="ignore", frozen=True, case_sensitive=False)
-
-    api_key: SecretStr | None = None
-    base_url: str | None = None
-    timeout_seconds: float | None = None  # overrides the provider's own read timeout
-    retry: RetryPolicy = RetryPolicy()
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: Any) -> Any:
-        if value == "" or (isinstance(value, SecretStr) and not value.get_secret_value()):
-            return None
-        return value
-
-    @classmethod
-    def env_name(cls, field: str) -> str:
-        """The environment variable that sets ``field`` (``api_key`` -> ``GEMINI_API_KEY``)."""
-        return f"{cls.model_config.get('env_prefix', '')}{field}".upper()
-
-    @classmethod
-    def from_values(cls, **values: Any) -> Self:
-        """Settings holding ``values`` and the defaults, read from neither the environment nor
-        a .env file (every field is given explicitly, and given values win over both)."""
-        given = {
-            name: field.get_default(call_default_factory=True)
-            for name, field in cls.model_fields.items()
-        }
-        given.update(values)
-        return cls(_env_file=None, **given)
-
-
 class Provider(abc.ABC):
     """One provider API. Subclasses set the class attributes and implement three methods."""
 
@@ -342,6 +309,11 @@ class Provider(abc.ABC):
                 f"{self.name} is not configured: set {self.settings_type.env_name('api_key')}"
             )
         self.settings = settings
+        self.scrubber = Scrubber(
+            value.get_secret_value()
+            for value in settings.__dict__.values()
+            if isinstance(value, SecretStr)
+        )
         self.base_url = (settings.base_url or self.default_base_url).rstrip("/")
         self._own_client = client is None
         self.client = client or httpx.AsyncClient(timeout=self.timeout())
@@ -379,9 +351,9 @@ class Provider(abc.ABC):
         raise CallbackRejectedError(f"{self.name} does not send callbacks")
 
     def scrub(self, text: str) -> str:
-        """``text`` with the API key masked, in case a provider ever echoes it back."""
-        key = self.api_key
-        return text.replace(key, "***") if key else text
+        """``text`` with this provider's secrets (and anything secret-shaped) masked, in case
+        the provider ever echoes them back: the one :class:`~providers.scrub.Scrubber`."""
+        return self.scrubber(text)
 
     async def balance(self) -> float | None:
         """Remaining account credits, where the provider reports them (None otherwise)."""

@@ -48,13 +48,13 @@ from providers.base import (
     ProtocolError,
     Provider,
     ProviderError,
-    ProviderSettings,
     RateLimitedError,
     RequestRejectedError,
     ResultImage,
     TaskState,
     TaskStatus,
 )
+from providers.settings import ProviderSettings
 
 log = logging.getLogger(__name__)
 

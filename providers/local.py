@@ -21,11 +21,11 @@ from providers.base import (
     GenerationRequest,
     ModelCapabilities,
     Provider,
-    ProviderSettings,
     ResultImage,
     TaskState,
     TaskStatus,
 )
+from providers.settings import ProviderSettings
 
 ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
 RESOLUTION_PIXELS = {"1K": 1024, "2K": 2048, "4K": 4096}

@@ -54,12 +54,12 @@ from providers.base import (
     ProtocolError,
     Provider,
     ProviderError,
-    ProviderSettings,
     ResultImage,
     TaskNotFoundError,
     TaskState,
     TaskStatus,
 )
+from providers.settings import ProviderSettings
 
 ASPECT_RATIOS = ("1:1", "2:3", "3:2", "4:3", "3:4", "5:4", "4:5", "16:9", "9:16", "21:9")
 RESOLUTIONS = ("1K", "2K", "4K")

@@ -58,13 +58,13 @@ from providers.base import (
     ProtocolError,
     Provider,
     ProviderError,
-    ProviderSettings,
     ProviderUnavailableError,
     RequestRejectedError,
     TaskNotFoundError,
     TaskState,
     TaskStatus,
 )
+from providers.settings import ProviderSettings
 
 NANO_BANANA_2 = "nano-banana-2"
 NANO_BANANA_PRO = "nano-banana-pro"

@@ -40,13 +40,13 @@ from providers.base import (
     ProtocolError,
     Provider,
     ProviderError,
-    ProviderSettings,
     ProviderUnavailableError,
     RequestRejectedError,
     ResultImage,
     TaskState,
     TaskStatus,
 )
+from providers.settings import ProviderSettings
 
 log = logging.getLogger(__name__)
 

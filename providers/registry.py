@@ -11,12 +11,13 @@ from pathlib import Path
 
 import httpx
 
-from providers.base import NotConfiguredError, Provider, ProviderSettings
+from providers.base import NotConfiguredError, Provider
 from providers.gemini import GeminiProvider
 from providers.local import LocalProvider
 from providers.magnific import MagnificProvider
 from providers.nanobananaapi import NanoBananaApiProvider
 from providers.nanobananapro import NanoBananaProProvider
+from providers.settings import ProviderSettings
 
 PROVIDERS: dict[str, type[Provider]] = {
     MagnificProvider.name: MagnificProvider,

@@ -17,11 +17,11 @@ from pydantic import SecretStr
 
 from bot.jobs.states import JobStatus
 from bot.logs import register_secrets, secret_values
-from providers.base import ProviderSettings
 from providers.gemini import GeminiProvider
 from providers.magnific import MagnificProvider
 from providers.nanobananaapi import NanoBananaApiProvider
 from providers.nanobananapro import NanoBananaProProvider
+from providers.settings import ProviderSettings
 from tests.discord.bot_harness import job_id_of, running_bot, settings_for, status_text
 from tests.fakes._base import FakeServer, provider_settings
 from tests.fakes.discord import FakeDiscord

@@ -9,9 +9,10 @@ import sys
 import pytest
 from pydantic import SecretStr
 
-from bot.logs import MASK, SecretFilter, configure, register_secrets, secret_values
+from bot.logs import SecretFilter, configure, register_secrets, secret_values
 from bot.settings import Settings
 from providers.magnific import MagnificSettings
+from providers.scrub import MASK, Scrubber
 from tests.logcapture import captured_logs
 
 KEY = "sk-test-SECRET-123"
@@ -49,7 +50,7 @@ def test_patterns_are_masked_without_being_registered(text, hidden):
 
 
 def test_registered_values_are_masked_anywhere_and_short_ones_ignored():
-    secrets = SecretFilter([KEY, "abc", None, ""])
+    secrets = SecretFilter(Scrubber([KEY, "abc", None, ""]))
     assert secrets.scrub(f"the key {KEY} and its quoted form sk%2Dtest ok abc") == (
         f"the key {MASK} and its quoted form sk%2Dtest ok abc"
     )
@@ -58,7 +59,7 @@ def test_registered_values_are_masked_anywhere_and_short_ones_ignored():
 
 
 def test_every_part_of_a_record_is_masked():
-    secrets = SecretFilter([KEY])
+    secrets = SecretFilter(Scrubber([KEY]))
     try:
         raise RuntimeError(f"failed with {KEY}")
     except RuntimeError:

@@ -20,7 +20,7 @@ from bot.cli.usage import build_parser
 from bot.settings import Settings
 from bot.storage.db import Database, DatabaseOpenError
 from bot.storage.migrate import migrate, schema_version
-from providers.base import ProviderSettings
+from providers.settings import ProviderSettings
 
 #: what is logged when neither LOG_LEVEL nor --debug says otherwise: the service tells of
 #: trouble, the one-shot commands stay quiet (their failures are the one line on stderr)

@@ -13,12 +13,14 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from bot.logs import active_scrubber
 from bot.settings import Settings
 from bot.storage.inspect import UnreadableDatabaseError, schema_state
 from bot.web.probe import probe_public_url
-from providers.base import BadKeyError, Provider, ProviderError, ProviderSettings
+from providers.base import BadKeyError, Provider, ProviderError
 from providers.catalog import Catalog
 from providers.registry import build_providers
+from providers.settings import ProviderSettings
 
 DISCORD_API = "https://discord.com/api/v10"
 OK, WARN, FAIL = "ok  ", "warn", "FAIL"
@@ -35,8 +37,9 @@ async def check_command(
     lines.extend(await _providers(settings, provider_settings))
     lines.append(await _callbacks(settings))
     lines.append((OK, f"quota: {settings.quota_daily_credits} credit(s) per user per UTC day"))
+    scrub = active_scrubber()
     for level, text in lines:
-        print(f"[{level}] {text}")
+        print(f"[{level}] {scrub(text)}")
     return 1 if any(level == FAIL for level, _ in lines) else 0
 
 

@@ -22,9 +22,9 @@ from pydantic_settings import BaseSettings, SettingsError
 
 from bot.cli.errors import FatalError
 from bot.settings import Settings
-from providers.base import ProviderSettings
 from providers.config import CONFIG_VARIABLE, read_config, table_name
 from providers.registry import PROVIDERS
+from providers.settings import ProviderSettings
 
 ENV_FILE = ".env"
 _GOT_LIMIT = 60

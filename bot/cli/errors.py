@@ -14,6 +14,7 @@ import getpass
 import sys
 from typing import TYPE_CHECKING
 
+from bot.logs import active_scrubber
 from bot.storage.db import DatabaseOpenError, OpenProblem
 from providers.base import ProviderError, RequestInvalidError
 from providers.config import ConfigFileError
@@ -45,8 +46,9 @@ class UsageError(FatalError):
 
 def report(error: FatalError) -> None:
     """Print the error's lines on stderr, each as ``error: …``."""
+    scrub = active_scrubber()  # the one scrubber: no secret in a CLI line either
     for line in error.lines:
-        print(f"error: {line}", file=sys.stderr)
+        print(f"error: {scrub(line)}", file=sys.stderr)
 
 
 def explain(exc: BaseException) -> FatalError:

@@ -24,14 +24,9 @@ from bot.media.fetch import ImageFetcher
 from bot.media.references import ReferenceImageError, ReferenceLoader
 from bot.settings import Settings
 from bot.storage.store import SqliteStore
-from providers.base import (
-    GenerationRequest,
-    NotConfiguredError,
-    Provider,
-    ProviderError,
-    ProviderSettings,
-)
+from providers.base import GenerationRequest, NotConfiguredError, Provider, ProviderError
 from providers.registry import parse_model_choice, provider_class
+from providers.settings import ProviderSettings
 
 
 def _provider_name(args: argparse.Namespace, settings: Settings) -> tuple[str, str | None]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from bot.cli.errors import DEVELOPER_PORTAL, FatalError
 from bot.cli.imagine import imagine_command
 from bot.settings import Settings
-from providers.base import ProviderSettings
+from providers.settings import ProviderSettings
 
 SETUP_HELP = """\
 bananabot: no DISCORD_TOKEN is set, so the Discord bot cannot start.

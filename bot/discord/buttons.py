@@ -15,7 +15,7 @@ from typing import Any
 import discord
 
 from bot.discord.errors import guarded
-from bot.discord.intake import JobIntake, is_image
+from bot.discord.intake import is_image
 from bot.discord.modals import EditModal
 from bot.discord.services import Services, services_of
 from bot.discord.texts import GONE
@@ -31,7 +31,7 @@ def _services(interaction: discord.Interaction) -> Services:
 
 async def _tell(interaction: discord.Interaction, text: str) -> None:
     """Answer privately, whichever way the interaction was acknowledged."""
-    await JobIntake.tell(interaction, text)
+    await _services(interaction).intake.tell(interaction, text)
 
 
 class _JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"bb:x:" + JOB):

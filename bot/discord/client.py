@@ -82,7 +82,13 @@ class BananaBot(commands.AutoShardedBot):
             **options,
         )
         self.services = services
-        self.notifier = DiscordNotifier(self, services.engine.quota, result_view, cancel_view)
+        self.notifier = DiscordNotifier(
+            self,
+            services.engine.quota,
+            result_view,
+            cancel_view,
+            scrub=services.engine.scrubber,
+        )
         self.synced = False
 
     async def setup_hook(self) -> None:

@@ -201,14 +201,15 @@ class JobIntake:
             log.info("could not read the status message (%s); no progress lines", exc)
             return None
 
-    @staticmethod
     async def tell(
-        interaction: discord.Interaction, text: str, view: discord.ui.View | None = None
+        self, interaction: discord.Interaction, text: str, view: discord.ui.View | None = None
     ) -> None:
-        """Replace the private status message's text (and its buttons)."""
+        """Replace the private status message's text (and its buttons), scrubbed and cut to
+        Discord's limit."""
+        content = truncate(self.engine.scrubber(text), MESSAGE_LIMIT)
         try:
             await interaction.edit_original_response(
-                content=truncate(text, MESSAGE_LIMIT), allowed_mentions=NO_MENTIONS, view=view
+                content=content, allowed_mentions=NO_MENTIONS, view=view
             )
         except discord.HTTPException as exc:
             log.info("could not update the status message (%s)", exc)

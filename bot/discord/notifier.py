@@ -69,12 +69,14 @@ class DiscordNotifier:
         view_for: ViewFactory,
         cancel_view_for: ViewFactory,
         clock: Callable[[], float] = time.time,
+        scrub: Callable[[str], str] = str,
     ) -> None:
         self.client = client
         self.quota = quota
         self.view_for = view_for
         self.cancel_view_for = cancel_view_for
         self.clock = clock
+        self.scrub = scrub  # the process's one scrubber: on every text the bot sends
         self._last_edit: dict[str, tuple[float, str, Stage]] = {}
         self._tickers: dict[str, asyncio.Task[None]] = {}
 
@@ -100,7 +102,7 @@ class DiscordNotifier:
         try:
             await self._webhook(job).edit_message(
                 int(job.origin.status_message_id),
-                content=truncate(text, MESSAGE_LIMIT),
+                content=truncate(self.scrub(text), MESSAGE_LIMIT),
                 allowed_mentions=NO_MENTIONS,
                 view=view,
             )
@@ -222,7 +224,7 @@ class DiscordNotifier:
         """Tell the requester, privately when the token lives, else by DM or a channel note."""
         self._last_edit.pop(job.id, None)
         self._stop_ticker(job.id)
-        text = failure_text(job, kind, message, refunded)
+        text = self.scrub(failure_text(job, kind, message, refunded))
         if await self._edit_status(job, text):
             return
         # the token has expired (or the edit failed): a DM, else a note in the channel

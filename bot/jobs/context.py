@@ -31,6 +31,7 @@ from providers.base import (
     ResultImage,
     SubmitOutcomeUnknownError,
 )
+from providers.scrub import Scrubber
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,8 @@ class EngineContext:
     meters: Metrics = field(default_factory=Metrics)
     #: jobs a genuine provider callback asked to poll, not polled since (see ``Tracking.poll``)
     hinted: set[str] = field(default_factory=set)
+    #: the process's one scrubber: no failure reason is stored or shown unscrubbed
+    scrub: Callable[[str], str] = field(default_factory=Scrubber)
 
     async def transition(
         self,
@@ -128,6 +131,7 @@ class EngineContext:
         self, job: Job, kind: FailureKind, reason: str, *, to: JobStatus = JobStatus.FAILED
     ) -> None:
         """End the job with a refund and tell the requester (once, whoever else tries)."""
+        reason = self.scrub(reason)
         now = self.clock()
         failed = await self.transition(
             job.id,

@@ -33,6 +33,7 @@ from bot.jobs.tasks import TaskSet
 from bot.jobs.tracking import Tracking
 from bot.media.fetch import ImageFetcher
 from providers.base import GenerationRequest, Provider, TaskStatus
+from providers.scrub import Scrubber
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +64,17 @@ class JobEngine:
         config: EngineConfig | None = None,
         clock: Callable[[], float] = time.time,
         metrics: Metrics | None = None,
+        scrubber: Scrubber | None = None,
     ) -> None:
-        """``metrics``: where the engine measures (default: a registry of its own)."""
+        """``metrics``: where the engine measures (default: a registry of its own);
+        ``scrubber``: the process's one scrubber, applied to every stored failure reason."""
         self.store = store
         self.providers = providers
         self.fetcher = fetcher
         self.config = config or EngineConfig()
         self.clock = clock
         self.meters = metrics if metrics is not None else Metrics()
+        self.scrubber = scrubber if scrubber is not None else Scrubber()
         self._hinted: set[str] = set()
         self._admission = Admission(store, providers, self.config, clock)
         self._finished = Finished()
@@ -197,6 +201,7 @@ class JobEngine:
             wake=self._wake.set,
             meters=self.meters,
             hinted=self._hinted,
+            scrub=self.scrubber,
         )
         delivery = Delivery(ctx)
         tracking = Tracking(ctx, delivery)

@@ -16,8 +16,8 @@ from pydantic import SecretStr
 from bot.runtime import Runtime, build_runtime
 from bot.settings import Settings
 from bot.web.sockets import listen
-from providers.base import ProviderSettings
 from providers.registry import PROVIDERS
+from providers.settings import ProviderSettings
 from tests.fakes.discord import FakeDiscord, FakeInteraction, FakeMessage, point_discord_py_at
 
 

@@ -23,8 +23,9 @@ import aiohttp
 from aiohttp import web
 from pydantic import SecretStr
 
-from providers.base import Provider, ProviderSettings, RetryPolicy
+from providers.base import Provider
 from providers.local import image_size, render_image
+from providers.settings import ProviderSettings, RetryPolicy
 
 
 class Fault(StrEnum):

@@ -15,10 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from providers.base import GenerationRequest, Provider, ProviderError, RetryPolicy, TaskStatus
+from providers.base import GenerationRequest, Provider, ProviderError, TaskStatus
 from providers.magnific import MagnificProvider, MagnificSettings
 from providers.nanobananaapi import NanoBananaApiProvider
 from providers.registry import PROVIDERS
+from providers.settings import RetryPolicy
 from tests.fakes.magnific import sign
 from tests.fuzz.strategies import BODIES, JSON_VALUES, KEYS
 

@@ -26,8 +26,9 @@ from bot.jobs.states import FINAL
 from bot.media.fetch import ImageFetcher
 from bot.media.sniff import ImageFile
 from bot.storage.store import SqliteStore
-from providers.base import GenerationRequest, RetryPolicy
+from providers.base import GenerationRequest
 from providers.magnific import MagnificProvider, MagnificSettings
+from providers.settings import RetryPolicy
 
 
 class LoggedDelivery(FileNotifier):

@@ -26,13 +26,13 @@ from providers.base import (
     ReferenceImage,
     RequestInvalidError,
     RequestRejectedError,
-    RetryPolicy,
     SubmitOutcomeUnknownError,
     TaskState,
 )
 from providers.gemini import GeminiProvider, GeminiSettings
 from providers.local import render_image
 from providers.polling import run_to_completion
+from providers.settings import RetryPolicy
 from providers.validation import validate_request
 from tests.fakes._base import Fault, On, Outcome, provider_settings
 from tests.fakes.gemini import FakeGemini

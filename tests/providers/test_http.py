@@ -16,12 +16,12 @@ from providers.base import (
     ProviderUnavailableError,
     RateLimitedError,
     RequestRejectedError,
-    RetryPolicy,
 )
 from providers.gemini import GeminiProvider, GeminiSettings
 from providers.magnific import MagnificProvider
 from providers.nanobananaapi import NanoBananaApiProvider
 from providers.nanobananapro import NanoBananaProProvider
+from providers.settings import RetryPolicy
 
 KEY = "sk-shared-SECRET-0123456789"
 FAST = RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.02)

@@ -29,7 +29,6 @@ from providers.base import (
     ReferenceImage,
     RequestInvalidError,
     RequestRejectedError,
-    RetryPolicy,
     SubmitOutcomeUnknownError,
     TaskNotFoundError,
     TaskState,
@@ -41,6 +40,7 @@ from providers.nanobananaapi import (
     NanoBananaApiSettings,
 )
 from providers.polling import run_to_completion
+from providers.settings import RetryPolicy
 from providers.validation import validate_request
 from tests.fakes._base import Fault, On, Outcome, provider_settings
 from tests.fakes.nanobananaapi import (

@@ -14,7 +14,6 @@ from providers.base import (
     ModelCapabilities,
     NotConfiguredError,
     Provider,
-    ProviderSettings,
     TaskStatus,
 )
 from providers.gemini import GeminiProvider, GeminiSettings
@@ -27,6 +26,7 @@ from providers.registry import (
     provider_class,
     read_settings,
 )
+from providers.settings import ProviderSettings
 
 
 @pytest.mark.parametrize(
