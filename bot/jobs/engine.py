@@ -21,6 +21,7 @@ from bot.jobs.callbacks import receive_callback
 from bot.jobs.config import EngineConfig
 from bot.jobs.context import EngineContext, Finished
 from bot.jobs.delivery import Delivery
+from bot.jobs.housekeeping import Housekeeping
 from bot.jobs.journal import change_status
 from bot.jobs.metrics import EngineMetrics, Metrics
 from bot.jobs.models import CheckedRequest, FailureKind, Job, JobSpec
@@ -50,6 +51,7 @@ class _Stages:
     submission: Submission
     tracking: Tracking
     delivery: Delivery
+    housekeeping: Housekeeping
 
 
 class JobEngine:
@@ -205,7 +207,9 @@ class JobEngine:
         )
         delivery = Delivery(ctx)
         tracking = Tracking(ctx, delivery)
-        self._stages = _Stages(ctx, Submission(ctx, tracking), tracking, delivery)
+        self._stages = _Stages(
+            ctx, Submission(ctx, tracking), tracking, delivery, Housekeeping(ctx)
+        )
         await recover(ctx)
         self._stopping = False
         self._loop_task = asyncio.get_running_loop().create_task(self._run(), name="job-engine")
@@ -240,6 +244,7 @@ class JobEngine:
                 await stages.submission.dispatch()
                 await stages.tracking.poll_due()
                 await stages.delivery.deliver_due()
+                stages.housekeeping.run_if_due()
             except Exception:
                 log.exception("job engine loop error")
             await self._sleep_until_due()

@@ -110,6 +110,8 @@ class Job:
     submitted_at: float | None = None  # when the create request was sent (it left the queue)
     completed_at: float | None = None
     delivered_at: float | None = None
+    #: when the job's reference images were deleted (retention); a re-roll needs them
+    references_purged_at: float | None = None
     results: tuple[ResultImage, ...] = field(default=())
     #: the status before the change, on the row a status change returns (None elsewhere)
     previous_status: JobStatus | None = None

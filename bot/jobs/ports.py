@@ -9,6 +9,7 @@ implements :class:`Notifier`: Discord messages in :mod:`bot.discord`, files in t
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Protocol, TypedDict, Unpack
 
 from bot.jobs.models import FailureKind, Job, NewJob, Progress, Receipt
@@ -128,6 +129,26 @@ class MetaStore(Protocol):
         """Store ``value`` under ``key``."""
 
 
+@dataclass(frozen=True)
+class Compaction:
+    """What one :meth:`RetentionStore.compact` did."""
+
+    bytes_before: int
+    bytes_after: int
+    rebuilt: bool
+
+
+class RetentionStore(Protocol):
+    """Deleting what is no longer needed."""
+
+    async def purge_references(self, ended_before: float, now: float, limit: int = 500) -> int:
+        """Delete the reference images of up to ``limit`` jobs that ended before
+        ``ended_before`` (their ``references_purged_at`` becomes ``now``); how many jobs."""
+
+    async def compact(self) -> Compaction:
+        """Give the space of deleted data back to the file system."""
+
+
 class Store(Protocol):
     """One storage backend: everything durable the bot keeps."""
 
@@ -142,6 +163,10 @@ class Store(Protocol):
     @property
     def meta(self) -> MetaStore:
         """Key/value facts."""
+
+    @property
+    def retention(self) -> RetentionStore:
+        """Deleting what is no longer needed."""
 
     async def ping(self) -> None:
         """A round trip to the backend; raises when it is unavailable."""

@@ -180,8 +180,11 @@ class SqliteJobs:
             await quota.settle(tx, job_id, "commit", now)
         elif to in REFUNDED:
             await quota.settle(tx, job_id, "refund", now)
-        # an ended job's results are never shown again (delivered: they live on in the post)
+        # an ended job's results are never shown again (delivered: they live on in the post);
+        # its references are kept for re-rolls only when it was delivered (see retention.py)
         dropped = await self.images.drop_results(tx, job_id) if to in FINAL else []
+        if to in FINAL and to is not JobStatus.DELIVERED:
+            dropped += await self.images.drop_references(tx, [job_id], now)
         return row, JobStatus(current["status"]), dropped
 
     async def update(

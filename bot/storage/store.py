@@ -17,6 +17,7 @@ from bot.storage.jobs import SqliteJobs
 from bot.storage.meta import SqliteMeta
 from bot.storage.migrate import migrate
 from bot.storage.quota import SqliteQuota
+from bot.storage.retention import SqliteRetention
 
 
 class SqliteStore:
@@ -25,7 +26,9 @@ class SqliteStore:
     def __init__(self, db: Database, files: BlobFiles) -> None:
         self.db = db
         self.files = files
-        self._jobs = SqliteJobs(db, JobImages(db, files))
+        images = JobImages(db, files)
+        self._jobs = SqliteJobs(db, images)
+        self._retention = SqliteRetention(db, images)
         self._quota = SqliteQuota(db)
         self._meta = SqliteMeta(db)
 
@@ -67,6 +70,11 @@ class SqliteStore:
     def meta(self) -> SqliteMeta:
         """Key/value facts."""
         return self._meta
+
+    @property
+    def retention(self) -> SqliteRetention:
+        """Deleting what is no longer needed (old references, free pages)."""
+        return self._retention
 
     async def ping(self) -> None:
         """One round trip to the database."""
