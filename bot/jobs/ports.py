@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol, TypedDict, Unpack
 
 from bot.jobs.models import FailureKind, Job, NewJob, Progress, Receipt
-from bot.jobs.quota import CreditTotals, QuotaSnapshot
+from bot.jobs.quota import BudgetSnapshot, CreditTotals, QuotaSnapshot, ServerBudget
 from bot.jobs.states import JobStatus
 from bot.media.sniff import ImageFile
 from providers.base import ResultImage
@@ -50,11 +50,20 @@ class JobFields(TypedDict, total=False):
 class JobStore(Protocol):
     """Jobs, their audit trail and their effect on the quota ledger."""
 
-    async def admit(self, job: NewJob, *, active_limit: int, allowance: int | None) -> Job:
+    async def admit(
+        self,
+        job: NewJob,
+        *,
+        active_limit: int,
+        allowance: int | None,
+        budget: ServerBudget | None = None,
+    ) -> Job:
         """Atomically: refuse with :class:`UserLimitError` when the user already has
         ``active_limit`` active jobs, reserve ``job.cost`` credits of the user's ``allowance``
-        for the day (:class:`~bot.jobs.quota.QuotaExceededError` when they do not cover it),
-        and store the job as queued with its reference images. Returns it (without images)."""
+        for the day (:class:`~bot.jobs.quota.QuotaExceededError` when they do not cover it)
+        and, for a job in a server, of the server's ``budget`` for the day and the month
+        (:class:`~bot.jobs.quota.BudgetExceededError`), and store the job as queued with its
+        reference images. Returns it (without images)."""
 
     async def get(self, job_id: str, *, images: bool = True) -> Job | None:
         """The job (with its reference and result images unless ``images`` is False)."""
@@ -114,6 +123,10 @@ class QuotaStore(Protocol):
 
     async def snapshot(self, user_id: str, at: float, allowance: int | None) -> QuotaSnapshot:
         """The user's reserved and spent credits for the UTC day of ``at``."""
+
+    async def budget(self, guild_id: str, at: float, budget: ServerBudget | None) -> BudgetSnapshot:
+        """The server's use of its ``budget`` (reserved plus spent by every member) on the
+        UTC day and month of ``at``."""
 
     async def totals(self) -> CreditTotals:
         """Everyone's reserved and spent credits on the latest day with any."""

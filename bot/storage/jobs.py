@@ -15,6 +15,7 @@ import aiosqlite
 
 from bot.jobs.models import FailureKind, Job, NewJob
 from bot.jobs.ports import JobFields, UserLimitError
+from bot.jobs.quota import ServerBudget
 from bot.jobs.states import ACTIVE, AT_PROVIDER, FINAL, REFUNDED, TRACKED, JobStatus, sources
 from bot.storage import quota
 from bot.storage.db import Database, Transaction
@@ -46,20 +47,35 @@ class SqliteJobs:
 
     # ------------------------------------------------------------------ writes
 
-    async def admit(self, job: NewJob, *, active_limit: int, allowance: int | None) -> Job:
+    async def admit(
+        self,
+        job: NewJob,
+        *,
+        active_limit: int,
+        allowance: int | None,
+        budget: ServerBudget | None = None,
+    ) -> Job:
         """Check the user's active jobs, reserve the credits and store the queued job, at once
         (its reference images written to files first, outside the transaction)."""
         references = job.request.references
         staged = await self.images.stage(job.id, "ref", references)
         try:
-            row = await self._admit(job, staged, active_limit=active_limit, allowance=allowance)
+            row = await self._admit(
+                job, staged, active_limit=active_limit, allowance=allowance, budget=budget
+            )
         except BaseException:
             await asyncio.shield(self.images.discard(job.id, staged))
             raise
         return job_from_row(row)
 
     async def _admit(
-        self, job: NewJob, staged: list[str | None], *, active_limit: int, allowance: int | None
+        self,
+        job: NewJob,
+        staged: list[str | None],
+        *,
+        active_limit: int,
+        allowance: int | None,
+        budget: ServerBudget | None,
     ) -> aiosqlite.Row:
         origin = job.origin
         async with self.db.transaction() as tx:
@@ -76,6 +92,8 @@ class SqliteJobs:
                 credits=job.cost,
                 allowance=allowance,
                 at=job.created_at,
+                guild_id=origin.guild_id,
+                budget=budget,
             )
             row = await tx.fetchone(
                 "INSERT INTO jobs (id, status, kind, user_id, guild_id, channel_id, "

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bot.storage.blobs import BlobFiles
 from bot.storage.db import Database, DatabaseOpenError
+from bot.storage.guilds import SqliteGuilds
 from bot.storage.images import JobImages
 from bot.storage.jobs import SqliteJobs
 from bot.storage.meta import SqliteMeta
@@ -29,6 +30,7 @@ class SqliteStore:
         images = JobImages(db, files)
         self._jobs = SqliteJobs(db, images)
         self._retention = SqliteRetention(db, images)
+        self._guilds = SqliteGuilds(db)
         self._quota = SqliteQuota(db)
         self._meta = SqliteMeta(db)
 
@@ -70,6 +72,11 @@ class SqliteStore:
     def meta(self) -> SqliteMeta:
         """Key/value facts."""
         return self._meta
+
+    @property
+    def guilds(self) -> SqliteGuilds:
+        """Moderated servers: settings, audit log, usage."""
+        return self._guilds
 
     @property
     def retention(self) -> SqliteRetention:
