@@ -34,6 +34,8 @@ class EngineConfig:
     #: a waiting job is told a new place in line at most this often (seconds): with N jobs
     #: waiting, every job that starts moves all the others, N² status edits in all
     position_interval: float = 5.0
+    #: callbacks for one job cause at most one status check per this many seconds
+    callback_coalesce_seconds: float = 2.0
 
     def concurrency(self, provider: str) -> int:
         """How many of ``provider``'s jobs may be at the provider at once."""

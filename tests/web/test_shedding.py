@@ -5,6 +5,7 @@ The real receiver over real sockets on loopback, with the fake Magnific signing 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -252,3 +253,47 @@ def test_the_rejection_log_counts_what_it_left_out(caplog):
         "other j2",
         "refused j3 (99 more refused as bad token were not logged since the last such line)",
     ]
+
+
+async def test_repeated_callbacks_cause_at_most_one_status_check_per_window(tmp_path, magnific):
+    provider = MagnificProvider(
+        provider_settings(MagnificProvider, magnific, webhook_secret=SecretStr(SECRET))
+    )
+    window = 0.5
+    h = await make_harness(
+        tmp_path,
+        {"magnific": provider},
+        receiver=True,
+        config=dataclasses.replace(SLOW_POLLS, callback_coalesce_seconds=window),
+    )
+    try:
+        job = await tracked_job(h)
+        assert job.task_id is not None
+        checks = lambda: len(magnific.requests_to(job.task_id, "GET"))  # noqa: E731
+        before = checks()
+        async with httpx.AsyncClient() as client:
+            # the same signed delivery 50 times (a provider retrying, or a replay)
+            body, headers = signed(job, "msg_same")
+            for _ in range(50):
+                answer = await client.post(h.callback_url(job), content=body, headers=headers)
+                assert answer.status_code == 200
+            await asyncio.sleep(2 * window)
+            assert checks() - before == 1
+            # 50 different genuine deliveries at once: one check now, one when the window ends
+            before = checks()
+            for i in range(50):
+                body, headers = signed(job, f"msg_{i}")
+                answer = await client.post(h.callback_url(job), content=body, headers=headers)
+                assert answer.status_code == 200
+            await asyncio.sleep(3 * window)
+            assert 1 <= checks() - before <= 2
+            # a callback inside a window is not lost: the task finishes, the job is delivered
+            magnific.steps_to_finish = 0
+            await asyncio.sleep(0.2)
+            for i in range(2):
+                body, headers = signed(job, f"msg_done_{i}")
+                await client.post(h.callback_url(job), content=body, headers=headers)
+            done = await h.engine.wait(job.id, 5 * window)
+        assert done.status.value == "delivered"
+    finally:
+        await h.close()
