@@ -12,6 +12,7 @@ keep a genuine request out, and descriptors are never exhausted.
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from collections import OrderedDict
 from collections.abc import Callable
@@ -20,8 +21,14 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.web.rejections import Throttle
+
 #: connections a listener holds at once, by default
 MAX_CONNECTIONS = 256
+
+#: what aiohttp's request handler logs (a malformed request: one line, not a traceback each)
+HTTP_LOG = logging.getLogger("bot.web.http")
+HTTP_LOG.addFilter(Throttle())
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,7 @@ class ServerLimits:
             "max_line_size": 8190,
             "max_field_size": 8190,
             "max_headers": 64,
+            "logger": HTTP_LOG,
         }
 
 

@@ -53,3 +53,32 @@ class RejectionLog:
             message += " (%d more refused as %s were not logged since the last such line)"
             args = (*args, suppressed, reason)
         self.logger.log(self.level, message, *args)
+
+
+class Throttle(logging.Filter):
+    """A filter for a logger that others write to (aiohttp's request handler, which logs every
+    malformed request with a traceback): one record per message per interval, the traceback
+    cut to its exception's one line."""
+
+    def __init__(self, interval: float = INTERVAL, clock: Callable[[], float] = time.monotonic):
+        super().__init__()
+        self.interval = interval
+        self.clock = clock
+        self._last: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = str(record.msg)[:200]
+        now = self.clock()
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval:
+            return False
+        if len(self._last) > 1000:
+            self._last.clear()
+        self._last[key] = now
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            record.msg = f"{record.getMessage()}: {type(exc).__name__}: {exc}".replace("\n", " ")
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
