@@ -17,7 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from bot.jobs.admission import Admission
-from bot.jobs.callbacks import receive_callback
+from bot.jobs.callbacks import check_callback
+from bot.jobs.coalesce import Coalescer, delivery_id
 from bot.jobs.config import EngineConfig
 from bot.jobs.context import EngineContext, Finished
 from bot.jobs.delivery import Delivery
@@ -78,6 +79,7 @@ class JobEngine:
         self.meters = metrics if metrics is not None else Metrics()
         self.scrubber = scrubber if scrubber is not None else Scrubber()
         self._hinted: set[str] = set()
+        self._coalescer = Coalescer(self.config.callback_coalesce_seconds)
         self._admission = Admission(store, providers, self.config, clock)
         self._finished = Finished()
         self._wake = asyncio.Event()
@@ -132,8 +134,13 @@ class JobEngine:
     async def receive_callback(
         self, job_id: str, token: str, headers: Mapping[str, str], body: bytes
     ) -> None:
-        """A provider callback: check it and poll the job now (see :mod:`bot.jobs.callbacks`)."""
-        await receive_callback(self.store, self.providers, self.clock, job_id, token, headers, body)
+        """A provider callback: check it (see :mod:`bot.jobs.callbacks`) and poll the job soon,
+        repeats coalesced (see :mod:`bot.jobs.coalesce`)."""
+        await check_callback(self.store, self.providers, job_id, token, headers, body)
+        poll_at = self._coalescer.when(job_id, delivery_id(headers), self.clock())
+        if poll_at is None:
+            return
+        await self.store.jobs.hint(job_id, poll_at)
         if len(self._hinted) >= MAX_HINTED:
             self._hinted.clear()
         self._hinted.add(job_id)

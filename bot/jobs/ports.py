@@ -91,7 +91,8 @@ class JobStore(Protocol):
         """Set ``fields`` without a status change, only while the job is in one of ``when``."""
 
     async def hint(self, job_id: str, now: float) -> None:
-        """A callback arrived: mark the job hinted and, if it is tracked, due for a poll now."""
+        """A callback arrived: mark the job hinted and, if it is tracked, due for a poll at
+        ``now`` (a poll already due sooner is not put off)."""
 
     async def count_delivery_attempt(self, job_id: str) -> int:
         """Record that a delivery is about to be attempted; return the attempt number."""

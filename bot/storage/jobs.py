@@ -220,11 +220,12 @@ class SqliteJobs:
         return changed == 1
 
     async def hint(self, job_id: str, now: float) -> None:
-        """A callback said something changed: poll at once (or right after the submit lands)."""
+        """A callback said something changed: poll at ``now`` or sooner (or right after the
+        submit lands)."""
         await self.db.execute(
             "UPDATE jobs SET callback_hinted = 1, "
-            f"next_poll_at = CASE WHEN status IN ({in_list(TRACKED)}) THEN :now "
-            "ELSE next_poll_at END WHERE id = :id",
+            f"next_poll_at = CASE WHEN status IN ({in_list(TRACKED)}) "
+            "THEN MIN(COALESCE(next_poll_at, :now), :now) ELSE next_poll_at END WHERE id = :id",
             {"now": now, "id": job_id},
         )
 
