@@ -5,7 +5,7 @@ gets PNG bytes back (1200 × 700 px, dark theme, tens of kilobytes).
 
 How it stays safe to run in the bot:
 
-* **Off the event loop.** Importing matplotlib takes about 0.5 s (about 1 s the first time on
+* **Off the event loop.** Importing matplotlib takes about 0.5 s (up to 1 s the first time on
   a machine, while it builds its font cache) and a render 0.1–0.3 s, so async code calls
   :func:`render_usage_chart_async`, which runs in the bounded CPU pool (:mod:`providers.cpu`).
   matplotlib is imported inside the renderer, that is in a pool thread on first use, never
