@@ -16,7 +16,7 @@ LAYERS: list[set[str]] = [
     {"providers"},  # its scrub module is the one scrubber every layer uses
     {"bot.logs"},
     {"bot.media"},
-    {"bot.jobs"},
+    {"bot.jobs", "bot.moderation"},  # moderation: policy alone, no Discord, no storage
     {"bot.storage", "bot.web", "bot.discord"},
     {"bot.settings"},
     {"bot.runtime"},
@@ -87,6 +87,19 @@ def test_only_the_discord_package_imports_discord():
         for imported in imports_of(path)
         if (imported == "discord" or imported.startswith("discord."))
         and not module.startswith("bot.discord")
+    ]
+    assert offenders == []
+
+
+def test_moderation_imports_nothing_of_the_bot_but_logs():
+    """Server policy is pure: it may log, and nothing else of ours (nor Discord, nor storage)."""
+    offenders = [
+        f"{module} imports {imported}"
+        for module, path in MODULES.items()
+        if module.startswith("bot.moderation")
+        for imported in imports_of(path)
+        if imported.split(".")[0] in {"bot", "providers", "discord", "aiosqlite", "sqlite3"}
+        and not imported.startswith(("bot.moderation", "bot.logs"))
     ]
     assert offenders == []
 
