@@ -92,6 +92,19 @@ def test_only_the_discord_package_imports_discord():
     assert offenders == []
 
 
+def test_moderation_imports_nothing_of_the_bot_but_logs():
+    """Server policy is pure: it may log, and nothing else of ours (nor Discord, nor storage)."""
+    offenders = [
+        f"{module} imports {imported}"
+        for module, path in MODULES.items()
+        if module.startswith("bot.moderation")
+        for imported in imports_of(path)
+        if imported.split(".")[0] in {"bot", "providers", "discord", "aiosqlite", "sqlite3"}
+        and not imported.startswith(("bot.moderation", "bot.logs"))
+    ]
+    assert offenders == []
+
+
 def test_no_import_cycles():
     graph = {
         module: {imported for imported in imports_of(path) if imported in MODULES} - {module}
