@@ -22,6 +22,7 @@ from aiohttp import web
 from bot.discord.client import BananaBot
 from bot.discord.endpoints import use_endpoints
 from bot.discord.intake import JobIntake
+from bot.discord.rules import ServerRules
 from bot.discord.services import Services
 from bot.jobs.engine import JobEngine
 from bot.jobs.metrics import Metrics
@@ -150,9 +151,12 @@ async def build_runtime(
         scrubber=scrubber,
     )
     intake = JobIntake(
-        engine, Catalog(providers, settings.default_provider), ReferenceLoader(fetcher)
+        engine,
+        Catalog(providers, settings.default_provider),
+        ReferenceLoader(fetcher),
+        ServerRules(store.guilds, engine.config.allowance),
     )
-    bot = BananaBot(Services(engine, intake, store.meta, metrics), **client_options)
+    bot = BananaBot(Services(engine, intake, store.meta, store.guilds, metrics), **client_options)
     runtime = Runtime(
         settings, store, providers, http, engine, bot, unconfigured=unconfigured, metrics=metrics
     )

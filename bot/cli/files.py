@@ -71,6 +71,9 @@ class FileNotifier:
         """Remember the failure for the caller."""
         self.failures[job.id] = (kind, message)
 
+    async def ended(self, job: Job) -> None:
+        """Nothing to record: the caller reads the job's outcome from the store."""
+
 
 class TerminalNotifier(FileNotifier):
     """Saves files, and draws a single updating progress line when stderr is a terminal."""

@@ -14,6 +14,7 @@ from typing import Any
 
 import discord
 
+from bot.discord.audit import audit_of
 from bot.discord.errors import guarded
 from bot.discord.intake import is_image
 from bot.discord.modals import EditModal
@@ -21,6 +22,7 @@ from bot.discord.services import Services, services_of
 from bot.discord.texts import GONE, REFERENCES_DELETED
 from bot.jobs.models import Job
 from bot.media.cdn import expired_urls
+from bot.moderation.audit import AuditEvent, AuditKind
 
 JOB = r"(?P<job>[0-9a-f]{12})"
 
@@ -182,6 +184,19 @@ class DeleteButton(_JobButton, template=r"bb:delete:" + JOB):
             return
         if await self._delete(interaction, job):
             await _tell(interaction, "🗑️ Deleted.")
+            audit = audit_of(interaction.client)
+            if audit is not None and job.origin.guild_id is not None:
+                await audit.record(
+                    AuditEvent(
+                        guild_id=job.origin.guild_id,
+                        kind=AuditKind.DELETED,
+                        at=time.time(),
+                        actor_id=str(interaction.user.id),
+                        job_id=job.id,
+                        channel_id=job.origin.channel_id,
+                        detail={"requester": job.origin.user_id, "prompt": job.request.prompt},
+                    )
+                )
         else:
             await _tell(interaction, "❌ I couldn't delete that message (missing permission?).")
 

@@ -14,6 +14,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord.acks import ack_trace
+from bot.discord.audit import AuditedNotifier, AuditLog
 from bot.discord.buttons import BUTTONS, cancel_view, result_view
 from bot.discord.errors import report_unexpected
 from bot.discord.notifier import DiscordNotifier
@@ -23,7 +24,12 @@ log = logging.getLogger(__name__)
 
 SYNC_KEY = "commands_hash"
 #: the command extensions, each a module with ``async def setup(bot)``
-EXTENSIONS = ("bot.discord.cogs.generate", "bot.discord.cogs.quota")
+EXTENSIONS = (
+    "bot.discord.cogs.generate",
+    "bot.discord.cogs.quota",
+    "bot.discord.cogs.settings",
+    "bot.discord.cogs.moderation",
+)
 
 
 class LoginRefusedError(Exception):
@@ -82,12 +88,18 @@ class BananaBot(commands.AutoShardedBot):
             **options,
         )
         self.services = services
-        self.notifier = DiscordNotifier(
-            self,
-            services.engine.quota,
-            result_view,
-            cancel_view,
-            scrub=services.engine.scrubber,
+        #: each server's audit log (stored, and posted where a server asked)
+        self.audit = AuditLog(self, services.guilds, services.engine.scrubber)
+        self.notifier = AuditedNotifier(
+            DiscordNotifier(
+                self,
+                services.engine.quota,
+                result_view,
+                cancel_view,
+                scrub=services.engine.scrubber,
+            ),
+            self.audit,
+            services.engine.clock,
         )
         self.synced = False
 

@@ -14,12 +14,22 @@ from datetime import timedelta
 import aiohttp
 import discord
 
-from bot.discord.texts import MESSAGE_LIMIT, NO_MENTIONS, quota_line, sentence, truncate
+from bot.discord.audit import audit_of
+from bot.discord.rules import Screened, ServerRules
+from bot.discord.texts import (
+    MESSAGE_LIMIT,
+    NO_MENTIONS,
+    budget_line,
+    quota_line,
+    sentence,
+    truncate,
+)
 from bot.jobs.engine import JobEngine
 from bot.jobs.models import Job, JobSpec, Origin
 from bot.jobs.ports import UserLimitError
-from bot.jobs.quota import QuotaExceededError
+from bot.jobs.quota import BudgetExceededError, QuotaExceededError
 from bot.media.references import ReferenceImageError, ReferenceLoader
+from bot.moderation.policy import GuildPolicy
 from providers.base import (
     GenerationRequest,
     ModelCapabilities,
@@ -70,10 +80,36 @@ def is_image(attachment: discord.Attachment) -> bool:
 class JobIntake:
     """Builds and admits jobs for interactions."""
 
-    def __init__(self, engine: JobEngine, catalog: Catalog, loader: ReferenceLoader) -> None:
+    def __init__(
+        self,
+        engine: JobEngine,
+        catalog: Catalog,
+        loader: ReferenceLoader,
+        rules: ServerRules | None = None,
+    ) -> None:
+        """``rules``: each server's policy (None: no server has any)."""
         self.engine = engine
         self.catalog = catalog
         self.loader = loader
+        self.rules = rules
+
+    async def screen(
+        self,
+        interaction: discord.Interaction,
+        request: GenerationRequest,
+        policy: GuildPolicy | None = None,
+    ) -> Screened | None:
+        """The server's rules for ``request``; None (after telling the requester) when they
+        refuse it."""
+        if self.rules is None:
+            return Screened(refusal=None)
+        screened = await self.rules.screen(
+            interaction, request, audit_of(interaction.client), policy
+        )
+        if screened.refusal is not None:
+            await self.tell(interaction, screened.refusal.message)
+            return None
+        return screened
 
     @staticmethod
     def check_channel(interaction: discord.Interaction) -> None:
@@ -156,6 +192,9 @@ class JobIntake:
         except ProviderError as exc:
             await self.tell(interaction, f"❌ {sentence(str(exc))}")
             return None
+        screened = await self.screen(interaction, checked.request)
+        if screened is None:
+            return None
         status_id = await self._status_message_id(interaction)
         origin = Origin(
             user_id=str(interaction.user.id),
@@ -174,6 +213,7 @@ class JobIntake:
             request=checked,
             kind=kind,
             parent_job_id=parent_job_id,
+            limits=screened.limits,
         )
         try:
             return await self.engine.accept(spec)
@@ -183,6 +223,8 @@ class JobIntake:
                 f"❌ Not enough credits: this needs {exc.cost}. "
                 f"{quota_line(exc.snapshot)} Nothing was charged.",
             )
+        except BudgetExceededError as exc:
+            await self.tell(interaction, budget_line(exc))
         except UserLimitError as exc:
             await self.tell(
                 interaction, f"❌ {sentence(str(exc).capitalize())} Nothing was charged."

@@ -12,6 +12,7 @@ from bot.discord.intake import JobIntake
 from bot.jobs.engine import JobEngine
 from bot.jobs.metrics import Metrics
 from bot.jobs.ports import MetaStore
+from bot.moderation.ports import GuildStore
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class Services:
     intake: JobIntake
     #: where the hash of the last application-command sync is kept
     sync_record: MetaStore
+    #: each server's settings, audit log and usage
+    guilds: GuildStore
     #: where the Discord side measures (acknowledgement latency); the runtime's registry
     metrics: Metrics = field(default_factory=Metrics)
 

@@ -7,7 +7,7 @@ from datetime import datetime
 import discord
 
 from bot.jobs.models import FailureKind, Job, Progress, Stage
-from bot.jobs.quota import QuotaSnapshot
+from bot.jobs.quota import BudgetExceededError, BudgetSnapshot, QuotaSnapshot
 
 EMBED_DESCRIPTION_LIMIT = 4096
 MESSAGE_LIMIT = 2000  # characters of a message's content
@@ -121,3 +121,25 @@ def result_text(job: Job, quota: QuotaSnapshot | None, finished_at: float) -> st
         f"requested by <@{job.origin.user_id}> · {finished_at - job.created_at:.0f} s · "
         f"job {job.id}\n>>> {truncate(job.request.prompt, 1000)}"
     )
+
+
+def budget_line(refused: BudgetExceededError) -> str:
+    """Why a server's budget refused a request, and when it resets."""
+    snapshot, period = refused.snapshot, refused.period
+    reset = discord.utils.format_dt(snapshot.resets_at(period), "R")
+    return (
+        f"❌ This server's {'daily' if period == 'day' else 'monthly'} image budget is spent "
+        f"({snapshot.remaining(period)} of {snapshot.budget.limit(period)} credit(s) left; "
+        f"this needs {refused.cost}). It resets {reset}. Nothing was charged."
+    )
+
+
+def budget_status(snapshot: BudgetSnapshot) -> str | None:
+    """The server's budget as ``/quota`` shows it (None: the server has no budget)."""
+    parts = []
+    for period, name in (("day", "today"), ("month", "this month")):
+        limit = snapshot.budget.limit(period)
+        if limit is not None:
+            reset = discord.utils.format_dt(snapshot.resets_at(period), "R")
+            parts.append(f"{snapshot.remaining(period)} of {limit} left {name} (resets {reset})")
+    return f"Server budget: {'; '.join(parts)}." if parts else None

@@ -123,9 +123,20 @@ class EngineContext:
             **fields,
         )
         if job is not None and to in FINAL:
-            self.hinted.discard(job_id)
-            self.finished.signal(job_id)
+            self.ended(job)
         return job
+
+    def ended(self, job: Job) -> None:
+        """A job became final: wake its waiters and tell the notifier (in the background)."""
+        self.hinted.discard(job.id)
+        self.finished.signal(job.id)
+        self.tasks.spawn("ended", job.id, self._report_end(job))
+
+    async def _report_end(self, job: Job) -> None:
+        try:
+            await self.notifier.ended(job)
+        except Exception:
+            log.exception("job %s: recording its end failed", job.id)
 
     async def fail(
         self, job: Job, kind: FailureKind, reason: str, *, to: JobStatus = JobStatus.FAILED

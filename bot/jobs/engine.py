@@ -25,9 +25,9 @@ from bot.jobs.delivery import Delivery
 from bot.jobs.housekeeping import Housekeeping
 from bot.jobs.journal import change_status
 from bot.jobs.metrics import EngineMetrics, Metrics
-from bot.jobs.models import CheckedRequest, FailureKind, Job, JobSpec
+from bot.jobs.models import CheckedRequest, FailureKind, Job, JobSpec, Limits
 from bot.jobs.ports import Notifier, Store, UserLimitError
-from bot.jobs.quota import QuotaExceededError, QuotaSnapshot
+from bot.jobs.quota import BudgetSnapshot, QuotaExceededError, QuotaSnapshot, ServerBudget
 from bot.jobs.recovery import recover
 from bot.jobs.states import FINAL, JobStatus
 from bot.jobs.submission import Submission
@@ -120,16 +120,25 @@ class JobEngine:
             failure_reason="cancelled",
         )
         if cancelled is not None:
-            self._finished.signal(job_id)
+            if self._stages is not None:
+                self._stages.ctx.ended(cancelled)
+            else:
+                self._finished.signal(job_id)
         return cancelled is not None
 
     async def get_job(self, job_id: str, *, images: bool = False) -> Job | None:
         """The stored job (with its images only when asked: they can be large)."""
         return await self.store.jobs.get(job_id, images=images)
 
-    async def quota(self, user_id: str) -> QuotaSnapshot:
-        """The user's allowance, reserved and spent credits today."""
-        return await self.store.quota.snapshot(user_id, self.clock(), self.config.allowance)
+    async def quota(self, user_id: str, limits: Limits | None = None) -> QuotaSnapshot:
+        """The user's allowance (``limits``' when a server's policy sets it), reserved and
+        spent credits today."""
+        allowance = limits.allowance if limits is not None else self.config.allowance
+        return await self.store.quota.snapshot(user_id, self.clock(), allowance)
+
+    async def budget(self, guild_id: str, budget: ServerBudget | None) -> BudgetSnapshot:
+        """What a server used of its ``budget`` this UTC day and month."""
+        return await self.store.quota.budget(guild_id, self.clock(), budget)
 
     async def receive_callback(
         self, job_id: str, token: str, headers: Mapping[str, str], body: bytes

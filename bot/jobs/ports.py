@@ -217,3 +217,7 @@ class Notifier(Protocol):
 
     async def failed(self, job: Job, kind: FailureKind, message: str, refunded: bool) -> None:
         """Tell the requester the job failed and whether the credits came back."""
+
+    async def ended(self, job: Job) -> None:
+        """The job reached a final status (delivered, failed, cancelled ...), as stored: for
+        records such as a server's audit log (best effort; errors are logged)."""

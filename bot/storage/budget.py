@@ -85,8 +85,10 @@ def _params(guild_id: str, at: float) -> dict[str, str]:
     return {"guild": guild_id, "day": utc_day(at), "month": utc_month(at)}
 
 
-def _snapshot(guild_id: str, at: float, budget: ServerBudget, row: object | None) -> BudgetSnapshot:
-    day_used, month_used = (int(row[0]), int(row[1])) if row is not None else (0, 0)  # type: ignore[index]
+def _snapshot(
+    guild_id: str, at: float, budget: ServerBudget, row: aiosqlite.Row | None
+) -> BudgetSnapshot:
+    day_used, month_used = (int(row[0]), int(row[1])) if row is not None else (0, 0)
     return BudgetSnapshot(
         guild_id=guild_id,
         day=utc_day(at),

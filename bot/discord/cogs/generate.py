@@ -73,10 +73,17 @@ class Generate(commands.Cog):
         mode: Mode,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
+        rules = self.intake.rules
+        policy = await rules.policy(interaction) if rules is not None else None
+        if policy is not None:  # the server's defaults for what the member left out
+            model = model or policy.default_model
+            aspect = aspect or policy.default_aspect
+        chosen_resolution = resolution.value if resolution else None
+        if chosen_resolution is None and policy is not None:
+            chosen_resolution = policy.default_resolution
         try:
             self.intake.check_channel(interaction)  # before downloading anything
             provider, chosen = self.intake.resolve(model)
-            refs = await self.intake.references(provider, chosen, attachments)
         except UserFacingError as exc:
             await self.intake.tell(interaction, f"❌ {exc}")
             return
@@ -84,11 +91,19 @@ class Generate(commands.Cog):
             prompt=prompt,
             model=chosen.name,
             mode=mode,
-            references=refs,
             aspect_ratio=aspect if aspect and aspect != "default" else None,
-            resolution=resolution.value if resolution else None,
+            resolution=chosen_resolution,
             grounding=bool(grounding),
         )
+        # the server's rules before anything is downloaded (checked again when admitted)
+        if await self.intake.screen(interaction, request, policy) is None:
+            return
+        try:
+            refs = await self.intake.references(provider, chosen, attachments)
+        except UserFacingError as exc:
+            await self.intake.tell(interaction, f"❌ {exc}")
+            return
+        request = request.model_copy(update={"references": refs})
         await self.intake.start(
             interaction, provider.name, request, kind="edit" if mode is Mode.EDIT else "imagine"
         )

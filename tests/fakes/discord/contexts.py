@@ -159,7 +159,7 @@ def _check_member_permissions(
     if not perms & Perm.USE_APPLICATION_COMMANDS:
         raise CommandUnavailable(f"{user.username} may not use application commands here")
     required = command.get("default_member_permissions")
-    if required is None:
+    if required is None or (command["name"], user.id) in state.command_overrides:
         return
     need = int(required)
     if not perms & Perm.ADMINISTRATOR and (need == 0 or perms & need != need):

@@ -110,6 +110,8 @@ class FakeDiscord(InteractionDriver):
     #: registered commands: ``None`` -> global, guild id -> that guild's
     commands: _Forwarded[dict[str | None, list[JSON]]] = _Forwarded("state")
     interactions: _Forwarded[dict[str, FakeInteraction]] = _Forwarded("state")
+    #: (command name, user id) pairs a server admin allowed whatever the command's defaults
+    command_overrides: _Forwarded[set[tuple[str, str]]] = _Forwarded("state")
     bot_permissions: _Forwarded[int] = _Forwarded("state")
     everyone_permissions: _Forwarded[int] = _Forwarded("state")
     attachment_size_limit: _Forwarded[int] = _Forwarded("state")

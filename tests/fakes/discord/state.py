@@ -167,6 +167,11 @@ class DiscordState:
 
         #: registered commands: ``None`` -> global, guild id -> that guild's
         self.commands: dict[str | None, list[JSON]] = {None: []}
+        #: per-server command permission overrides an admin made (Server Settings >
+        #: Integrations): (command name, user id) may run the command whatever its
+        #: ``default_member_permissions`` (topics/permissions.mdx, "application command
+        #: permissions": they replace the defaults for that server)
+        self.command_overrides: set[tuple[str, str]] = set()
         self.interactions: dict[str, FakeInteraction] = {}
         self.interactions_by_token: dict[str, FakeInteraction] = {}
 
