@@ -204,8 +204,12 @@ def test_a_disguised_blocked_word_is_still_caught(case):
 HOSTILE = matcher("bad", "bad word", "/ba+d/", "/(a+)+$/", "/\\bx\\b/")
 
 
+def test_a_lone_surrogate_in_a_prompt_is_answered():
+    assert HOSTILE.first_match("\ud800 baaad \udfff") == parse_term("/ba+d/")
+
+
 @PROPERTY
-@given(prompt=st.text(max_size=500))
+@given(prompt=st.text(st.characters(exclude_categories=()), max_size=500))  # surrogates too
 def test_any_prompt_is_answered(prompt):
     result = HOSTILE.first_match(prompt)
     assert result is None or result in HOSTILE.terms
