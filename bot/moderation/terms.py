@@ -122,6 +122,10 @@ def parse_term(text: str) -> BlockedTerm:
         raise TermError(
             f"a blocked term can be at most {MAX_TERM_LENGTH} characters (this one has {len(text)})"
         )
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise TermError("a blocked term must be valid Unicode text (no lone surrogates)") from None
     if len(text) >= 2 and text.startswith("/") and text.endswith("/"):
         pattern = text[1:-1]
         if not pattern:

@@ -124,6 +124,8 @@ def test_a_regular_expression_can_match_inside_words():
         ("/(?<!a)b/", "backreference or a lookaround"),
         ("/a*/", "matches empty text"),
         ("/bad/i", "always case-insensitive"),
+        ("/\ud800/", "valid Unicode text"),
+        ("/\\pL{1000}/", "pattern too large"),
     ],
 )
 def test_bad_terms_are_refused_with_a_reason(term, reason):
@@ -215,8 +217,11 @@ def test_any_prompt_is_answered(prompt):
     assert result is None or result in HOSTILE.terms
 
 
+ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=250)  # surrogates too
+
+
 @PROPERTY
-@given(term=st.text(max_size=250))
+@given(term=st.one_of(ANY_TEXT, ANY_TEXT.map(lambda text: f"/{text}/")))
 def test_any_term_is_parsed_or_refused_with_a_term_error(term):
     try:
         parsed = parse_term(term)
