@@ -1,4 +1,4 @@
-"""Blocked terms: the words a server's admins forbid in prompts, and the matcher that finds them.
+r"""Blocked terms: the words a server's admins forbid in prompts, and the matcher that finds them.
 
 An admin writes a term in one of two ways:
 
