@@ -1,4 +1,4 @@
-"""What a prompt says once its disguises are taken off: the text blocked terms are matched on.
+r"""What a prompt says once its disguises are taken off: the text blocked terms are matched on.
 
 :func:`fold` undoes the disguises that change how text is encoded but not how it reads:
 
