@@ -22,7 +22,7 @@ How it stays safe to run in the bot:
 
 Right-to-left names: matplotlib 3.11 shapes and orders Arabic and Hebrew (it lays text out
 with libraqm); older versions draw them in stored (logical) order, so they read reversed
-there. Characters DejaVu Sans lacks (CJK, most emoji) are drawn as ``?``; the embed that
+there. Characters DejaVu Sans lacks (CJK, many emoji) are drawn as ``?``; the embed that
 accompanies the chart shows the names as they are.
 """
 
