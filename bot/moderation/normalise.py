@@ -19,7 +19,9 @@ r"""What a prompt says once its disguises are taken off: the text blocked terms 
   non-space characters, everything that is not a letter or digit is dropped, so ``b.a.d``,
   ``b*a*d`` and ``b🙂ad`` are the word ``bad`` — and ``bad-minton`` is ``badminton``.
 * **A run of one-letter words is one word**: ``b a d`` and ``b. a. d.`` are ``bad``. The run is
-  joined whole: ``a b a d`` is ``abad``, not ``a`` + ``bad``.
+  joined whole (``a b a d`` is the word ``abad``), and :func:`letter_runs` gives the runs apart:
+  a term spelled out anywhere inside one (``a g o r e``, the article and the spaced word) is
+  found too, since nobody spaces letters out by accident.
 
 Two consequences, both deliberate: matching whole words keeps innocent words innocent
 (``badge``, ``abad``, ``Scunthorpe`` contain a term's letters but are other words), and a term
@@ -119,6 +121,23 @@ def words(folded: str) -> list[str]:
     if letters:
         result.append("".join(letters))
     return result
+
+
+def letter_runs(folded: str) -> list[str]:
+    """The runs of two or more one-letter words in :func:`fold`-ed text, each joined."""
+    runs: list[str] = []
+    letters: list[str] = []
+    for chunk in [*folded.split(), " "]:
+        word = chunk if chunk.isalnum() else _chunk_word(chunk)
+        if not word and chunk != " ":
+            continue  # lone punctuation neither is a letter nor ends a run
+        if len(word) == 1 and word.isalpha():
+            letters.append(word)
+            continue
+        if len(letters) >= 2:
+            runs.append("".join(letters))
+        letters.clear()
+    return runs
 
 
 def spaced(word_list: list[str]) -> str:

@@ -28,7 +28,7 @@ from typing import Literal, Protocol, cast
 
 import re2
 
-from bot.moderation.normalise import fold, spaced, words
+from bot.moderation.normalise import fold, letter_runs, spaced, words
 
 #: the longest term an admin may write, in characters (slashes included)
 MAX_TERM_LENGTH = 200
@@ -153,6 +153,8 @@ def parse_term(text: str) -> BlockedTerm:
 class _PlainCheck:
     term: BlockedTerm
     keys: tuple[str, ...]
+    #: the term's letters written as one word (found inside a run of spaced-out letters)
+    compact: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +172,8 @@ class TermMatcher:
             if term.kind == "regex":
                 checks.append(_RegexCheck(term, _compile(term.text[1:-1])))
             else:
-                checks.append(_PlainCheck(term, _plain_keys(term.text)))
+                compact = "".join(words(fold(term.text)))
+                checks.append(_PlainCheck(term, _plain_keys(term.text), compact))
         self._checks = tuple(checks)
         self._has_regex = any(isinstance(check, _RegexCheck) for check in checks)
 
@@ -186,6 +189,7 @@ class TermMatcher:
         folded = fold(prompt)
         prompt_words = words(folded)
         padded = spaced(prompt_words)
+        runs = letter_runs(folded)
         forms: tuple[bytes, ...] = ()
         if self._has_regex:
             casefolded = unicodedata.normalize("NFKC", prompt).casefold()
@@ -196,7 +200,9 @@ class TermMatcher:
             )
         for check in self._checks:
             if isinstance(check, _PlainCheck):
-                if any(key in padded for key in check.keys):
+                if any(key in padded for key in check.keys) or any(
+                    check.compact in run for run in runs
+                ):
                     return check.term
             elif any(check.regex.search(form) is not None for form in forms):
                 return check.term

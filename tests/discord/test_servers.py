@@ -94,7 +94,7 @@ async def test_blocked_terms_and_their_evasions_are_refused_innocent_prompts_pas
         admin = fake.add_user("ada", permissions=Perm.MANAGE_GUILD)
         member = fake.add_user("bob")
         await settings(fake, admin, "block-term", {"term": "gore"})
-        for prompt in ("GORE everywhere", "g o r e scene", "lots of g\u200bore", "gоre"):
+        for prompt in ("GORE everywhere", "a g o r e scene", "lots of g\u200bore", "gоre"):
             ix = await imagine(fake, member, prompt=prompt)  # the last one has a Cyrillic о
             text = await refused(fake, ix, "term this server does not allow")
             assert "gore" not in text.lower()

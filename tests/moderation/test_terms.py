@@ -56,7 +56,6 @@ def test_evasions_of_a_plain_term_are_caught(prompt):
         "an abad on a hill",
         "Scunthorpe United",
         "Sbad bads badb",
-        "a b a d",  # a one-letter run is read whole: "abad"
         "ba d",  # letters spread over longer words are not respaced
         "",
     ],
@@ -68,6 +67,9 @@ def test_innocent_prompts_pass(prompt):
 def test_a_spaced_run_forming_the_term_exactly_is_caught_even_among_words():
     assert found("please draw the b a d dog", "bad") == "bad"
     assert found("draw a b a d dog", "abad") == "abad"
+    assert found("draw a b a d dog", "bad") == "bad"  # the article joins the run: still found
+    assert found("a g o r e scene", "gore") == "gore"
+    assert found("a. b. c. d", "bad") is None
 
 
 def test_a_term_of_several_words_is_found_spaced_or_written_as_one():
