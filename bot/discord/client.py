@@ -19,6 +19,8 @@ from bot.discord.buttons import BUTTONS, cancel_view, result_view
 from bot.discord.errors import report_unexpected
 from bot.discord.notifier import DiscordNotifier
 from bot.discord.services import Services
+from bot.jobs.models import Job
+from bot.jobs.quota import QuotaSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +95,7 @@ class BananaBot(commands.AutoShardedBot):
         self.notifier = AuditedNotifier(
             DiscordNotifier(
                 self,
-                services.engine.quota,
+                self._credits_of,
                 result_view,
                 cancel_view,
                 scrub=services.engine.scrubber,
@@ -102,6 +104,15 @@ class BananaBot(commands.AutoShardedBot):
             services.engine.clock,
         )
         self.synced = False
+
+    async def _credits_of(self, job: Job) -> QuotaSnapshot | None:
+        """The requester's credits for a result's embed; None where role quotas apply (the
+        member's roles are not known at delivery, so the allowance is not either)."""
+        if job.origin.guild_id is not None:
+            policy = await self.services.guilds.policy(job.origin.guild_id)
+            if policy.role_quotas:
+                return None
+        return await self.services.engine.quota(job.origin.user_id)
 
     async def setup_hook(self) -> None:
         """Load the commands and buttons, sync commands if they changed, resume the engine."""

@@ -55,13 +55,18 @@ class EditModal(discord.ui.Modal, title="Edit image"):
             choice = f"{parent.provider}:{parent.model}"
         try:
             provider, model = self.intake.resolve(choice)
+        except UserFacingError as exc:
+            await self.intake.tell(interaction, f"❌ {exc}")
+            return
+        request = GenerationRequest(prompt=self.instruction.value, model=model.name, mode=Mode.EDIT)
+        if await self.intake.screen(interaction, request) is None:  # before downloading
+            return
+        try:
             refs = await self.intake.references(provider, model, [("image", self.image)])
         except UserFacingError as exc:
             await self.intake.tell(interaction, f"❌ {exc}")
             return
-        request = GenerationRequest(
-            prompt=self.instruction.value, model=model.name, mode=Mode.EDIT, references=refs
-        )
+        request = request.model_copy(update={"references": refs})
         await self.intake.start(
             interaction,
             provider.name,

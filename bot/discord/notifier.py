@@ -48,7 +48,8 @@ TICK_INTERVAL = 5.0  # while generating, the elapsed time is refreshed this ofte
 MISSING = discord.utils.MISSING
 
 ViewFactory = Callable[[Job], discord.ui.View]
-QuotaLookup = Callable[[str], Awaitable[QuotaSnapshot]]
+#: the requester's credits as the result should show them (None: not shown)
+QuotaLookup = Callable[[Job], Awaitable[QuotaSnapshot | None]]
 
 
 def _unstored_view(view_for: ViewFactory, job: Job) -> discord.ui.View:
@@ -347,7 +348,7 @@ class DiscordNotifier:
 
     async def _quota(self, job: Job) -> QuotaSnapshot | None:
         try:
-            return await self.quota(job.origin.user_id)
+            return await self.quota(job)
         except Exception:
             log.exception("job %s: quota lookup failed", job.id)
             return None
