@@ -130,6 +130,10 @@ async def test_channel_thread_role_and_ban_rules(fake, tmp_path):
         outsider = fake.add_user("eve")
         art = fake.add_channel(name="art")
         thread = fake.add_thread(art, name="foxes")
+        closed = fake.add_channel(name="closed")
+        fake.deny_send(closed)  # the bot may not post there
+        refusal = await settings(fake, admin, "allow-channel", {"channel": closed}, expect="❌")
+        assert "Send Messages" in refusal and "Nothing changed" in refusal
         await settings(fake, admin, "allow-channel", {"channel": art})
         ix = await imagine(fake, member)  # in the main channel
         await refused(fake, ix, f"<#{art.id}>")

@@ -29,6 +29,9 @@ RESOLUTIONS = [app_commands.Choice(name=r, value=r) for r in ("1K", "2K", "4K")]
 NOT_ADMIN = "❌ You need the Manage Server permission to change the bot's settings here."
 #: what the bot needs in an audit-log channel
 AUDIT_NEEDS = ("view_channel", "send_messages", "embed_links", "attach_files")
+#: what the bot needs to post results in an allowed channel (a forum: in its posts)
+POST_NEEDS = ("view_channel", "send_messages", "attach_files")
+POST_IN_FORUM = ("view_channel", "send_messages_in_threads", "attach_files")
 
 
 def _check_term(term: str) -> None:
@@ -111,9 +114,18 @@ class ServerSettings(commands.Cog):
         self, interaction: discord.Interaction, channel: discord.TextChannel | discord.ForumChannel
     ) -> None:
         """The first allowed channel restricts the bot to the listed ones."""
-        await self._apply(
-            interaction, "allow-channel", lambda: changes.allow_channel(str(channel.id))
-        )
+
+        def made() -> tuple[Change, str]:
+            forum = isinstance(channel, discord.ForumChannel)
+            needs = POST_IN_FORUM if forum else POST_NEEDS
+            missing = _missing_permissions(channel, needs)
+            if missing:
+                raise ValueError(
+                    f"I can't post results in <#{channel.id}>: I need {', '.join(missing)} there"
+                )
+            return changes.allow_channel(str(channel.id))
+
+        await self._apply(interaction, "allow-channel", made)
 
     @settings.command(name="disallow-channel", description="Take a channel off the list")
     @app_commands.describe(channel="A channel on the list (none left: everywhere)")
@@ -208,7 +220,7 @@ class ServerSettings(commands.Cog):
 
         def made() -> tuple[Change, str]:
             if channel is not None:
-                missing = _missing_permissions(channel)
+                missing = _missing_permissions(channel, AUDIT_NEEDS)
                 if missing:
                     raise ValueError(
                         f"I can't post in <#{channel.id}>: I need {', '.join(missing)} there"
@@ -270,10 +282,12 @@ class ServerSettings(commands.Cog):
         await self._apply(interaction, "limits", lambda: changes.limits(highest, grounding, edit))
 
 
-def _missing_permissions(channel: discord.TextChannel) -> list[str]:
-    """What the bot lacks to post the audit log in ``channel``."""
+def _missing_permissions(
+    channel: discord.TextChannel | discord.ForumChannel, needs: tuple[str, ...]
+) -> list[str]:
+    """Which of ``needs`` the bot lacks in ``channel``."""
     perms = channel.permissions_for(channel.guild.me)
-    return [name.replace("_", " ").title() for name in AUDIT_NEEDS if not getattr(perms, name)]
+    return [name.replace("_", " ").title() for name in needs if not getattr(perms, name)]
 
 
 async def setup(bot: commands.Bot) -> None:
