@@ -16,6 +16,7 @@ import discord
 
 from bot.discord.audit import audit_of
 from bot.discord.errors import guarded
+from bot.discord.image_buttons import add_image_buttons
 from bot.discord.intake import is_image
 from bot.discord.modals import EditModal
 from bot.discord.services import Services, services_of
@@ -51,7 +52,11 @@ class _JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"bb:x
     ) -> None:
         super().__init__(
             discord.ui.Button(
-                label=label, emoji=emoji, style=style, custom_id=f"bb:{self.action}:{job_id}"
+                label=label,
+                emoji=emoji,
+                style=style,
+                custom_id=f"bb:{self.action}:{job_id}",
+                row=0,
             )
         )
         self.job_id = job_id
@@ -258,10 +263,13 @@ BUTTONS: tuple[type[_JobButton], ...] = (
 
 
 def result_view(job: Job) -> discord.ui.View:
-    """The buttons under a result (persistent: no timeout)."""
+    """The buttons under a result (persistent: no timeout); with several images, 4K, Vary and
+    Edit for each (:mod:`.image_buttons`)."""
     view = discord.ui.View(timeout=None)
     for button in (RerollButton, EditButton, UpscaleButton, DeleteButton):
         view.add_item(button(job.id))
+    if len(job.results) > 1:  # a row of actions per image
+        add_image_buttons(view, job.id, len(job.results))
     return view
 
 

@@ -17,6 +17,7 @@ from bot.discord.acks import ack_trace
 from bot.discord.audit import AuditedNotifier, AuditLog
 from bot.discord.buttons import BUTTONS, cancel_view, result_view
 from bot.discord.errors import report_unexpected
+from bot.discord.image_buttons import IMAGE_BUTTONS
 from bot.discord.notifier import DiscordNotifier
 from bot.discord.services import Services
 from bot.jobs.models import Job
@@ -118,7 +119,7 @@ class BananaBot(commands.AutoShardedBot):
         """Load the commands and buttons, sync commands if they changed, resume the engine."""
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        self.add_dynamic_items(*BUTTONS)
+        self.add_dynamic_items(*BUTTONS, *IMAGE_BUTTONS)
         await self.sync_commands_if_changed()
         await self.services.engine.start(self.notifier)
 

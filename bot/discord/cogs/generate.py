@@ -71,6 +71,7 @@ class Generate(commands.Cog):
         grounding: bool | None,
         attachments: list[tuple[str, discord.Attachment]],
         mode: Mode,
+        count: int = 1,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         rules = self.intake.rules
@@ -94,6 +95,7 @@ class Generate(commands.Cog):
             aspect_ratio=aspect if aspect and aspect != "default" else None,
             resolution=chosen_resolution,
             grounding=bool(grounding),
+            count=count,
         )
         # the server's rules before anything is downloaded (checked again when admitted)
         if await self.intake.screen(interaction, request, policy) is None:
@@ -113,6 +115,7 @@ class Generate(commands.Cog):
         prompt="What to draw",
         reference="A reference image",
         reference4="Another reference image",
+        count="How many images, 1-4 (each costs its own credits)",
         **SETTINGS_HELP,
     )
     @app_commands.choices(resolution=RESOLUTIONS)
@@ -125,6 +128,7 @@ class Generate(commands.Cog):
         aspect: str | None = None,
         resolution: app_commands.Choice[str] | None = None,
         grounding: bool | None = None,
+        count: app_commands.Range[int, 1, 4] = 1,
         reference: discord.Attachment | None = None,
         reference2: discord.Attachment | None = None,
         reference3: discord.Attachment | None = None,
@@ -143,6 +147,7 @@ class Generate(commands.Cog):
             grounding=grounding,
             attachments=attachments,
             mode=Mode.GENERATE,
+            count=count,
         )
 
     @app_commands.command(name="edit", description="Edit an image with an instruction")

@@ -1,0 +1,65 @@
+"""Several images per request: ``/imagine count:N`` posts the N images together, charged per
+image, with 4K, Vary and Edit buttons for each that keep working after a restart."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from tests.discord.bot_harness import imagine, job_id_of, result_of, running_bot, settings_for
+from tests.fakes.discord import FakeDiscord
+
+
+@pytest.fixture
+async def fake():
+    async with FakeDiscord() as server:
+        yield server
+
+
+def custom_ids(message) -> list[str]:
+    return [str(c.get("custom_id", "")) for c in message.walk_components()]
+
+
+async def test_count_posts_the_images_together_with_actions_for_each(fake, tmp_path):
+    bot_settings = settings_for(fake, tmp_path)
+    async with running_bot(fake, bot_settings) as runtime:
+        user = fake.add_user("ana")
+        result = await result_of(fake, await imagine(fake, user, count=3))
+        job_id = job_id_of(result)
+        assert len(result.attachments) == 3
+        ids = custom_ids(result)
+        for n in range(3):
+            assert {f"bb:u:{job_id}:{n}", f"bb:v:{job_id}:{n}", f"bb:e:{job_id}:{n}"} <= set(ids)
+        assert f"bb:u:{job_id}:3" not in ids
+        await runtime.engine.wait(job_id, 5)
+        assert (await runtime.engine.quota(user.id)).spent == 3  # 1 credit per 1K image
+
+    async with running_bot(fake, bot_settings) as runtime:  # the buttons outlive a restart
+        vary = await fake.click(user, result, f"bb:v:{job_id}:1")
+        varied = await result_of(fake, vary)
+        child = await runtime.engine.get_job(job_id_of(varied), images=True)
+        assert child is not None and child.parent_job_id == job_id and child.kind == "vary"
+        assert child.request.prompt == "a fox" and child.request.count == 1
+        assert child.request.references[0].data == result.attachments[1].data
+
+        upscale = await fake.click(user, result, f"bb:u:{job_id}:0")
+        upscaled = await result_of(fake, upscale, timeout=30)
+        with Image.open(io.BytesIO(upscaled.attachments[0].data)) as image:
+            assert image.width == 4096
+
+        edit = await fake.click(user, result, f"bb:e:{job_id}:2")
+        await edit.wait_modal()
+        submitted = await fake.submit_modal(user, edit, {"instruction": "add snow"})
+        edited = await result_of(fake, submitted)
+        edit_job = await runtime.engine.get_job(job_id_of(edited), images=True)
+        assert edit_job is not None and edit_job.request.prompt == "add snow"
+        assert edit_job.request.references[0].data == result.attachments[2].data
+
+
+async def test_a_single_image_has_no_per_image_buttons(fake, tmp_path):
+    async with running_bot(fake, settings_for(fake, tmp_path)):
+        user = fake.add_user("ben")
+        result = await result_of(fake, await imagine(fake, user))
+        assert not [i for i in custom_ids(result) if i.startswith(("bb:u:", "bb:v:", "bb:e:"))]
