@@ -4,7 +4,9 @@
 composes the stages (:mod:`~bot.jobs.admission`, :mod:`~bot.jobs.submission`,
 :mod:`~bot.jobs.tracking`, :mod:`~bot.jobs.delivery`, :mod:`~bot.jobs.recovery`) around one
 loop that dispatches queued jobs, polls tracked ones and delivers succeeded ones when due.
-All state is in the store, so :meth:`JobEngine.start` after a crash simply resumes.
+All state is in the store, so :meth:`JobEngine.start` after a crash simply resumes. While the
+store fails, the loop starts no new work and tries the store again after a backoff
+(:mod:`bot.jobs.guard`).
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from bot.jobs.callbacks import receive_callback
 from bot.jobs.config import EngineConfig
 from bot.jobs.context import EngineContext, Finished
 from bot.jobs.delivery import Delivery
+from bot.jobs.guard import Backoff, StoreGuard
 from bot.jobs.journal import change_status
 from bot.jobs.metrics import EngineMetrics, Metrics
 from bot.jobs.models import CheckedRequest, FailureKind, Job, JobSpec
-from bot.jobs.ports import Notifier, Store, UserLimitError
+from bot.jobs.ports import Notifier, Store, StoreUnavailableError, UserLimitError
 from bot.jobs.quota import QuotaExceededError, QuotaSnapshot
 from bot.jobs.recovery import recover
 from bot.jobs.states import FINAL, JobStatus
@@ -76,6 +79,8 @@ class JobEngine:
         self.meters = metrics if metrics is not None else Metrics()
         self.scrubber = scrubber if scrubber is not None else Scrubber()
         self._hinted: set[str] = set()
+        backoff = Backoff(self.config.store_retry_initial, self.config.store_retry_cap)
+        self.guard = StoreGuard(store, self.meters, backoff)
         self._admission = Admission(store, providers, self.config, clock)
         self._finished = Finished()
         self._wake = asyncio.Event()
@@ -93,7 +98,8 @@ class JobEngine:
     async def accept(self, spec: JobSpec) -> Job:
         """Validate (unless checked), reserve credits and queue the job, atomically."""
         try:
-            job = await self._admission.accept(spec)
+            with self.guard.watching():
+                job = await self._admission.accept(spec)
         except QuotaExceededError:
             self.meters.quota_refused("quota")
             raise
@@ -105,16 +111,17 @@ class JobEngine:
 
     async def cancel(self, job_id: str) -> bool:
         """Cancel a job that has not reached a provider yet; credits are refunded."""
-        cancelled = await change_status(
-            self.store,
-            job_id,
-            JobStatus.CANCELLED,
-            now=self.clock(),
-            only_from=[JobStatus.QUEUED],
-            note="cancelled",
-            failure_kind=FailureKind.CANCELLED,
-            failure_reason="cancelled",
-        )
+        with self.guard.watching():
+            cancelled = await change_status(
+                self.store,
+                job_id,
+                JobStatus.CANCELLED,
+                now=self.clock(),
+                only_from=[JobStatus.QUEUED],
+                note="cancelled",
+                failure_kind=FailureKind.CANCELLED,
+                failure_reason="cancelled",
+            )
         if cancelled is not None:
             self._finished.signal(job_id)
         return cancelled is not None
@@ -131,7 +138,10 @@ class JobEngine:
         self, job_id: str, token: str, headers: Mapping[str, str], body: bytes
     ) -> None:
         """A provider callback: check it and poll the job now (see :mod:`bot.jobs.callbacks`)."""
-        await receive_callback(self.store, self.providers, self.clock, job_id, token, headers, body)
+        with self.guard.watching():
+            await receive_callback(
+                self.store, self.providers, self.clock, job_id, token, headers, body
+            )
         if len(self._hinted) >= MAX_HINTED:
             self._hinted.clear()
         self._hinted.add(job_id)
@@ -168,9 +178,15 @@ class JobEngine:
         return stored
 
     async def health(self) -> bool:
-        """True when the store answers."""
+        """True when the store answers and takes writes (false from a failed store operation
+        until the store has been tried again and worked)."""
+        if not self.guard.healthy:
+            return False
         try:
             await self.store.ping()
+        except StoreUnavailableError as exc:
+            self.guard.failed(exc)  # says so once
+            return False
         except Exception:
             log.exception("health check: the store is unavailable")
             return False
@@ -199,6 +215,7 @@ class JobEngine:
             tasks=self._tasks,
             finished=self._finished,
             wake=self._wake.set,
+            guard=self.guard,
             meters=self.meters,
             hinted=self._hinted,
             scrub=self.scrubber,
@@ -236,18 +253,28 @@ class JobEngine:
         stages = self._running()
         while not self._stopping:
             self._wake.clear()
-            try:
-                await stages.submission.dispatch()
-                await stages.tracking.poll_due()
-                await stages.delivery.deliver_due()
-            except Exception:
-                log.exception("job engine loop error")
+            if await self.guard.ready():  # no new work while the store fails
+                try:
+                    await stages.submission.dispatch()
+                    await stages.tracking.poll_due()
+                    await stages.delivery.deliver_due()
+                except StoreUnavailableError as exc:
+                    self.guard.failed(exc)
+                except Exception:
+                    log.exception("job engine loop error")
             await self._sleep_until_due()
 
     async def _sleep_until_due(self) -> None:
         delay = self.config.idle_tick
-        due = await self.store.jobs.next_due_at()
-        if due is not None:
-            delay = min(delay, max(0.0, due - self.clock()))
+        if self.guard.healthy:
+            try:
+                due = await self.store.jobs.next_due_at()
+            except StoreUnavailableError as exc:
+                self.guard.failed(exc)
+                due = None
+            if due is not None:
+                delay = min(delay, max(0.0, due - self.clock()))
+        if not self.guard.healthy:  # until the store is tried again (woken: a look, no more)
+            delay = self.guard.wait()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=max(delay, MIN_SLEEP))
