@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import httpx
 import pytest
@@ -38,17 +37,12 @@ FAULTS = EngineConfig(
 )
 
 
-class LongUrlMagnific(FakeMagnific):
-    """Result URLs carry a long signature, as presigned storage URLs do: each one is a row
-    larger than a page, so a full database can never take a job's results."""
-
-    def make_result_files(self, *args: Any, **kwargs: Any) -> list[str]:
-        return [f"{url}&sig={'ab' * 3000}" for url in super().make_result_files(*args, **kwargs)]
-
-
 @pytest.fixture
 async def magnific():
-    async with LongUrlMagnific() as fake:
+    async with FakeMagnific() as fake:
+        # long signed result URLs, as presigned storage URLs are: each is a row larger than a
+        # page, so a full database can never take a job's results
+        fake.url_padding = 6000
         yield fake
 
 
