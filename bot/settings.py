@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     user_max_jobs: int = 3
     #: seconds after which an unfinished job is timed out and refunded
     job_deadline_seconds: float = 900.0
+    #: hours a delivered job's reference images are kept for re-rolls (0: not kept)
+    reference_retention_hours: float = Field(default=24.0, ge=0)
     fetch_allow_private: bool = False
 
     @field_validator("log_level", mode="before")
@@ -92,4 +94,5 @@ class Settings(BaseSettings):
             callback_base_url=self.callback_public_url,
             poll_interval=self.poll_interval_seconds,
             costs=dict(self.quota_costs),
+            reference_retention=self.reference_retention_hours * 3600.0,
         )

@@ -17,6 +17,7 @@ LAYERS: list[set[str]] = [
     {"bot.logs"},
     {"bot.media"},
     {"bot.jobs"},
+    {"bot.moderation"},  # a server's policy: settings, access, blocked terms, audit entries
     {"bot.storage", "bot.web", "bot.discord"},
     {"bot.settings"},
     {"bot.runtime"},

@@ -18,7 +18,7 @@ from bot.discord.errors import guarded
 from bot.discord.intake import is_image
 from bot.discord.modals import EditModal
 from bot.discord.services import Services, services_of
-from bot.discord.texts import GONE
+from bot.discord.texts import GONE, REFERENCES_DELETED
 from bot.jobs.models import Job
 from bot.media.cdn import expired_urls
 
@@ -76,6 +76,9 @@ async def _rerun(interaction: discord.Interaction, job: Job, *, upscale: bool) -
         provider is None or "4K" not in provider.capabilities.model(job.model).resolutions
     ):
         await _tell(interaction, f"❌ 4K is not available on {job.provider} {job.model}.")
+        return
+    if job.request.references and job.references_purged_at is not None:
+        await _tell(interaction, REFERENCES_DELETED)
         return
     if expired_urls([r.url for r in job.request.references if r.url], time.time()):
         await _tell(

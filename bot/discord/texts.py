@@ -15,6 +15,10 @@ COLOR = 0xF7D038  # banana
 
 NO_MENTIONS = discord.AllowedMentions.none()
 GONE = "❌ I no longer know that image's settings."
+REFERENCES_DELETED = (
+    "❌ The reference images of this result are no longer kept (they are deleted some time "
+    "after delivery); run the command again with them attached. Nothing was charged."
+)
 
 
 def sentence(text: str) -> str:

@@ -56,7 +56,8 @@ class Admission:
         """Validate (unless already checked), reserve credits and queue the job, atomically.
 
         Raises what :meth:`check` raises (nothing reserved),
-        :class:`~bot.jobs.quota.QuotaExceededError` or :class:`~bot.jobs.ports.UserLimitError`.
+        :class:`~bot.jobs.quota.QuotaExceededError`, :class:`~bot.jobs.quota.BudgetExceededError`
+        or :class:`~bot.jobs.ports.UserLimitError`.
         """
         checked = spec.request
         if not isinstance(checked, CheckedRequest):
@@ -80,7 +81,8 @@ class Admission:
                 deadline_at=now + self.config.deadline_seconds,
             ),
             active_limit=self.config.per_user_active_limit,
-            allowance=self.config.allowance,
+            allowance=spec.limits.allowance if spec.limits else self.config.allowance,
+            budget=spec.limits.budget if spec.limits else None,
         )
         transitioned(job, None, now)
         return job

@@ -10,13 +10,10 @@ callbacks are harmless.
 from __future__ import annotations
 
 import hmac
-import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from bot.jobs.ports import Store
 from providers.base import Provider
-
-log = logging.getLogger(__name__)
 
 
 class CallbackRefusedError(Exception):
@@ -32,16 +29,16 @@ class CallbackRefusedError(Exception):
         self.reason = reason
 
 
-async def receive_callback(
+async def check_callback(
     store: Store,
     providers: Mapping[str, Provider],
-    clock: Callable[[], float],
     job_id: str,
     token: str,
     headers: Mapping[str, str],
     body: bytes,
 ) -> None:
-    """Check one callback and, when genuine, make its job due for a poll now.
+    """Check one callback: it returns only when the callback is genuine (the engine then
+    makes the job due for a poll, see :mod:`bot.jobs.coalesce`).
 
     Raises :class:`CallbackRefusedError`, or the provider's
     :class:`~providers.base.CallbackSignatureError` / other
@@ -52,13 +49,10 @@ async def receive_callback(
     if job is None:
         raise CallbackRefusedError(CallbackRefusedError.UNKNOWN_JOB)
     if not hmac.compare_digest(token.encode(), job.callback_token.encode()):
-        log.warning("callback for job %s with a wrong token refused", job_id)
         raise CallbackRefusedError(CallbackRefusedError.BAD_TOKEN)
     provider = providers.get(job.provider)
     if provider is None:
         raise CallbackRefusedError(CallbackRefusedError.NO_PROVIDER)
     status = provider.parse_callback(headers, body)
     if job.task_id is not None and status.task_id and status.task_id != job.task_id:
-        log.warning("callback for job %s names another task %s", job_id, status.task_id)
         raise CallbackRefusedError(CallbackRefusedError.TASK_MISMATCH)
-    await store.jobs.hint(job_id, clock())

@@ -38,6 +38,12 @@ class EngineConfig:
     #: ``store_retry_cap`` (with jitter; see :mod:`bot.jobs.guard`)
     store_retry_initial: float = 0.5
     store_retry_cap: float = 30.0
+    #: a delivered job's reference images are kept this long after it ended (for re-rolls)
+    reference_retention: float = 24 * 3600.0
+    #: how often old references are deleted and the store compacted (seconds)
+    housekeeping_interval: float = 600.0
+    #: callbacks for one job cause at most one status check per this many seconds
+    callback_coalesce_seconds: float = 2.0
 
     def concurrency(self, provider: str) -> int:
         """How many of ``provider``'s jobs may be at the provider at once."""

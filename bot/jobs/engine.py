@@ -19,11 +19,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from bot.jobs.admission import Admission
-from bot.jobs.callbacks import receive_callback
+from bot.jobs.callbacks import check_callback
+from bot.jobs.coalesce import Coalescer, delivery_id
 from bot.jobs.config import EngineConfig
 from bot.jobs.context import EngineContext, Finished
 from bot.jobs.delivery import Delivery
 from bot.jobs.guard import Backoff, StoreGuard
+from bot.jobs.housekeeping import Housekeeping
 from bot.jobs.journal import change_status
 from bot.jobs.metrics import EngineMetrics, Metrics
 from bot.jobs.models import CheckedRequest, FailureKind, Job, JobSpec
@@ -53,6 +55,7 @@ class _Stages:
     submission: Submission
     tracking: Tracking
     delivery: Delivery
+    housekeeping: Housekeeping
 
 
 class JobEngine:
@@ -81,6 +84,7 @@ class JobEngine:
         self._hinted: set[str] = set()
         backoff = Backoff(self.config.store_retry_initial, self.config.store_retry_cap)
         self.guard = StoreGuard(store, self.meters, backoff)
+        self._coalescer = Coalescer(self.config.callback_coalesce_seconds)
         self._admission = Admission(store, providers, self.config, clock)
         self._finished = Finished()
         self._wake = asyncio.Event()
@@ -137,11 +141,14 @@ class JobEngine:
     async def receive_callback(
         self, job_id: str, token: str, headers: Mapping[str, str], body: bytes
     ) -> None:
-        """A provider callback: check it and poll the job now (see :mod:`bot.jobs.callbacks`)."""
+        """A provider callback: check it (see :mod:`bot.jobs.callbacks`) and poll the job soon,
+        repeats coalesced (see :mod:`bot.jobs.coalesce`)."""
         with self.guard.watching():
-            await receive_callback(
-                self.store, self.providers, self.clock, job_id, token, headers, body
-            )
+            await check_callback(self.store, self.providers, job_id, token, headers, body)
+            poll_at = self._coalescer.when(job_id, delivery_id(headers), self.clock())
+            if poll_at is None:
+                return
+            await self.store.jobs.hint(job_id, poll_at)
         if len(self._hinted) >= MAX_HINTED:
             self._hinted.clear()
         self._hinted.add(job_id)
@@ -222,7 +229,9 @@ class JobEngine:
         )
         delivery = Delivery(ctx)
         tracking = Tracking(ctx, delivery)
-        self._stages = _Stages(ctx, Submission(ctx, tracking), tracking, delivery)
+        self._stages = _Stages(
+            ctx, Submission(ctx, tracking), tracking, delivery, Housekeeping(ctx)
+        )
         await recover(ctx)
         self._stopping = False
         self._loop_task = asyncio.get_running_loop().create_task(self._run(), name="job-engine")
@@ -258,6 +267,7 @@ class JobEngine:
                     await stages.submission.dispatch()
                     await stages.tracking.poll_due()
                     await stages.delivery.deliver_due()
+                    stages.housekeeping.run_if_due()
                 except StoreUnavailableError as exc:
                     self.guard.failed(exc)
                 except Exception:

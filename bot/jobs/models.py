@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from bot.jobs.quota import ServerBudget
 from bot.jobs.states import JobStatus
 from providers.base import GenerationRequest, ModelCapabilities, ResultImage
 
@@ -60,6 +61,17 @@ class JobSpec:
     request: GenerationRequest | CheckedRequest
     kind: str = "imagine"
     parent_job_id: str | None = None
+    #: what the requester may spend, when a server's policy decides (None: the defaults)
+    limits: Limits | None = None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A requester's daily allowance (None: unlimited) and their server's budget (None: no
+    budget), as the server's policy sets them for this request."""
+
+    allowance: int | None
+    budget: ServerBudget | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +122,8 @@ class Job:
     submitted_at: float | None = None  # when the create request was sent (it left the queue)
     completed_at: float | None = None
     delivered_at: float | None = None
+    #: when the job's reference images were deleted (retention); a re-roll needs them
+    references_purged_at: float | None = None
     results: tuple[ResultImage, ...] = field(default=())
     #: the status before the change, on the row a status change returns (None elsewhere)
     previous_status: JobStatus | None = None

@@ -10,10 +10,11 @@ implements :class:`Notifier`: Discord messages in :mod:`bot.discord`, files in t
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Protocol, TypedDict, Unpack
 
 from bot.jobs.models import FailureKind, Job, NewJob, Progress, Receipt
-from bot.jobs.quota import CreditTotals, QuotaSnapshot
+from bot.jobs.quota import BudgetSnapshot, CreditTotals, QuotaSnapshot, ServerBudget
 from bot.jobs.states import JobStatus
 from bot.media.sniff import ImageFile
 from providers.base import ResultImage
@@ -63,11 +64,20 @@ class JobFields(TypedDict, total=False):
 class JobStore(Protocol):
     """Jobs, their audit trail and their effect on the quota ledger."""
 
-    async def admit(self, job: NewJob, *, active_limit: int, allowance: int | None) -> Job:
+    async def admit(
+        self,
+        job: NewJob,
+        *,
+        active_limit: int,
+        allowance: int | None,
+        budget: ServerBudget | None = None,
+    ) -> Job:
         """Atomically: refuse with :class:`UserLimitError` when the user already has
         ``active_limit`` active jobs, reserve ``job.cost`` credits of the user's ``allowance``
-        for the day (:class:`~bot.jobs.quota.QuotaExceededError` when they do not cover it),
-        and store the job as queued with its reference images. Returns it (without images)."""
+        for the day (:class:`~bot.jobs.quota.QuotaExceededError` when they do not cover it)
+        and, for a job in a server, of the server's ``budget`` for the day and the month
+        (:class:`~bot.jobs.quota.BudgetExceededError`), and store the job as queued with its
+        reference images. Returns it (without images)."""
 
     async def get(self, job_id: str, *, images: bool = True) -> Job | None:
         """The job (with its reference and result images unless ``images`` is False)."""
@@ -95,7 +105,8 @@ class JobStore(Protocol):
         """Set ``fields`` without a status change, only while the job is in one of ``when``."""
 
     async def hint(self, job_id: str, now: float) -> None:
-        """A callback arrived: mark the job hinted and, if it is tracked, due for a poll now."""
+        """A callback arrived: mark the job hinted and, if it is tracked, due for a poll at
+        ``now`` (a poll already due sooner is not put off)."""
 
     async def count_delivery_attempt(self, job_id: str) -> int:
         """Record that a delivery is about to be attempted; return the attempt number."""
@@ -128,6 +139,10 @@ class QuotaStore(Protocol):
     async def snapshot(self, user_id: str, at: float, allowance: int | None) -> QuotaSnapshot:
         """The user's reserved and spent credits for the UTC day of ``at``."""
 
+    async def budget(self, guild_id: str, at: float, budget: ServerBudget | None) -> BudgetSnapshot:
+        """The server's use of its ``budget`` (reserved plus spent by every member) on the
+        UTC day and month of ``at``."""
+
     async def totals(self) -> CreditTotals:
         """Everyone's reserved and spent credits on the latest day with any."""
 
@@ -140,6 +155,26 @@ class MetaStore(Protocol):
 
     async def set(self, key: str, value: str) -> None:
         """Store ``value`` under ``key``."""
+
+
+@dataclass(frozen=True)
+class Compaction:
+    """What one :meth:`RetentionStore.compact` did."""
+
+    bytes_before: int
+    bytes_after: int
+    rebuilt: bool
+
+
+class RetentionStore(Protocol):
+    """Deleting what is no longer needed."""
+
+    async def purge_references(self, ended_before: float, now: float, limit: int = 500) -> int:
+        """Delete the reference images of up to ``limit`` jobs that ended before
+        ``ended_before`` (their ``references_purged_at`` becomes ``now``); how many jobs."""
+
+    async def compact(self) -> Compaction:
+        """Give the space of deleted data back to the file system."""
 
 
 class Store(Protocol):
@@ -156,6 +191,10 @@ class Store(Protocol):
     @property
     def meta(self) -> MetaStore:
         """Key/value facts."""
+
+    @property
+    def retention(self) -> RetentionStore:
+        """Deleting what is no longer needed."""
 
     async def ping(self) -> None:
         """A round trip to the backend; :class:`StoreUnavailableError` when it is unavailable."""

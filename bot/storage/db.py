@@ -232,6 +232,17 @@ class Database:
         async with self.transaction() as tx:
             return await tx.execute(sql, params)
 
+    async def vacuum(self) -> None:
+        """Rebuild the file without its free pages (holds the write lock meanwhile)."""
+        async with self._lock:
+            await self._conn.execute_fetchall("VACUUM")
+
+    async def checkpoint(self) -> None:
+        """Copy the write-ahead log into the file and truncate it (what readers still need
+        stays)."""
+        async with self._lock:
+            await self._conn.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+
     async def executescript(self, script: str) -> None:
         """Run a whole SQL script (migrations); the script manages its own transaction."""
         async with self._lock:

@@ -4,7 +4,8 @@ rows (``job_references``, ``job_results``) naming them in ``data_file``.
 A job's files are staged (written and fsynced, outside any lock) before the transaction that
 names them; after a transaction that did not name them they are discarded. Result files go
 once the job has ended (delivered: the images live on in the posted message; failed: they
-will never be shown); reference files stay with the job, since a re-roll sends them again.
+will never be shown). Reference files go when a job ends undelivered (nothing can re-roll it)
+and, for a delivered one, once its re-roll retention is over (:mod:`bot.storage.retention`).
 """
 
 from __future__ import annotations
@@ -125,6 +126,30 @@ class JobImages:
         if rows:  # (RETURNING would give the new values)
             await tx.execute(
                 "UPDATE job_results SET data_file = NULL, data = NULL WHERE job_id = ?", (job_id,)
+            )
+        return [str(row[0]) for row in rows]
+
+    @staticmethod
+    async def drop_references(tx: Transaction, job_ids: Sequence[str], now: float) -> list[str]:
+        """Inside a transaction: stop naming the reference files of ``job_ids`` and mark the
+        jobs' references purged at ``now``; the files' names (remove them once it commits)."""
+        if not job_ids:
+            return []
+        marks = ", ".join("?" for _ in job_ids)
+        rows = await tx.fetchall(
+            f"SELECT data_file FROM job_references WHERE job_id IN ({marks}) "
+            "AND data_file IS NOT NULL",
+            list(job_ids),
+        )
+        if rows:
+            await tx.execute(
+                f"UPDATE job_references SET data_file = NULL, data = NULL "
+                f"WHERE job_id IN ({marks})",
+                list(job_ids),
+            )
+            await tx.execute(
+                f"UPDATE jobs SET references_purged_at = ? WHERE id IN ({marks})",
+                [now, *job_ids],
             )
         return [str(row[0]) for row in rows]
 

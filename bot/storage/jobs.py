@@ -15,6 +15,7 @@ import aiosqlite
 
 from bot.jobs.models import FailureKind, Job, NewJob
 from bot.jobs.ports import JobFields, StoreUnavailableError, UserLimitError
+from bot.jobs.quota import ServerBudget
 from bot.jobs.states import ACTIVE, AT_PROVIDER, FINAL, REFUNDED, TRACKED, JobStatus, sources
 from bot.storage import quota
 from bot.storage.db import Database, Transaction
@@ -46,13 +47,22 @@ class SqliteJobs:
 
     # ------------------------------------------------------------------ writes
 
-    async def admit(self, job: NewJob, *, active_limit: int, allowance: int | None) -> Job:
+    async def admit(
+        self,
+        job: NewJob,
+        *,
+        active_limit: int,
+        allowance: int | None,
+        budget: ServerBudget | None = None,
+    ) -> Job:
         """Check the user's active jobs, reserve the credits and store the queued job, at once
         (its reference images written to files first, outside the transaction)."""
         references = job.request.references
         staged = await self.images.stage(job.id, "ref", references)
         try:
-            row = await self._admit(job, staged, active_limit=active_limit, allowance=allowance)
+            row = await self._admit(
+                job, staged, active_limit=active_limit, allowance=allowance, budget=budget
+            )
         except StoreUnavailableError:  # it failed, commit included: no row names the files
             await self.images.remove(staged)
             raise
@@ -62,7 +72,13 @@ class SqliteJobs:
         return job_from_row(row)
 
     async def _admit(
-        self, job: NewJob, staged: list[str | None], *, active_limit: int, allowance: int | None
+        self,
+        job: NewJob,
+        staged: list[str | None],
+        *,
+        active_limit: int,
+        allowance: int | None,
+        budget: ServerBudget | None,
     ) -> aiosqlite.Row:
         origin = job.origin
         async with self.db.transaction() as tx:
@@ -79,6 +95,8 @@ class SqliteJobs:
                 credits=job.cost,
                 allowance=allowance,
                 at=job.created_at,
+                guild_id=origin.guild_id,
+                budget=budget,
             )
             row = await tx.fetchone(
                 "INSERT INTO jobs (id, status, kind, user_id, guild_id, channel_id, "
@@ -186,8 +204,11 @@ class SqliteJobs:
             await quota.settle(tx, job_id, "commit", now)
         elif to in REFUNDED:
             await quota.settle(tx, job_id, "refund", now)
-        # an ended job's results are never shown again (delivered: they live on in the post)
+        # an ended job's results are never shown again (delivered: they live on in the post);
+        # its references are kept for re-rolls only when it was delivered (see retention.py)
         dropped = await self.images.drop_results(tx, job_id) if to in FINAL else []
+        if to in FINAL and to is not JobStatus.DELIVERED:
+            dropped += await self.images.drop_references(tx, [job_id], now)
         return row, JobStatus(current["status"]), dropped
 
     async def update(
@@ -205,11 +226,12 @@ class SqliteJobs:
         return changed == 1
 
     async def hint(self, job_id: str, now: float) -> None:
-        """A callback said something changed: poll at once (or right after the submit lands)."""
+        """A callback said something changed: poll at ``now`` or sooner (or right after the
+        submit lands)."""
         await self.db.execute(
             "UPDATE jobs SET callback_hinted = 1, "
-            f"next_poll_at = CASE WHEN status IN ({in_list(TRACKED)}) THEN :now "
-            "ELSE next_poll_at END WHERE id = :id",
+            f"next_poll_at = CASE WHEN status IN ({in_list(TRACKED)}) "
+            "THEN MIN(COALESCE(next_poll_at, :now), :now) ELSE next_poll_at END WHERE id = :id",
             {"now": now, "id": job_id},
         )
 

@@ -11,18 +11,36 @@ from __future__ import annotations
 
 import aiosqlite
 
-from bot.jobs.quota import CreditTotals, QuotaExceededError, QuotaSnapshot, utc_day
+from bot.jobs.quota import (
+    BudgetSnapshot,
+    CreditTotals,
+    QuotaExceededError,
+    QuotaSnapshot,
+    ServerBudget,
+    utc_day,
+)
+from bot.storage import budget as budget_ledger
 from bot.storage.db import Database, Transaction
 
 _UNLIMITED = 2**62
 
 
 async def reserve(
-    tx: Transaction, *, job_id: str, user_id: str, credits: int, allowance: int | None, at: float
+    tx: Transaction,
+    *,
+    job_id: str,
+    user_id: str,
+    credits: int,
+    allowance: int | None,
+    at: float,
+    guild_id: str | None = None,
+    budget: ServerBudget | None = None,
 ) -> str:
     """Reserve ``credits`` for ``job_id`` inside the caller's transaction; returns the day.
+    A job in a server counts against the server's ``budget`` too (:mod:`.budget`).
 
-    Raises :class:`QuotaExceededError` (the caller's transaction then rolls back).
+    Raises :class:`QuotaExceededError` or :class:`~bot.jobs.quota.BudgetExceededError` (the
+    caller's transaction then rolls back).
     """
     day = utc_day(at)
     await tx.execute(
@@ -43,10 +61,12 @@ async def reserve(
     if row is None:
         usage = await tx.fetchone(_USAGE, (user_id, day))
         raise QuotaExceededError(_snapshot(user_id, day, allowance, usage), credits)
+    if guild_id is not None:
+        await budget_ledger.reserve(tx, guild_id=guild_id, credits=credits, budget=budget, at=at)
     await tx.execute(
-        "INSERT INTO quota_ledger (job_id, user_id, day, entry, credits, at) "
-        "VALUES (?, ?, ?, 'reserve', ?, ?)",
-        (job_id, user_id, day, credits, at),
+        "INSERT INTO quota_ledger (job_id, user_id, day, entry, credits, at, guild_id) "
+        "VALUES (?, ?, ?, 'reserve', ?, ?, ?)",
+        (job_id, user_id, day, credits, at, guild_id),
     )
     return day
 
@@ -57,14 +77,15 @@ async def settle(tx: Transaction, job_id: str, entry: str, at: float) -> bool:
     False if it was already settled (or there was no reservation).
     """
     reservation = await tx.fetchone(
-        "SELECT user_id, day, credits FROM quota_ledger WHERE job_id = ? AND entry = 'reserve'",
+        "SELECT user_id, day, credits, guild_id FROM quota_ledger "
+        "WHERE job_id = ? AND entry = 'reserve'",
         (job_id,),
     )
     if reservation is None:
         return False
     inserted = await tx.execute(
-        "INSERT INTO quota_ledger (job_id, user_id, day, entry, credits, at) "
-        "SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM quota_ledger "
+        "INSERT INTO quota_ledger (job_id, user_id, day, entry, credits, at, guild_id) "
+        "SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM quota_ledger "
         "WHERE job_id = ? AND entry IN ('commit', 'refund'))",
         (
             job_id,
@@ -73,6 +94,7 @@ async def settle(tx: Transaction, job_id: str, entry: str, at: float) -> bool:
             entry,
             reservation["credits"],
             at,
+            reservation["guild_id"],
             job_id,
         ),
     )
@@ -88,6 +110,14 @@ async def settle(tx: Transaction, job_id: str, entry: str, at: float) -> bool:
             "day": reservation["day"],
         },
     )
+    if reservation["guild_id"] is not None:
+        await budget_ledger.settle(
+            tx,
+            guild_id=reservation["guild_id"],
+            day=reservation["day"],
+            credits=reservation["credits"],
+            entry=entry,
+        )
     return True
 
 
@@ -116,6 +146,10 @@ class SqliteQuota:
         """The user's reserved and spent credits for the UTC day of ``at``."""
         day = utc_day(at)
         return _snapshot(user_id, day, allowance, await self.db.fetchone(_USAGE, (user_id, day)))
+
+    async def budget(self, guild_id: str, at: float, budget: ServerBudget | None) -> BudgetSnapshot:
+        """The server's use of its ``budget`` on the UTC day and month of ``at``."""
+        return await budget_ledger.snapshot(self.db, guild_id, at, budget)
 
     async def totals(self) -> CreditTotals:
         """Everyone's reserved and spent credits on the latest day with any."""

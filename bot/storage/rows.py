@@ -74,6 +74,7 @@ def job_from_row(
         submitted_at=row["submitted_at"],
         completed_at=row["completed_at"],
         delivered_at=row["delivered_at"],
+        references_purged_at=row["references_purged_at"],
         results=tuple(
             ResultImage(url=r["url"], data=r["data"], mime_type=r["mime_type"]) for r in results
         ),

@@ -13,11 +13,13 @@ from pathlib import Path
 from bot.jobs.ports import StoreUnavailableError
 from bot.storage.blobs import BlobFiles
 from bot.storage.db import Database, DatabaseOpenError
+from bot.storage.guilds import SqliteGuilds
 from bot.storage.images import JobImages
 from bot.storage.jobs import SqliteJobs
 from bot.storage.meta import SqliteMeta
 from bot.storage.migrate import migrate
 from bot.storage.quota import SqliteQuota
+from bot.storage.retention import SqliteRetention
 
 
 class SqliteStore:
@@ -26,7 +28,10 @@ class SqliteStore:
     def __init__(self, db: Database, files: BlobFiles) -> None:
         self.db = db
         self.files = files
-        self._jobs = SqliteJobs(db, JobImages(db, files))
+        images = JobImages(db, files)
+        self._jobs = SqliteJobs(db, images)
+        self._retention = SqliteRetention(db, images)
+        self._guilds = SqliteGuilds(db)
         self._quota = SqliteQuota(db)
         self._meta = SqliteMeta(db)
 
@@ -68,6 +73,16 @@ class SqliteStore:
     def meta(self) -> SqliteMeta:
         """Key/value facts."""
         return self._meta
+
+    @property
+    def guilds(self) -> SqliteGuilds:
+        """Moderated servers: settings, audit log, usage."""
+        return self._guilds
+
+    @property
+    def retention(self) -> SqliteRetention:
+        """Deleting what is no longer needed (old references, free pages)."""
+        return self._retention
 
     async def ping(self) -> None:
         """One round trip to the database."""

@@ -7,30 +7,62 @@ set) serves nothing but ``POST /callbacks/{job_id}/{token}``. The status listene
 
 ``POST /callbacks/{job_id}/{token}``: unknown jobs get 404 and wrong tokens 401, bad
 signatures 401 and unreadable bodies 400, all without touching state (see
-:mod:`bot.jobs.callbacks`). The body is capped and read raw, so a signature is checked on the
-exact bytes sent. The answer is immediate; providers allow about 15 s.
+:mod:`bot.jobs.callbacks`). The whole body is read (capped: 413 above
+:data:`MAX_CALLBACK_BYTES`, 408 when it has not arrived within the body deadline) before
+anything is checked, so a signature is checked on the exact bytes sent. The answer is
+immediate; providers allow about 15 s.
+
+The receiver sheds abuse (:class:`ReceiverLimits`): each source address has a request rate
+(429 with ``Retry-After`` above it), each connection a header and a body deadline, the
+listener a cap on open connections (:mod:`bot.web.connections`), and refusals are logged at
+most once per reason per interval (:mod:`bot.web.rejections`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 from aiohttp import web
+from aiohttp.web_exceptions import HTTPRequestEntityTooLarge
+from aiohttp.web_protocol import RequestPayloadError
 
 from bot.jobs.callbacks import CallbackRefusedError
 from bot.jobs.engine import JobEngine
 from bot.jobs.metrics import CONTENT_TYPE, Metrics
+from bot.web.connections import ServerLimits
+from bot.web.limits import RateLimiter, source_of
 from bot.web.probe import add_probe_route
+from bot.web.rejections import INTERVAL, RejectionLog
 from bot.web.sockets import serve
 from providers.base import CallbackSignatureError, ProviderError
 
 log = logging.getLogger(__name__)
 
 MAX_CALLBACK_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class ReceiverLimits:
+    """What the callback receiver allows (see the module docstring)."""
+
+    server: ServerLimits = field(default_factory=ServerLimits)
+    #: requests per second from one source address (an IPv6 /64), after ``burst`` at once
+    rate: float = 50.0
+    burst: int = 100
+    #: seconds between two log lines for the same kind of refusal
+    log_interval: float = INTERVAL
+
+
 ENGINE_KEY = web.AppKey("engine", JobEngine)
 METRICS_KEY = web.AppKey("metrics", Metrics)
+LIMITS_KEY = web.AppKey("limits", ReceiverLimits)
+LIMITER_KEY = web.AppKey("limiter", RateLimiter)
+REJECTIONS_KEY = web.AppKey("rejections", RejectionLog)
 
 _REFUSALS = {
     CallbackRefusedError.UNKNOWN_JOB: 404,
@@ -38,32 +70,79 @@ _REFUSALS = {
     CallbackRefusedError.NO_PROVIDER: 404,
     CallbackRefusedError.TASK_MISMATCH: 409,
 }
+_REFUSAL_LINES = {
+    CallbackRefusedError.UNKNOWN_JOB: "callback for unknown job %s refused",
+    CallbackRefusedError.BAD_TOKEN: "callback for job %s with a wrong token refused",
+    CallbackRefusedError.NO_PROVIDER: "callback for job %s of a provider not configured refused",
+    CallbackRefusedError.TASK_MISMATCH: "callback for job %s naming another task refused",
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _json(data: object, status: int = 200) -> web.Response:
-    return web.Response(
+def _json(data: object, status: int = 200, *, close: bool = False) -> web.Response:
+    response = web.Response(
         body=json.dumps(data).encode(), status=status, content_type="application/json"
     )
+    if close:
+        response.force_close()
+    return response
+
+
+@web.middleware
+async def shed(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse a source over its request rate (429) before anything else is done."""
+    source = source_of(request.remote)
+    wait = request.app[LIMITER_KEY].allow(source)
+    if wait > 0:
+        request.app[REJECTIONS_KEY].note(
+            "rate limited", "callback receiver: requests from %s over the rate limit", source
+        )
+        response = _json({"error": "too many requests"}, 429)
+        response.headers["Retry-After"] = RateLimiter.retry_after(wait)
+        return response
+    return await handler(request)
+
+
+async def read_body(request: web.Request) -> bytes | web.Response:
+    """The whole body within the body deadline, or the answer refusing it."""
+    rejections = request.app[REJECTIONS_KEY]
+    job_id = request.match_info["job_id"]
+    if request.content_length is not None and request.content_length > MAX_CALLBACK_BYTES:
+        rejections.note("too large", "callback for job %s: body too large", job_id)
+        return _json({"error": "body too large"}, 413, close=True)
+    try:
+        async with asyncio.timeout(request.app[LIMITS_KEY].server.body_timeout):
+            return await request.read()
+    except HTTPRequestEntityTooLarge:
+        rejections.note("too large", "callback for job %s: body too large", job_id)
+        return _json({"error": "body too large"}, 413, close=True)
+    except TimeoutError:
+        rejections.note("slow body", "callback for job %s: body not sent in time", job_id)
+        return _json({"error": "body not sent in time"}, 408, close=True)
+    except (RequestPayloadError, ConnectionError) as exc:
+        rejections.note("unreadable body", "callback for job %s: unreadable body (%s)", job_id, exc)
+        return _json({"error": "unreadable body"}, 400, close=True)
 
 
 async def callback(request: web.Request) -> web.Response:
     """Receive one provider callback (see the module docstring)."""
     engine = request.app[ENGINE_KEY]
+    rejections = request.app[REJECTIONS_KEY]
     job_id = request.match_info["job_id"]
-    if request.content_length is not None and request.content_length > MAX_CALLBACK_BYTES:
-        return _json({"error": "body too large"}, 413)
-    body = await request.content.read(MAX_CALLBACK_BYTES + 1)
-    if len(body) > MAX_CALLBACK_BYTES:
-        return _json({"error": "body too large"}, 413)
+    body = await read_body(request)
+    if isinstance(body, web.Response):
+        return body
     try:
         await engine.receive_callback(job_id, request.match_info["token"], request.headers, body)
     except CallbackRefusedError as exc:
+        rejections.note(exc.reason, _REFUSAL_LINES[exc.reason], job_id)
         return _json({"error": exc.reason}, _REFUSALS[exc.reason])
     except CallbackSignatureError as exc:
-        log.warning("callback for job %s: bad signature (%s)", job_id, exc)
+        rejections.note("bad signature", "callback for job %s: bad signature (%s)", job_id, exc)
         return _json({"error": "bad signature"}, 401)
     except ProviderError as exc:  # CallbackRejectedError, ProtocolError: unreadable body
-        log.warning("callback for job %s: malformed (%s)", job_id, exc)
+        rejections.note("malformed", "callback for job %s: malformed (%s)", job_id, exc)
         return _json({"error": "malformed callback"}, 400)
     return _json({"ok": True})
 
@@ -82,10 +161,14 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=meters.exposition(), headers={"Content-Type": CONTENT_TYPE})
 
 
-def make_app(engine: JobEngine) -> web.Application:
+def make_app(engine: JobEngine, limits: ReceiverLimits | None = None) -> web.Application:
     """The callback receiver's aiohttp application: provider callbacks only."""
-    app = web.Application(client_max_size=MAX_CALLBACK_BYTES)
+    limits = limits or ReceiverLimits()
+    app = web.Application(client_max_size=MAX_CALLBACK_BYTES, middlewares=[shed])
     app[ENGINE_KEY] = engine
+    app[LIMITS_KEY] = limits
+    app[LIMITER_KEY] = RateLimiter(limits.rate, limits.burst)
+    app[REJECTIONS_KEY] = RejectionLog(log, interval=limits.log_interval)
     app.router.add_post("/callbacks/{job_id}/{token}", callback)
     add_probe_route(app)  # lets `check` prove CALLBACK_PUBLIC_URL reaches this receiver
     return app
@@ -101,9 +184,12 @@ def make_status_app(engine: JobEngine, meters: Metrics) -> web.Application:
     return app
 
 
-async def start_receiver(engine: JobEngine, sock: socket.socket) -> web.AppRunner:
+async def start_receiver(
+    engine: JobEngine, sock: socket.socket, limits: ReceiverLimits | None = None
+) -> web.AppRunner:
     """Serve the callback receiver on ``sock``; returns the runner (``cleanup`` to stop)."""
-    return await serve(make_app(engine), sock)
+    limits = limits or ReceiverLimits()
+    return await serve(make_app(engine, limits), sock, limits.server)
 
 
 async def start_status(engine: JobEngine, meters: Metrics, sock: socket.socket) -> web.AppRunner:

@@ -7,6 +7,8 @@ import socket
 
 from aiohttp import web
 
+from bot.web.connections import BoundedSite, ServerLimits
+
 
 def listen(host: str, port: int) -> socket.socket:
     """Bind a listening socket (port 0: any free port; see ``getsockname``).
@@ -26,12 +28,16 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def serve(app: web.Application, sock: socket.socket) -> web.AppRunner:
-    """Serve ``app`` on ``sock``; returns the runner (``cleanup`` to stop)."""
-    runner = web.AppRunner(app, access_log=None)
+async def serve(
+    app: web.Application, sock: socket.socket, limits: ServerLimits | None = None
+) -> web.AppRunner:
+    """Serve ``app`` on ``sock`` within ``limits`` (deadlines, a cap on connections: see
+    :mod:`bot.web.connections`); returns the runner (``cleanup`` to stop)."""
+    limits = limits or ServerLimits()
+    runner = web.AppRunner(app, access_log=None, **limits.handler_args())
     await runner.setup()
     try:
-        await web.SockSite(runner, sock).start()
+        await BoundedSite(runner, sock, limits).start()
     except BaseException:
         await runner.cleanup()
         raise

@@ -3,11 +3,16 @@ Discord's limits; images that could hurt are refused cleanly."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.discord.bot_harness import (
     imagine,
+    job_id_of,
     keys_for,
+    png,
+    result_of,
     running_bot,
     settings_for,
     status_text,
@@ -61,3 +66,29 @@ async def test_a_failure_after_the_token_expired_is_told_by_dm(fake, tmp_path):
             fake.expire_token(ix)  # the status edit will fail with 50027
             dm = await fake.wait_for(lambda: next(iter(fake.dms(user)), None), what="a DM")
             assert "flagged by safety system" in dm.content and "refunded" in dm.content
+
+
+@pytest.mark.parametrize("button", ["reroll", "4k"])
+async def test_a_rerun_after_the_references_were_deleted_is_refused_with_the_reason(
+    fake, tmp_path, button
+):
+    async with running_bot(fake, settings_for(fake, tmp_path)) as runtime:
+        user = fake.add_user("cid")
+        ix = await fake.slash(
+            user,
+            fake.channel,
+            "imagine",
+            {"prompt": "like this"},
+            attachments={"reference": ("ref.png", png(), "image/png")},
+        )
+        result = await result_of(fake, ix)
+        job_id = job_id_of(result)
+        await runtime.engine.wait(job_id, 5)
+        now = time.time()  # the retention is over
+        assert await runtime.store.retention.purge_references(now + 1, now) == 1
+        before = await runtime.engine.quota(user.id)
+        click = await fake.click(user, result, f"bb:{button}:{job_id}")
+        text = await status_text(fake, click, "❌")
+        assert "no longer kept" in text and "Nothing was charged" in text
+        after = await runtime.engine.quota(user.id)
+        assert (after.spent, after.reserved) == (before.spent, before.reserved)

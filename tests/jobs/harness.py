@@ -20,7 +20,7 @@ from bot.jobs.models import Job, JobSpec, Origin, Receipt
 from bot.media.fetch import ImageFetcher
 from bot.media.sniff import ImageFile
 from bot.storage.store import SqliteStore
-from bot.web.app import start_receiver, start_status
+from bot.web.app import ReceiverLimits, start_receiver, start_status
 from bot.web.sockets import listen
 from providers.base import GenerationRequest, Provider
 
@@ -80,6 +80,7 @@ async def make_harness(
     start: bool = True,
     clock: Callable[[], float] = time.time,
     allow_private: bool = True,
+    receiver_limits: ReceiverLimits | None = None,
 ) -> Harness:
     store = await SqliteStore.open(tmp_path / "bananabot.db")
     client = httpx.AsyncClient()
@@ -98,7 +99,7 @@ async def make_harness(
     )
     harness = Harness(engine, store, delivery, client, port=port)
     if listener is not None:
-        harness.runner = await start_receiver(engine, listener)
+        harness.runner = await start_receiver(engine, listener, receiver_limits)
         status = listen("127.0.0.1", 0)
         harness.status = await start_status(engine, engine.meters, status)
         harness.status_port = int(status.getsockname()[1])

@@ -122,17 +122,29 @@ async def test_images_survive_a_reopen(tmp_path):
         await store.close()
 
 
-@pytest.mark.parametrize("ending", [JobStatus.DELIVERED, JobStatus.FAILED])
-async def test_result_files_go_when_the_job_ends_and_references_stay(store, ending):
+async def test_result_files_go_when_the_job_is_delivered_and_references_stay(store):
     ref = ReferenceImage(data=b"ref", mime_type="image/png")
     job = await admit(store, new_job(refs=(ref,)))
     await _succeed(store, job.id, (ResultImage(data=b"r1"), ResultImage(data=b"r2")))
     assert sorted(files_of(store).values()) == [b"r1", b"r2", b"ref"]
-    assert await store.jobs.transition(job.id, ending, now=NOW + 2) is not None
+    assert await store.jobs.transition(job.id, JobStatus.DELIVERED, now=NOW + 2) is not None
     assert list(files_of(store).values()) == [b"ref"]  # a re-roll sends the reference again
     stored = await store.jobs.get(job.id)
     assert stored is not None and [r.data for r in stored.results] == [None, None]
     assert stored.request.references[0].data == b"ref"
+    assert stored.references_purged_at is None
+
+
+@pytest.mark.parametrize("ending", [JobStatus.FAILED, JobStatus.TIMED_OUT])
+async def test_every_file_goes_when_the_job_ends_undelivered(store, ending):
+    ref = ReferenceImage(data=b"ref", mime_type="image/png")
+    job = await admit(store, new_job(refs=(ref,)))
+    await _succeed(store, job.id, (ResultImage(data=b"r1"),))
+    assert await store.jobs.transition(job.id, ending, now=NOW + 2) is not None
+    assert files_of(store) == {}  # nothing can re-roll a job that was never posted
+    stored = await store.jobs.get(job.id)
+    assert stored is not None and stored.references_purged_at == NOW + 2
+    assert [r.data for r in stored.request.references] == [None]
 
 
 async def test_a_refused_admission_leaves_no_files(store):

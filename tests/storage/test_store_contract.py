@@ -183,6 +183,8 @@ async def test_hint_makes_a_tracked_job_due_and_only_marks_others(store):
     )
     await store.jobs.hint(tracked.id, NOW + 1)
     assert [j.id for j in await store.jobs.due_for_poll(NOW + 1)] == [tracked.id]
+    await store.jobs.hint(tracked.id, NOW + 5)  # a later hint does not put the poll off
+    assert [j.id for j in await store.jobs.due_for_poll(NOW + 1)] == [tracked.id]
 
 
 async def test_due_times_for_polls_and_deliveries(store):

@@ -1,0 +1,1 @@
+"""Server moderation policy: what a server allows, independent of Discord and storage."""
