@@ -22,6 +22,7 @@ import multiprocessing
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.synchronize import Event
 from pathlib import Path
@@ -80,8 +81,9 @@ class Run:
     failures: int
 
 
-def serve_fake(urls: Any, stop: Event, step_seconds: float) -> None:
-    """The provider, in a process of its own (its rendering is not the bot's CPU time)."""
+def serve_fake(urls: Any, reads: Any, stop: Event, step_seconds: float) -> None:
+    """The provider, in a process of its own (its rendering is not the bot's CPU time);
+    ``reads`` follows how many status requests it has received."""
 
     async def serve() -> None:
         async with FakeMagnific() as fake:
@@ -89,7 +91,11 @@ def serve_fake(urls: Any, stop: Event, step_seconds: float) -> None:
             fake.step_seconds = step_seconds
             fake.steps_to_finish = 3
             urls.put(fake.base_url)
-            await asyncio.to_thread(stop.wait)
+            while not stop.is_set():
+                reads.value = sum(
+                    1 for r in fake.requests if r.method == "GET" and "/files/" not in r.path
+                )
+                await asyncio.sleep(0.01)
 
     asyncio.run(serve())
 
@@ -115,19 +121,30 @@ def store_failures(h: Harness) -> int:
 async def run(fault: StoreFault, jobs: int, seconds: float) -> Run:
     context = multiprocessing.get_context("spawn")
     urls: Any = context.Queue()
+    reads: Any = context.Value("l", 0)
     stop = context.Event()
-    fake = context.Process(target=serve_fake, args=(urls, stop, seconds / 8), daemon=True)
+    fake = context.Process(target=serve_fake, args=(urls, reads, stop, seconds / 8), daemon=True)
     fake.start()
     try:
         base_url = await asyncio.to_thread(urls.get, True, 30.0)
         with tempfile.TemporaryDirectory() as tmp:
-            return await measure(Path(tmp), base_url, fault, jobs, seconds)
+            return await measure(
+                Path(tmp), base_url, lambda: int(reads.value), fault, jobs, seconds
+            )
     finally:
         stop.set()
         await asyncio.to_thread(fake.join, 10.0)
 
 
-async def measure(tmp: Path, base_url: str, fault: StoreFault, jobs: int, seconds: float) -> Run:
+async def measure(
+    tmp: Path,
+    base_url: str,
+    status_reads: Callable[[], int],
+    fault: StoreFault,
+    jobs: int,
+    seconds: float,
+) -> Run:
+    """``status_reads``: how many status requests the provider has received so far."""
     settings = MagnificProvider.settings_type.from_values(
         api_key=SecretStr("test-key"), base_url=base_url, retry=FAST_RETRY
     )
@@ -141,9 +158,9 @@ async def measure(tmp: Path, base_url: str, fault: StoreFault, jobs: int, second
                 break
             await asyncio.sleep(0.05)
         await asyncio.sleep(1.0)
-        before = provider_calls(h, "fetch")
+        before = status_reads()
         await asyncio.sleep(2.0)
-        polls_before = (provider_calls(h, "fetch") - before) / 2.0
+        polls_before = (status_reads() - before) / 2.0
 
         counter = Counting()
         logging.getLogger().addHandler(counter)
@@ -153,12 +170,14 @@ async def measure(tmp: Path, base_url: str, fault: StoreFault, jobs: int, second
             failing_at, failing_polls, cpu = None, 0, 0.0
             while time.monotonic() - applied < seconds:  # from when the engine notices
                 if failing_at is None and not h.engine.guard.healthy:
-                    failing_at, failing_polls = time.monotonic(), provider_calls(h, "fetch")
+                    # requests sent from now on: those already in flight were received
+                    await asyncio.sleep(0.02)
+                    failing_at, failing_polls = time.monotonic(), status_reads()
                     cpu = time.process_time()
                 await asyncio.sleep(0.05)
             lifted = time.monotonic()
             failing = lifted - failing_at if failing_at is not None else 0.0
-            polls_during = (provider_calls(h, "fetch") - failing_polls) / max(failing, 0.001)
+            polls_during = (status_reads() - failing_polls) / max(failing, 0.001)
             cpu = time.process_time() - cpu if failing_at is not None else 0.0
             await restore(h.store)
             for job in accepted:
