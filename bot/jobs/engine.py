@@ -156,7 +156,8 @@ class JobEngine:
 
     async def apply(self, job_id: str, status: TaskStatus) -> None:
         """Apply a provider status to a job (the engine must be running)."""
-        await self._running().tracking.apply(job_id, status)
+        with self.guard.watching():
+            await self._running().tracking.apply(job_id, status)
 
     async def wait(self, job_id: str, seconds: float) -> Job:
         """Wait (at most ``seconds``) until the job is final; returns it as stored.
