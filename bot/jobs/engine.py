@@ -244,6 +244,7 @@ class JobEngine:
         if self._loop_task is not None:
             await asyncio.gather(self._loop_task, return_exceptions=True)
         await self._tasks.stop(grace)
+        await self.guard.flush()  # what a provider answered, if the store now takes it
 
     async def abort(self) -> None:
         """Stop at once, as a dying process would: the loop and every in-flight task are

@@ -12,8 +12,9 @@ an I/O error: :class:`~bot.jobs.ports.StoreUnavailableError`), :class:`StoreGuar
   oldest first, each time the store is tried again;
 * tries the store again after a backoff (``store_retry_initial`` seconds, doubling up to
   ``store_retry_cap``, with jitter): the kept writes, then a small write of its own; when all
-  succeed the store is healthy again, with one line. A process that dies meanwhile loses the
-  kept writes, and its successor's recovery treats those jobs as it treats any crash.
+  succeed the store is healthy again, with one line. A stopping engine tries them once more;
+  a process that dies meanwhile loses them, and its successor's recovery treats those jobs as
+  it treats any crash.
 """
 
 from __future__ import annotations
@@ -123,6 +124,20 @@ class StoreGuard:
     def wait(self) -> float:
         """Seconds until the store is tried again (0 while healthy)."""
         return 0.0 if self.healthy else max(0.0, self._retry_at - self.clock())
+
+    async def flush(self) -> None:
+        """The engine is stopping: try the kept writes once more now, whatever the backoff;
+        what still cannot be written is left to the next start's recovery, in one line."""
+        if not self._kept:
+            return
+        self._retry_at = self.clock()
+        await self.ready()
+        if self._kept:
+            log.warning(
+                "stopping with %d provider answer(s) the store did not take; "
+                "the next start recovers those jobs",
+                len(self._kept),
+            )
 
     async def ready(self) -> bool:
         """True when the store takes writes: healthy, or tried again now (the backoff has

@@ -10,6 +10,7 @@ the store takes it, without a restart; afterwards every job settles and the ledg
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -177,8 +178,7 @@ async def test_a_kept_answer_lost_with_the_process_is_refunded_by_the_restart(tm
     await read_only(h.store)
     await until(condition(lambda: h.engine.guard.kept == 1), what="the answer to be kept")
     await h.engine.abort()  # the process dies with the answer in memory
-    await restore(h.store)
-    await h.close()
+    await h.close()  # (the database is still read-only: nothing more is written)
 
     provider = MagnificProvider(provider_settings(MagnificProvider, magnific))
     again = await make_harness(tmp_path, {"magnific": provider}, config=FAULTS)
@@ -188,6 +188,31 @@ async def test_a_kept_answer_lost_with_the_process_is_refunded_by_the_restart(tm
         totals = await again.store.quota.totals()
         assert (totals.reserved, totals.spent) == (0, 0)
         assert creates(magnific) == 1  # never sent again
+    finally:
+        await again.close()
+
+
+async def test_a_stopping_engine_writes_the_answers_it_kept(tmp_path, magnific):
+    magnific.slow_seconds = 0.3
+    magnific.inject(Fault.SLOW, on=On.CREATE)
+    provider = MagnificProvider(provider_settings(MagnificProvider, magnific))
+    slow_retry = dataclasses.replace(FAULTS, store_retry_initial=60.0, store_retry_cap=60.0)
+    h = await make_harness(tmp_path, {"magnific": provider}, config=slow_retry)
+    job = await h.engine.accept(spec(provider="magnific"))
+    await until(condition(lambda: creates(magnific) == 1), what="the create request")
+    await read_only(h.store)
+    await until(condition(lambda: h.engine.guard.kept == 1), what="the answer to be kept")
+    await restore(h.store)  # the next try would be a minute away: only the stop writes it
+    await h.close()
+
+    provider = MagnificProvider(provider_settings(MagnificProvider, magnific))
+    again = await make_harness(tmp_path, {"magnific": provider}, config=FAULTS)
+    try:
+        done = await again.engine.wait(job.id, 10.0)
+        assert done.status is JobStatus.DELIVERED, done.failure_reason
+        assert creates(magnific) == 1
+        totals = await again.store.quota.totals()
+        assert (totals.reserved, totals.spent) == (0, job.cost)
     finally:
         await again.close()
 
