@@ -17,6 +17,7 @@ from bot import logs
 from bot.cli.config import load_settings
 from bot.cli.errors import EXIT_USAGE, FatalError, explain, report
 from bot.cli.usage import build_parser
+from bot.jobs.ports import StoreUnavailableError
 from bot.settings import Settings
 from bot.storage.db import Database, DatabaseOpenError
 from bot.storage.migrate import migrate, schema_version
@@ -93,7 +94,7 @@ async def migrate_command(settings: Settings) -> int:
     try:
         applied = await migrate(db)
         version = await schema_version(db)
-    except (sqlite3.Error, OSError) as exc:  # a read-only file, a full disk…
+    except (sqlite3.Error, OSError, StoreUnavailableError) as exc:  # read-only, a full disk…
         raise DatabaseOpenError.of(path, exc) from exc
     finally:
         await db.close()

@@ -34,6 +34,10 @@ class EngineConfig:
     #: a waiting job is told a new place in line at most this often (seconds): with N jobs
     #: waiting, every job that starts moves all the others, N² status edits in all
     position_interval: float = 5.0
+    #: while the store fails, it is tried again after this many seconds, doubling up to
+    #: ``store_retry_cap`` (with jitter; see :mod:`bot.jobs.guard`)
+    store_retry_initial: float = 0.5
+    store_retry_cap: float = 30.0
     #: a delivered job's reference images are kept this long after it ended (for re-rolls)
     reference_retention: float = 24 * 3600.0
     #: how often old references are deleted and the store compacted (seconds)

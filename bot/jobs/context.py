@@ -7,15 +7,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Unpack
+from typing import Any, Unpack
 
 from bot.jobs.config import EngineConfig
+from bot.jobs.guard import StoreGuard
 from bot.jobs.journal import change_status
 from bot.jobs.metrics import Metrics
 from bot.jobs.models import FailureKind, Job, Progress
-from bot.jobs.ports import JobFields, Notifier, Store
+from bot.jobs.ports import JobFields, Notifier, Store, StoreUnavailableError
 from bot.jobs.states import FINAL, JobStatus
 from bot.jobs.tasks import TaskSet
 from bot.media.fetch import ImageFetcher
@@ -93,11 +94,27 @@ class EngineContext:
     tasks: TaskSet
     finished: Finished
     wake: Callable[[], None]
+    #: whether the store takes writes, and the writes kept for it (see :mod:`bot.jobs.guard`)
+    guard: StoreGuard
     meters: Metrics = field(default_factory=Metrics)
     #: jobs a genuine provider callback asked to poll, not polled since (see ``Tracking.poll``)
     hinted: set[str] = field(default_factory=set)
     #: the process's one scrubber: no failure reason is stored or shown unscrubbed
     scrub: Callable[[str], str] = field(default_factory=Scrubber)
+
+    def spawn(self, activity: str, job_id: str, coro: Coroutine[Any, Any, None]) -> bool:
+        """:meth:`TaskSet.spawn`, with the store failing inside noted by the guard (no
+        traceback: the guard says it once)."""
+        if self.tasks.busy(activity, job_id):
+            coro.close()
+            return False
+        return self.tasks.spawn(activity, job_id, self._guarded(coro))
+
+    async def _guarded(self, coro: Coroutine[Any, Any, None]) -> None:
+        try:
+            await coro
+        except StoreUnavailableError as exc:
+            self.guard.failed(exc)
 
     async def transition(
         self,

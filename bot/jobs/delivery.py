@@ -1,15 +1,17 @@
 """Delivery: a succeeded job's images are downloaded (safely), handed to the notifier once,
-and the delivery recorded, which commits the credits; failures are retried with a backoff on
+and the delivery recorded, which commits the credits (kept until the store takes it, should
+it fail just then: see :mod:`bot.jobs.guard`); failures are retried with a backoff on
 the job's own delivery clock, and a permanent one fails the job with a refund."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 
 from bot.jobs.context import EngineContext
 from bot.jobs.models import FailureKind, Job, Progress, Receipt, Stage
-from bot.jobs.ports import DeliveryError
+from bot.jobs.ports import DeliveryError, StoreUnavailableError
 from bot.jobs.states import JobStatus
 from bot.media.fetch import FetchError
 from bot.media.sniff import ImageFile, NotAnImageError, inspect_image_async
@@ -30,8 +32,7 @@ class Delivery:
         """Start a delivery for every succeeded job whose attempt is due."""
         ctx = self.ctx
         for job in await ctx.store.jobs.due_for_delivery(ctx.clock()):
-            if not ctx.tasks.busy("deliver", job.id):
-                ctx.tasks.spawn("deliver", job.id, self.deliver(job.id))
+            ctx.spawn("deliver", job.id, self.deliver(job.id))
 
     async def deliver(self, job_id: str) -> None:
         """One delivery attempt (after a crash: first, a look for an earlier one)."""
@@ -49,7 +50,7 @@ class Delivery:
             if earlier is not None:
                 log.info("job %s: already delivered before a restart (%s)", job_id, earlier.via)
                 ctx.meters.delivery("earlier")
-                await self._delivered(job, earlier)
+                await self._record(job, earlier)
                 return
         try:
             async with asyncio.timeout(ctx.remaining(job)):  # the deadline covers delivery too
@@ -75,7 +76,15 @@ class Delivery:
             await self._failed(job, attempt, "an unexpected error", permanent=False)
             return
         ctx.meters.delivery("delivered")
-        await self._delivered(job, receipt)
+        await self._record(job, receipt)
+
+    async def _record(self, job: Job, receipt: Receipt) -> None:
+        """Record the delivery (committing the credits); kept until the store takes it."""
+        try:
+            await self._delivered(job, receipt)
+        except StoreUnavailableError as exc:
+            write = functools.partial(self._delivered, job, receipt)
+            self.ctx.guard.keep("deliver", job.id, write, exc)
 
     async def _delivered(self, job: Job, receipt: Receipt) -> None:
         now = self.ctx.clock()

@@ -4,7 +4,9 @@
 composes the stages (:mod:`~bot.jobs.admission`, :mod:`~bot.jobs.submission`,
 :mod:`~bot.jobs.tracking`, :mod:`~bot.jobs.delivery`, :mod:`~bot.jobs.recovery`) around one
 loop that dispatches queued jobs, polls tracked ones and delivers succeeded ones when due.
-All state is in the store, so :meth:`JobEngine.start` after a crash simply resumes.
+All state is in the store, so :meth:`JobEngine.start` after a crash simply resumes. While the
+store fails, the loop starts no new work and tries the store again after a backoff
+(:mod:`bot.jobs.guard`).
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ from bot.jobs.coalesce import Coalescer, delivery_id
 from bot.jobs.config import EngineConfig
 from bot.jobs.context import EngineContext, Finished
 from bot.jobs.delivery import Delivery
+from bot.jobs.guard import Backoff, StoreGuard
 from bot.jobs.housekeeping import Housekeeping
 from bot.jobs.journal import change_status
 from bot.jobs.metrics import EngineMetrics, Metrics
 from bot.jobs.models import CheckedRequest, FailureKind, Job, JobSpec, Limits
-from bot.jobs.ports import Notifier, Store, UserLimitError
+from bot.jobs.ports import Notifier, Store, StoreUnavailableError, UserLimitError
 from bot.jobs.quota import BudgetSnapshot, QuotaExceededError, QuotaSnapshot, ServerBudget
 from bot.jobs.recovery import recover
 from bot.jobs.states import FINAL, JobStatus
@@ -79,6 +82,8 @@ class JobEngine:
         self.meters = metrics if metrics is not None else Metrics()
         self.scrubber = scrubber if scrubber is not None else Scrubber()
         self._hinted: set[str] = set()
+        backoff = Backoff(self.config.store_retry_initial, self.config.store_retry_cap)
+        self.guard = StoreGuard(store, self.meters, backoff)
         self._coalescer = Coalescer(self.config.callback_coalesce_seconds)
         self._admission = Admission(store, providers, self.config, clock)
         self._finished = Finished()
@@ -97,7 +102,8 @@ class JobEngine:
     async def accept(self, spec: JobSpec) -> Job:
         """Validate (unless checked), reserve credits and queue the job, atomically."""
         try:
-            job = await self._admission.accept(spec)
+            with self.guard.watching():
+                job = await self._admission.accept(spec)
         except QuotaExceededError:
             self.meters.quota_refused("quota")
             raise
@@ -109,16 +115,17 @@ class JobEngine:
 
     async def cancel(self, job_id: str) -> bool:
         """Cancel a job that has not reached a provider yet; credits are refunded."""
-        cancelled = await change_status(
-            self.store,
-            job_id,
-            JobStatus.CANCELLED,
-            now=self.clock(),
-            only_from=[JobStatus.QUEUED],
-            note="cancelled",
-            failure_kind=FailureKind.CANCELLED,
-            failure_reason="cancelled",
-        )
+        with self.guard.watching():
+            cancelled = await change_status(
+                self.store,
+                job_id,
+                JobStatus.CANCELLED,
+                now=self.clock(),
+                only_from=[JobStatus.QUEUED],
+                note="cancelled",
+                failure_kind=FailureKind.CANCELLED,
+                failure_reason="cancelled",
+            )
         if cancelled is not None:
             if self._stages is not None:
                 self._stages.ctx.ended(cancelled)
@@ -145,11 +152,12 @@ class JobEngine:
     ) -> None:
         """A provider callback: check it (see :mod:`bot.jobs.callbacks`) and poll the job soon,
         repeats coalesced (see :mod:`bot.jobs.coalesce`)."""
-        await check_callback(self.store, self.providers, job_id, token, headers, body)
-        poll_at = self._coalescer.when(job_id, delivery_id(headers), self.clock())
-        if poll_at is None:
-            return
-        await self.store.jobs.hint(job_id, poll_at)
+        with self.guard.watching():
+            await check_callback(self.store, self.providers, job_id, token, headers, body)
+            poll_at = self._coalescer.when(job_id, delivery_id(headers), self.clock())
+            if poll_at is None:
+                return
+            await self.store.jobs.hint(job_id, poll_at)
         if len(self._hinted) >= MAX_HINTED:
             self._hinted.clear()
         self._hinted.add(job_id)
@@ -157,7 +165,8 @@ class JobEngine:
 
     async def apply(self, job_id: str, status: TaskStatus) -> None:
         """Apply a provider status to a job (the engine must be running)."""
-        await self._running().tracking.apply(job_id, status)
+        with self.guard.watching():
+            await self._running().tracking.apply(job_id, status)
 
     async def wait(self, job_id: str, seconds: float) -> Job:
         """Wait (at most ``seconds``) until the job is final; returns it as stored.
@@ -186,9 +195,15 @@ class JobEngine:
         return stored
 
     async def health(self) -> bool:
-        """True when the store answers."""
+        """True when the store answers and takes writes (false from a failed store operation
+        until the store has been tried again and worked)."""
+        if not self.guard.healthy:
+            return False
         try:
             await self.store.ping()
+        except StoreUnavailableError as exc:
+            self.guard.failed(exc)  # says so once
+            return False
         except Exception:
             log.exception("health check: the store is unavailable")
             return False
@@ -217,6 +232,7 @@ class JobEngine:
             tasks=self._tasks,
             finished=self._finished,
             wake=self._wake.set,
+            guard=self.guard,
             meters=self.meters,
             hinted=self._hinted,
             scrub=self.scrubber,
@@ -237,6 +253,7 @@ class JobEngine:
         if self._loop_task is not None:
             await asyncio.gather(self._loop_task, return_exceptions=True)
         await self._tasks.stop(grace)
+        await self.guard.flush()  # what a provider answered, if the store now takes it
 
     async def abort(self) -> None:
         """Stop at once, as a dying process would: the loop and every in-flight task are
@@ -256,19 +273,29 @@ class JobEngine:
         stages = self._running()
         while not self._stopping:
             self._wake.clear()
-            try:
-                await stages.submission.dispatch()
-                await stages.tracking.poll_due()
-                await stages.delivery.deliver_due()
-                stages.housekeeping.run_if_due()
-            except Exception:
-                log.exception("job engine loop error")
+            if await self.guard.ready():  # no new work while the store fails
+                try:
+                    await stages.submission.dispatch()
+                    await stages.tracking.poll_due()
+                    await stages.delivery.deliver_due()
+                    stages.housekeeping.run_if_due()
+                except StoreUnavailableError as exc:
+                    self.guard.failed(exc)
+                except Exception:
+                    log.exception("job engine loop error")
             await self._sleep_until_due()
 
     async def _sleep_until_due(self) -> None:
         delay = self.config.idle_tick
-        due = await self.store.jobs.next_due_at()
-        if due is not None:
-            delay = min(delay, max(0.0, due - self.clock()))
+        if self.guard.healthy:
+            try:
+                due = await self.store.jobs.next_due_at()
+            except StoreUnavailableError as exc:
+                self.guard.failed(exc)
+                due = None
+            if due is not None:
+                delay = min(delay, max(0.0, due - self.clock()))
+        if not self.guard.healthy:  # until the store is tried again (woken: a look, no more)
+            delay = self.guard.wait()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=max(delay, MIN_SLEEP))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from bot.jobs.context import EngineContext
+from bot.jobs.ports import StoreUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -47,5 +48,7 @@ class Housekeeping:
                 if purged < BATCH:
                     break
             await retention.compact()
+        except StoreUnavailableError as exc:  # the guard says so, once
+            ctx.guard.failed(exc)
         except Exception as exc:  # the next run tries again; jobs never wait for this
             log.warning("housekeeping failed, tried again later: %s", exc)

@@ -23,7 +23,11 @@ Every name starts with ``bananabot_``:
   attempt that will be tried again), ``failed`` (given up, refunded), ``earlier`` (found
   delivered before a restart);
 * ``bananabot_interaction_ack_seconds``: from an interaction's creation (its snowflake) to
-  the bot's first response to it, measured in :mod:`bot.discord`.
+  the bot's first response to it, measured in :mod:`bot.discord`;
+* ``bananabot_store_healthy``: 1 while the store takes writes, 0 from a failed store operation
+  until a retry succeeds (:mod:`bot.jobs.guard`);
+* ``bananabot_store_failures_total{error}``: store operations that failed because the store was
+  unavailable, by its error code (``SQLITE_FULL``, ``SQLITE_READONLY``, ``ENOSPC``…).
 
 The event loop's lag is registered here by the web side (:mod:`bot.web.lag`).
 """
@@ -39,6 +43,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -149,6 +154,18 @@ class Metrics:
             buckets=ACK_BUCKETS,
             registry=self.registry,
         )
+        self.store_healthy = Gauge(
+            "bananabot_store_healthy",
+            "1 while the store takes writes; 0 from a failed store operation until a retry works.",
+            registry=self.registry,
+        )
+        self.store_healthy.set(1)
+        self.store_failures = Counter(
+            "bananabot_store_failures",
+            "Store operations that failed because the store was unavailable, by error code.",
+            ["error"],
+            registry=self.registry,
+        )
 
     # ------------------------------------------------------------------ measuring
 
@@ -181,6 +198,14 @@ class Metrics:
     def delivery(self, outcome: str) -> None:
         """A delivery attempt ended (``delivered``, ``retried``, ``failed``, ``earlier``)."""
         self.deliveries.labels(outcome).inc()
+
+    def store_failed(self, error: str) -> None:
+        """A store operation failed with the store unavailable (``error``: its code)."""
+        self.store_failures.labels(error).inc()
+
+    def store_health(self, healthy: bool) -> None:
+        """The store started failing (False) or takes writes again (True)."""
+        self.store_healthy.set(1 if healthy else 0)
 
     def acknowledged(self, seconds: float) -> None:
         """An interaction was first answered ``seconds`` after its creation."""

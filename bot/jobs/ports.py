@@ -1,8 +1,9 @@
 """What the engine needs from the world around it, as protocols the core owns.
 
 A storage backend implements :class:`Store` (jobs with their quota ledger, and small
-key/value facts); the SQLite one is :mod:`bot.storage`, and a PostgreSQL one would be a sibling
-package passing the same contract tests (``tests/storage``). Whatever shows results to people
+key/value facts), raising :class:`StoreUnavailableError` when its disk or server fails; the
+SQLite one is :mod:`bot.storage`, and a PostgreSQL one would be a sibling package passing the
+same contract tests (``tests/storage``). Whatever shows results to people
 implements :class:`Notifier`: Discord messages in :mod:`bot.discord`, files in the CLI.
 """
 
@@ -28,6 +29,19 @@ class UserLimitError(Exception):
             "wait for one to finish and try again"
         )
         self.limit = limit
+
+
+class StoreUnavailableError(Exception):
+    """The store cannot do its work just now: the disk is full, the file became read-only,
+    an I/O error, a lock held too long. Nothing was written; the same operation may succeed
+    later. A backend raises this (never its driver's own errors) for such faults, so the engine
+    can slow down and try again without knowing the backend (see :mod:`bot.jobs.guard`).
+
+    ``code``: a short, stable name for the fault (SQLite's own, e.g. ``SQLITE_FULL``)."""
+
+    def __init__(self, message: str, code: str = "unavailable") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class JobFields(TypedDict, total=False):
@@ -183,7 +197,7 @@ class Store(Protocol):
         """Deleting what is no longer needed."""
 
     async def ping(self) -> None:
-        """A round trip to the backend; raises when it is unavailable."""
+        """A round trip to the backend; :class:`StoreUnavailableError` when it is unavailable."""
 
     async def close(self) -> None:
         """Release the backend's connections."""

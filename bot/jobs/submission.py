@@ -1,22 +1,28 @@
 """Submission: queued jobs go to their provider within its concurrency limit, in order.
 
 A job is marked ``submitting`` before the create request is sent, so a crash mid-request is
-known on restart (and never resent: it might bill twice). Waiting jobs hear their place in
+known on restart (and never resent: it might bill twice). The provider's answer, whatever it
+is, is recorded next; if the store refuses that, the answer is kept and written when the store
+allows (see :mod:`bot.jobs.guard`). Waiting jobs hear their place in
 line whenever it changes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import assert_never
 
 from bot.jobs.context import EngineContext, failure_kind
+from bot.jobs.guard import Write
 from bot.jobs.models import FailureKind, Job, Progress, Stage
+from bot.jobs.ports import StoreUnavailableError
 from bot.jobs.states import TRACKED, JobStatus
 from bot.jobs.tracking import Tracking
 from providers.base import (
     Completion,
+    Provider,
     ProviderError,
     SubmitOutcomeUnknownError,
     TaskState,
@@ -62,7 +68,7 @@ class Submission:
                 continue
             if counts.get(job.provider, 0) < ctx.config.concurrency(job.provider):
                 counts[job.provider] = counts.get(job.provider, 0) + 1
-                ctx.tasks.spawn("submit", job.id, self.submit(job))
+                ctx.spawn("submit", job.id, self.submit(job))
                 continue
             waiting[job.provider] = waiting.get(job.provider, 0) + 1
             await self._tell_position(job, waiting[job.provider])
@@ -87,57 +93,86 @@ class Submission:
         now = ctx.clock()
         if await ctx.transition(listed.id, JobStatus.SUBMITTING, now=now, submitted_at=now) is None:
             return
-        job = await ctx.store.jobs.get(listed.id)  # with its reference images
+        self._positions.pop(listed.id, None)
+        # from here on the job is "submitting": it ends recorded, or kept to be recorded
+        try:
+            job = await ctx.store.jobs.get(listed.id)  # with its reference images
+        except StoreUnavailableError as exc:
+            reason = "the bot's database failed before the request was sent; it was not sent"
+            fail = functools.partial(ctx.fail, listed, FailureKind.INTERNAL, reason)
+            ctx.guard.keep("submit", listed.id, fail, exc)
+            return
         assert job is not None
-        self._positions.pop(job.id, None)
         await ctx.report(job, Progress(Stage.SUBMITTED, elapsed=now - job.created_at))
         provider = ctx.providers.get(job.provider)
         if provider is None:
-            await ctx.fail(job, FailureKind.BAD_KEY, f"{job.provider} is no longer configured")
-            return
-        callback_url = None
-        if ctx.config.callback_base_url and provider.capabilities.completion is Completion.CALLBACK:
-            base = ctx.config.callback_base_url.rstrip("/")
-            callback_url = f"{base}/callbacks/{job.id}/{job.callback_token}"
+            reason = f"{job.provider} is no longer configured"
+            record: Write = functools.partial(ctx.fail, job, FailureKind.BAD_KEY, reason)
+        else:
+            record = await self._send(job, provider, self._callback_url(job, provider))
+        write = functools.partial(self._record, job, record)
+        try:
+            await write()
+        except StoreUnavailableError as exc:  # the provider's answer must not be lost
+            ctx.guard.keep("submit", job.id, write, exc)
+
+    def _callback_url(self, job: Job, provider: Provider) -> str | None:
+        config = self.ctx.config
+        if config.callback_base_url and provider.capabilities.completion is Completion.CALLBACK:
+            base = config.callback_base_url.rstrip("/")
+            return f"{base}/callbacks/{job.id}/{job.callback_token}"
+        return None
+
+    async def _send(self, job: Job, provider: Provider, callback_url: str | None) -> Write:
+        """Send the create request; how to record the provider's answer (whatever it was)."""
+        ctx = self.ctx
         try:
             with ctx.meters.provider_call(job.provider, job.model, "submit"):
                 async with asyncio.timeout(ctx.remaining(job)):  # the deadline covers it too
                     status = await provider.submit(job.request, callback_url=callback_url)
         except TimeoutError:
             ctx.meters.provider_error(job.provider, "submit", FailureKind.TIMED_OUT, None)
-            await ctx.fail(
+            return functools.partial(
+                ctx.fail,
                 job,
                 FailureKind.TIMED_OUT,
                 f"{job.provider} did not answer before the job's deadline; it was not sent "
                 "again, and a late result will not be charged",
                 to=JobStatus.TIMED_OUT,
             )
-            return
         except SubmitOutcomeUnknownError as exc:
             ctx.meters.provider_error(job.provider, "submit", FailureKind.UNKNOWN_OUTCOME, exc)
             log.warning("job %s: submit outcome unknown: %s (%s)", job.id, exc, exc.detail)
-            await ctx.fail(
+            return functools.partial(
+                ctx.fail,
                 job,
                 FailureKind.UNKNOWN_OUTCOME,
                 f"{exc}; it was not sent again, to avoid paying twice",
             )
-            return
         except ProviderError as exc:
             kind = failure_kind(exc)
             ctx.meters.provider_error(job.provider, "submit", kind, exc)
             log.info("job %s: submit failed: %s (%s)", job.id, exc, exc.detail)
-            await ctx.fail(job, kind, str(exc))
-            return
+            return functools.partial(ctx.fail, job, kind, str(exc))
         except Exception as exc:
             ctx.meters.provider_error(job.provider, "submit", FailureKind.INTERNAL, exc)
             log.exception("job %s: unexpected submit error", job.id)
-            await ctx.fail(job, FailureKind.INTERNAL, "an unexpected error (see the logs)")
-            return
+            return functools.partial(
+                ctx.fail, job, FailureKind.INTERNAL, "an unexpected error (see the logs)"
+            )
+        return functools.partial(
+            self._submitted, job, status, expect_callback=callback_url is not None
+        )
+
+    async def _record(self, job: Job, record: Write) -> None:
+        """Record the provider's answer; a failure other than the store's fails the job."""
         try:
-            await self._submitted(job, status, expect_callback=callback_url is not None)
+            await record()
+        except StoreUnavailableError:
+            raise
         except Exception:
             log.exception("job %s: could not record the provider's answer", job.id)
-            await ctx.fail(job, FailureKind.INTERNAL, "an unexpected error (see the logs)")
+            await self.ctx.fail(job, FailureKind.INTERNAL, "an unexpected error (see the logs)")
 
     async def _submitted(self, job: Job, status: TaskStatus, *, expect_callback: bool) -> None:
         ctx = self.ctx

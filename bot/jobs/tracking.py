@@ -2,19 +2,21 @@
 
 Callbacks never carry the truth: a valid one only makes the job due for a poll now. Every
 status, from a scheduled poll or a hinted one, goes through :meth:`Tracking.apply`, whose
-compare-and-set transitions make duplicates and late arrivals harmless.
+compare-and-set transitions make duplicates and late arrivals harmless. A finished task's
+status that the store refused is kept and applied when the store allows (:mod:`bot.jobs.guard`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import assert_never
 
 from bot.jobs.context import EngineContext, failure_kind
 from bot.jobs.delivery import Delivery
 from bot.jobs.models import FailureKind, Job, Progress, Stage
-from bot.jobs.ports import JobFields
+from bot.jobs.ports import JobFields, StoreUnavailableError
 from bot.jobs.states import TRACKED, JobStatus
 from providers.base import (
     BadKeyError,
@@ -51,8 +53,7 @@ class Tracking:
         """Start a status read for every tracked job whose time has come."""
         ctx = self.ctx
         for job in await ctx.store.jobs.due_for_poll(ctx.clock()):
-            if not ctx.tasks.busy("poll", job.id):
-                ctx.tasks.spawn("poll", job.id, self.poll(job))
+            ctx.spawn("poll", job.id, self.poll(job))
 
     async def poll(self, job: Job) -> None:
         """Read the job's task status from its provider and apply it (or time the job out)."""
@@ -87,7 +88,13 @@ class Tracking:
             ctx.meters.provider_error(job.provider, "fetch", failure_kind(exc), exc)
             await self._fetch_failed(job, exc)
             return
-        await self.apply(job.id, status, via=via)
+        try:
+            await self.apply(job.id, status, via=via)
+        except StoreUnavailableError as exc:
+            if not status.state.terminal:
+                raise  # still running: the job is polled again once the store is back
+            # a finished task's outcome (its results) is kept until the store takes it
+            ctx.guard.keep("poll", job.id, functools.partial(self.apply, job.id, status), exc)
 
     async def _fetch_failed(self, job: Job, exc: ProviderError) -> None:
         """A status read failed: a lost task (after a grace), a refused key or no credits end
@@ -149,7 +156,7 @@ class Tracking:
             job.id, JobStatus.SUCCEEDED, now=now, results=status.images, **fields
         )
         if done is not None:
-            ctx.tasks.spawn("deliver", job.id, self.delivery.deliver(job.id))
+            ctx.spawn("deliver", job.id, self.delivery.deliver(job.id))
 
     async def failed(self, job: Job, status: TaskStatus) -> None:
         """The provider gave up on the task: fail the job with its reason."""

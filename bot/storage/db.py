@@ -12,6 +12,12 @@ Single-statement reads go to one read-only connection, each in one round trip to
 (so they need no lock of their own); reads that must see one state together
 (:meth:`Database.fetch_together`) take turns on a second one. (An in-memory database has
 only the one connection; its reads share the writer's lock.)
+
+SQLite's errors that mean the database cannot be used just now (disk full, read-only, I/O
+error, locked too long, …: :data:`UNAVAILABLE`) leave as
+:class:`~bot.jobs.ports.StoreUnavailableError`, so the engine slows down and tries again
+without knowing SQLite; any other error (a bad query, a constraint) is a bug and stays as it is.
+A failed transaction, its ``COMMIT`` included, is always rolled back.
 """
 
 from __future__ import annotations
@@ -20,15 +26,45 @@ import asyncio
 import os
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
+from bot.jobs.ports import StoreUnavailableError
+
 Params = Sequence[Any] | dict[str, Any]
+
+#: SQLite result codes (and their extended forms) meaning the database cannot be used just
+#: now, as opposed to a mistake in a query
+UNAVAILABLE = (
+    "SQLITE_FULL",
+    "SQLITE_READONLY",
+    "SQLITE_IOERR",
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_CANTOPEN",
+    "SQLITE_PERM",
+    "SQLITE_NOMEM",
+    "SQLITE_PROTOCOL",
+    "SQLITE_CORRUPT",
+    "SQLITE_NOTADB",
+)
+
+
+@contextmanager
+def unavailable_as_store_error() -> Iterator[None]:
+    """Turn SQLite's "cannot be used just now" errors into :class:`StoreUnavailableError`."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        code = str(getattr(exc, "sqlite_errorname", "") or "")
+        if code.startswith(UNAVAILABLE):
+            raise StoreUnavailableError(f"the database is unavailable: {exc}", code) from exc
+        raise
 
 
 class OpenProblem(StrEnum):
@@ -52,8 +88,13 @@ class DatabaseOpenError(Exception):
         self.reason = reason
 
     @classmethod
-    def of(cls, path: Path, exc: sqlite3.Error | OSError) -> DatabaseOpenError:
+    def of(
+        cls, path: Path, exc: sqlite3.Error | OSError | StoreUnavailableError
+    ) -> DatabaseOpenError:
         """Classify what went wrong opening ``path``."""
+        if isinstance(exc, StoreUnavailableError):  # SQLite's own error is the one to classify
+            cause = exc.__cause__
+            exc = cause if isinstance(cause, sqlite3.Error | OSError) else OSError(str(exc))
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         code = getattr(exc, "sqlite_errorname", "")
         if path.is_dir():
@@ -135,17 +176,21 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
-        """``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on any error)."""
+        """``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on any error, a failed ``COMMIT``
+        included: a full disk may refuse the commit itself)."""
         async with self._lock:
-            try:
-                await self._conn.execute("BEGIN IMMEDIATE")
-                yield Transaction(self._conn)
-            except BaseException:
-                # also when cancelled during BEGIN: never leave the connection mid-transaction
-                if self._conn.in_transaction:
-                    await asyncio.shield(self._conn.execute("ROLLBACK"))
-                raise
-            await self._conn.execute("COMMIT")
+            with unavailable_as_store_error():
+                if self._conn.in_transaction:  # a ROLLBACK that failed with the disk
+                    await self._conn.execute("ROLLBACK")
+                try:
+                    await self._conn.execute("BEGIN IMMEDIATE")
+                    yield Transaction(self._conn)
+                    await self._conn.execute("COMMIT")
+                except BaseException:
+                    # also when cancelled during BEGIN: never leave the connection mid-transaction
+                    if self._conn.in_transaction:
+                        await asyncio.shield(self._conn.execute("ROLLBACK"))
+                    raise
 
     async def fetch_together(self, *queries: tuple[str, Params]) -> list[list[aiosqlite.Row]]:
         """The rows of each query, all read from one state of the database.
@@ -153,7 +198,8 @@ class Database:
         Runs to the end even if the caller is cancelled, so the connection is never left
         inside its read transaction.
         """
-        return await asyncio.shield(self._fetch_together(queries))
+        with unavailable_as_store_error():
+            return await asyncio.shield(self._fetch_together(queries))
 
     async def _fetch_together(
         self, queries: Sequence[tuple[str, Params]]
@@ -175,10 +221,11 @@ class Database:
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
         """All rows of a read outside any transaction (never waits for a writer)."""
-        if not self._shared:  # one call on the reader's thread: nothing interleaves with it
-            return list(await self._reader.execute_fetchall(sql, params))
-        async with self._lock:
-            return list(await self._reader.execute_fetchall(sql, params))
+        with unavailable_as_store_error():
+            if not self._shared:  # one call on the reader's thread: nothing interleaves with it
+                return list(await self._reader.execute_fetchall(sql, params))
+            async with self._lock:
+                return list(await self._reader.execute_fetchall(sql, params))
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """One write in its own transaction; returns the number of rows changed."""

@@ -11,12 +11,14 @@ and, for a delivered one, once its re-roll retention is over (:mod:`bot.storage.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aiosqlite
 
+from bot.jobs.ports import StoreUnavailableError
 from bot.jobs.states import FINAL
 from bot.storage.blobs import BlobFiles
 from bot.storage.db import Database, Transaction
@@ -41,18 +43,25 @@ class JobImages:
     async def stage(
         self, job_id: str, kind: str, images: Sequence[ReferenceImage | ResultImage]
     ) -> list[str | None]:
-        """Write the bytes of ``images`` to new files; their names (None: no bytes)."""
+        """Write the bytes of ``images`` to new files; their names (None: no bytes).
+
+        :class:`~bot.jobs.ports.StoreUnavailableError` when the disk refuses them."""
         names = [
             self.files.new_name(job_id, kind, i) if image.data is not None else None
             for i, image in enumerate(images)
         ]
-        await self.files.write(
-            [
-                (name, image.data)
-                for name, image in zip(names, images, strict=True)
-                if name is not None and image.data is not None
-            ]
-        )
+        try:
+            await self.files.write(
+                [
+                    (name, image.data)
+                    for name, image in zip(names, images, strict=True)
+                    if name is not None and image.data is not None
+                ]
+            )
+        except OSError as exc:  # a full disk, a read-only file system
+            await self.remove(names)
+            code = errno.errorcode.get(exc.errno or 0, "OSError")
+            raise StoreUnavailableError(f"image files cannot be written: {exc}", code) from exc
         return names
 
     async def discard(self, job_id: str, staged: Sequence[str | None]) -> None:

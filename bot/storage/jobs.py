@@ -14,7 +14,7 @@ from typing import Any, Unpack
 import aiosqlite
 
 from bot.jobs.models import FailureKind, Job, NewJob
-from bot.jobs.ports import JobFields, UserLimitError
+from bot.jobs.ports import JobFields, StoreUnavailableError, UserLimitError
 from bot.jobs.quota import ServerBudget
 from bot.jobs.states import ACTIVE, AT_PROVIDER, FINAL, REFUNDED, TRACKED, JobStatus, sources
 from bot.storage import quota
@@ -63,6 +63,9 @@ class SqliteJobs:
             row = await self._admit(
                 job, staged, active_limit=active_limit, allowance=allowance, budget=budget
             )
+        except StoreUnavailableError:  # it failed, commit included: no row names the files
+            await self.images.remove(staged)
+            raise
         except BaseException:
             await asyncio.shield(self.images.discard(job.id, staged))
             raise
@@ -161,6 +164,9 @@ class SqliteJobs:
                 row, previous, dropped = await self._transition(
                     tx, allowed, assignments, params, note, results, staged
                 )
+        except StoreUnavailableError:  # it failed, commit included: no row names the files
+            await self.images.remove(staged)
+            raise
         except BaseException:
             await asyncio.shield(self.images.discard(job_id, staged))
             raise

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from bot.jobs.ports import StoreUnavailableError
 from bot.storage.blobs import BlobFiles
 from bot.storage.db import Database, DatabaseOpenError
 from bot.storage.guilds import SqliteGuilds
@@ -50,7 +51,7 @@ class SqliteStore:
             await migrate(db)
             files = BlobFiles.beside(path)
             await JobImages(db, files).tidy()
-        except (sqlite3.Error, OSError) as exc:
+        except (sqlite3.Error, OSError, StoreUnavailableError) as exc:
             await db.close()
             raise DatabaseOpenError.of(path, exc) from exc
         except BaseException:

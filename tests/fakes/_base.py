@@ -166,6 +166,9 @@ class FakeServer:
         self.port = 0
         self.send_callbacks = True
         self.noisy_images = False
+        #: extra characters in each result URL's signature (presigned storage URLs run to
+        #: kilobytes; 6000 makes each URL a row larger than an SQLite page)
+        self.url_padding = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -301,7 +304,8 @@ class FakeServer:
             name = f"{uuid.uuid4().hex}.{ext}"
             mime = "image/jpeg" if ext == "jpg" else "image/png"
             self.files[name] = (data, mime)
-            urls.append(f"{self.base_url}/files/{name}?token=exp%3D9999999999~hmac%3Dabc")
+            signature = "hmac%3Dabc" + "0" * self.url_padding
+            urls.append(f"{self.base_url}/files/{name}?token=exp%3D9999999999~{signature}")
         return urls
 
     async def _serve_file(self, request: web.Request) -> web.Response:
