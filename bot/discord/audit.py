@@ -20,6 +20,7 @@ import discord
 from bot.discord.notifier import DiscordNotifier
 from bot.discord.texts import COLOR, NO_MENTIONS, truncate
 from bot.jobs.models import FailureKind, Job, Progress, Receipt
+from bot.jobs.ports import StoreUnavailableError
 from bot.jobs.states import JobStatus
 from bot.media.sniff import ImageFile, NotAnImageError
 from bot.media.thumbnail import thumbnail_async
@@ -125,6 +126,11 @@ class AuditLog:
         try:
             await self.guilds.record(event)
             policy = await self.guilds.policy(event.guild_id)
+        except StoreUnavailableError as exc:  # the engine's guard reports the store's state
+            log.warning(
+                "server %s: an audit entry was lost, store unavailable (%s)", event.guild_id, exc
+            )
+            return
         except Exception:
             log.exception("server %s: could not store an audit entry", event.guild_id)
             return

@@ -10,16 +10,33 @@ from typing import Any, TypeVar
 
 import discord
 
+from bot.jobs.ports import StoreUnavailableError
+
 log = logging.getLogger(__name__)
+
+STORE_DOWN = (
+    "❌ The bot's database is unavailable right now, so nothing was started or charged. "
+    "Try again in a minute."
+)
 
 S = TypeVar("S")
 
 
 async def report_unexpected(interaction: discord.Interaction[Any], error: BaseException) -> None:
-    """Log the traceback with a reference id and tell the user privately, never silently."""
+    """Log the traceback with a reference id and tell the user privately, never silently.
+
+    The store being unavailable is no surprise: the engine's guard has logged it once, so the
+    member hears that plainly and the log gets no traceback."""
     ref = secrets.token_hex(4)
-    log.error("unexpected error (ref %s) in interaction %s", ref, interaction.id, exc_info=error)
-    text = f"❌ Something went wrong (ref {ref}). A server admin can look it up in the logs."
+    cause = getattr(error, "original", error)  # app command errors wrap the callback's
+    if isinstance(cause, StoreUnavailableError):
+        log.info("interaction %s: the store is unavailable (%s)", interaction.id, cause)
+        text = STORE_DOWN
+    else:
+        log.error(
+            "unexpected error (ref %s) in interaction %s", ref, interaction.id, exc_info=error
+        )
+        text = f"❌ Something went wrong (ref {ref}). A server admin can look it up in the logs."
     try:
         if interaction.response.is_done():
             await interaction.edit_original_response(content=text, view=None)

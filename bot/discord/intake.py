@@ -15,6 +15,7 @@ import aiohttp
 import discord
 
 from bot.discord.audit import audit_of
+from bot.discord.errors import STORE_DOWN
 from bot.discord.rules import Screened, ServerRules
 from bot.discord.texts import (
     MESSAGE_LIMIT,
@@ -26,7 +27,7 @@ from bot.discord.texts import (
 )
 from bot.jobs.engine import JobEngine
 from bot.jobs.models import Job, JobSpec, Origin
-from bot.jobs.ports import UserLimitError
+from bot.jobs.ports import StoreUnavailableError, UserLimitError
 from bot.jobs.quota import BudgetExceededError, QuotaExceededError
 from bot.media.references import ReferenceImageError, ReferenceLoader
 from bot.moderation.policy import GuildPolicy
@@ -225,6 +226,11 @@ class JobIntake:
             )
         except BudgetExceededError as exc:
             await self.tell(interaction, budget_line(exc))
+        except StoreUnavailableError as exc:  # the engine's guard has logged the store's state
+            log.info(
+                "interaction %s: not admitted, the store is unavailable (%s)", interaction.id, exc
+            )
+            await self.tell(interaction, STORE_DOWN)
         except UserLimitError as exc:
             await self.tell(
                 interaction, f"❌ {sentence(str(exc).capitalize())} Nothing was charged."

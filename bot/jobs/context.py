@@ -152,6 +152,8 @@ class EngineContext:
     async def _report_end(self, job: Job) -> None:
         try:
             await self.notifier.ended(job)
+        except StoreUnavailableError as exc:  # the guard reports the store's state
+            log.info("job %s: its end was not recorded, the store is unavailable (%s)", job.id, exc)
         except Exception:
             log.exception("job %s: recording its end failed", job.id)
 

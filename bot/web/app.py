@@ -34,6 +34,7 @@ from aiohttp.web_protocol import RequestPayloadError
 from bot.jobs.callbacks import CallbackRefusedError
 from bot.jobs.engine import JobEngine
 from bot.jobs.metrics import CONTENT_TYPE, Metrics
+from bot.jobs.ports import StoreUnavailableError
 from bot.web.connections import ServerLimits
 from bot.web.limits import RateLimiter, source_of
 from bot.web.probe import add_probe_route
@@ -44,6 +45,8 @@ from providers.base import CallbackSignatureError, ProviderError
 log = logging.getLogger(__name__)
 
 MAX_CALLBACK_BYTES = 256 * 1024
+#: seconds a provider is asked to wait before resending a callback the store could not take
+STORE_RETRY_AFTER = 30
 
 
 @dataclass(frozen=True)
@@ -80,10 +83,14 @@ _REFUSAL_LINES = {
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _json(data: object, status: int = 200, *, close: bool = False) -> web.Response:
+def _json(
+    data: object, status: int = 200, *, close: bool = False, retry_after: int | None = None
+) -> web.Response:
     response = web.Response(
         body=json.dumps(data).encode(), status=status, content_type="application/json"
     )
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
     if close:
         response.force_close()
     return response
@@ -144,6 +151,8 @@ async def callback(request: web.Request) -> web.Response:
     except ProviderError as exc:  # CallbackRejectedError, ProtocolError: unreadable body
         rejections.note("malformed", "callback for job %s: malformed (%s)", job_id, exc)
         return _json({"error": "malformed callback"}, 400)
+    except StoreUnavailableError:  # the guard logged it; the provider sends it again later
+        return _json({"error": "temporarily unavailable"}, 503, retry_after=STORE_RETRY_AFTER)
     return _json({"ok": True})
 
 
@@ -157,7 +166,12 @@ async def healthz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus text: the store's figures read now, and everything measured since start."""
     meters = request.app[METRICS_KEY]
-    meters.observe_store(await request.app[ENGINE_KEY].metrics())
+    try:
+        meters.observe_store(await request.app[ENGINE_KEY].metrics())
+    except StoreUnavailableError:
+        # the store's own figures are stale until it answers; the rest (store_healthy
+        # included) are measured in memory and still worth scraping
+        log.info("/metrics: the store is unavailable; its figures are not refreshed")
     return web.Response(body=meters.exposition(), headers={"Content-Type": CONTENT_TYPE})
 
 

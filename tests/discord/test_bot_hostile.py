@@ -21,6 +21,7 @@ from tests.fakes._base import Outcome
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.magnific import FakeMagnific
 from tests.media.test_fit import bomb_png
+from tests.storage.faults import StoreFault, failing
 
 
 @pytest.fixture
@@ -92,3 +93,14 @@ async def test_a_rerun_after_the_references_were_deleted_is_refused_with_the_rea
         assert "no longer kept" in text and "Nothing was charged" in text
         after = await runtime.engine.quota(user.id)
         assert (after.spent, after.reserved) == (before.spent, before.reserved)
+
+
+async def test_a_request_while_the_database_refuses_writes_is_told_plainly(fake, tmp_path):
+    async with running_bot(fake, settings_for(fake, tmp_path)) as runtime:
+        user = fake.add_user("dee")
+        async with failing(runtime.store, StoreFault.READ_ONLY):
+            ix = await imagine(fake, user)
+            text = await status_text(fake, ix, "❌")
+        assert "database is unavailable" in text and "Something went wrong" not in text
+        assert (await runtime.engine.quota(user.id)).reserved == 0
+        await result_of(fake, await imagine(fake, user))  # and it works once the store does
