@@ -45,7 +45,9 @@ def _source(entry: Any) -> Source | None:
     if any(ch.isspace() or ord(ch) < 32 for ch in url):
         return None
     title = entry.get("title")
-    title = " ".join(title.split())[:MAX_TITLE] if isinstance(title, str) else ""
+    if isinstance(title, str):  # one line of printable text (it reaches terminals too)
+        title = " ".join("".join(c if c.isprintable() else " " for c in title).split())
+    title = title[:MAX_TITLE] if isinstance(title, str) else ""
     return Source(url=url, title=title or None)
 
 
