@@ -161,6 +161,15 @@ class ResultImage(BaseModel):
     mime_type: str | None = None
 
 
+class Source(BaseModel):
+    """A web page a grounded generation drew on (from the provider's grounding metadata)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    url: str  # http(s) only: the parser drops anything else
+    title: str | None = None
+
+
 class TaskStatus(BaseModel):
     """A provider task as we understand it, from a submit, a status read or a callback."""
 
@@ -171,6 +180,7 @@ class TaskStatus(BaseModel):
     images: tuple[ResultImage, ...] = ()
     reason: str | None = None  # the provider's own failure text, for logs and a short user note
     content_policy: bool = False  # the failure was a content/safety block
+    sources: tuple[Source, ...] = ()  # grounding sources, when the provider names any
 
 
 # --------------------------------------------------------------------------- errors

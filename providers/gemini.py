@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from providers import _http, cpu
+from providers import _http, cpu, grounding
 from providers.base import (
     BadKeyError,
     Capabilities,
@@ -54,6 +54,7 @@ from providers.base import (
     TaskState,
     TaskStatus,
 )
+from providers.grounding import field as _get
 from providers.settings import ProviderSettings
 
 log = logging.getLogger(__name__)
@@ -279,7 +280,12 @@ class GeminiProvider(Provider):
             elif isinstance(part.get("text"), str) and part["text"].strip():
                 texts.append(part["text"].strip())
         if images:
-            return TaskStatus(task_id=task_id, state=TaskState.SUCCEEDED, images=tuple(images))
+            return TaskStatus(
+                task_id=task_id,
+                state=TaskState.SUCCEEDED,
+                images=tuple(images),
+                sources=grounding.gemini_sources(candidate),
+            )
         finish = _get(candidate, "finishReason", "finish_reason")
         # STOP with only text means the model answered in words instead of drawing.
         code = str(finish) if finish and finish != "STOP" else "NO_IMAGE"
@@ -357,14 +363,6 @@ class GeminiProvider(Provider):
         if mapped is not None:
             return mapped
         return ProtocolError(f"{self.name} answered HTTP {status}", detail=detail)
-
-
-def _get(mapping: Any, camel: str, snake: str) -> Any:
-    """A field in camelCase or snake_case (Google's JSON accepts and emits both)."""
-    if not isinstance(mapping, dict):
-        return None
-    value = mapping.get(camel)
-    return value if value is not None else mapping.get(snake)
 
 
 def _quota_spent(message: str, details: list[dict[str, Any]]) -> bool:

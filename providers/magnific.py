@@ -42,7 +42,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
-from providers import _http
+from providers import _http, grounding
 from providers.base import (
     CallbackRejectedError,
     CallbackSignatureError,
@@ -336,7 +336,8 @@ class MagnificProvider(Provider):
             return TaskStatus(
                 task_id=task_id, state=TaskState.FAILED, reason="completed without any image"
             )
-        return TaskStatus(task_id=task_id, state=state, images=images)
+        sources = grounding.magnific_sources(data)
+        return TaskStatus(task_id=task_id, state=state, images=images, sources=sources)
 
     def _urls(self, task_id: str, generated: Any) -> list[str]:
         if generated is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,7 +25,13 @@ from bot.media.fetch import ImageFetcher
 from bot.media.references import ReferenceImageError, ReferenceLoader
 from bot.settings import Settings
 from bot.storage.store import SqliteStore
-from providers.base import GenerationRequest, NotConfiguredError, Provider, ProviderError
+from providers.base import (
+    GenerationRequest,
+    NotConfiguredError,
+    Provider,
+    ProviderError,
+    Source,
+)
 from providers.registry import parse_model_choice, provider_class
 from providers.settings import ProviderSettings
 
@@ -80,8 +87,10 @@ async def _imagine(
         loader = ReferenceLoader(fetcher)
         try:
             try:
+                captions = getattr(args, "captions", None) or {}
                 references = [
-                    await loader.from_source(provider.capabilities, source) for source in args.ref
+                    await loader.from_source(provider.capabilities, src, caption=captions.get(i))
+                    for i, src in enumerate(args.ref)
                 ]
             except ReferenceImageError as exc:
                 raise FatalError(str(exc), code=EXIT_USAGE if exc.invalid else 1) from exc
@@ -134,6 +143,7 @@ async def _run_job(
             notifier.done()
             await engine.stop(grace=1.0)
         if job.status is JobStatus.DELIVERED:
+            print_sources(job.sources)
             return notifier.saved[job.id]
         kind, reason = notifier.failures.get(
             job.id, (FailureKind.TIMED_OUT, "the job did not finish in time")
@@ -141,6 +151,13 @@ async def _run_job(
         raise FatalError(_failure_line(provider, kind, reason))
     finally:
         await store.close()
+
+
+def print_sources(sources: tuple[Source, ...]) -> None:
+    """The pages a grounded generation drew on, on stderr (stdout holds only the paths)."""
+    if sources:
+        lines = [f"  {source.title or '-'}: {source.url}" for source in sources]
+        print("sources:", *lines, sep="\n", file=sys.stderr)
 
 
 def _failure_line(provider: Provider, kind: FailureKind, reason: str) -> str:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
+from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from bot.cli.errors import EXIT_USAGE
 from providers.base import Capabilities, ModelCapabilities
@@ -154,6 +155,26 @@ def count(text: str) -> int:
     return value
 
 
+class _Caption(argparse.Action):
+    """``--caption TEXT``: the caption of the ``--ref`` given just before it (by position)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        refs = getattr(namespace, "ref", None) or []
+        if not refs:
+            parser.error("--caption describes the --ref before it: give a --ref first")
+        captions = dict(getattr(namespace, self.dest, None) or {})
+        if len(refs) - 1 in captions:
+            parser.error(f"--ref {refs[-1]} has two captions: give one --caption per --ref")
+        captions[len(refs) - 1] = str(values)
+        setattr(namespace, self.dest, captions)
+
+
 def add_imagine_arguments(parser: argparse.ArgumentParser) -> None:
     """``imagine``'s options (the CLI contract, plus ``--timeout``)."""
     parser.add_argument(
@@ -190,6 +211,15 @@ def add_imagine_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="URL_OR_PATH",
         help="a reference image: a file or an http(s) URL; repeat for several, up to the "
         "model's 'refs' below",
+    )
+    parser.add_argument(
+        "--caption",
+        action=_Caption,
+        dest="captions",
+        default={},
+        metavar="TEXT",
+        help='what the --ref just before it is, e.g. "the face" or "the style"; sent '
+        "beside it where the provider takes captions (magnific, gemini)",
     )
     parser.add_argument(
         "--count",

@@ -136,7 +136,8 @@ class JobIntake:
 
         The count is checked against the model first, so nothing is downloaded in vain.
         URL-only providers get the attachment's URL; upload-capable ones get the bytes,
-        re-encoded to fit the provider's size limit where it has one.
+        re-encoded to fit the provider's size limit where it has one. An attachment's
+        description (its alt text) becomes the reference's caption.
         """
         if len(attachments) > model.max_references:
             raise UserFacingError(
@@ -152,7 +153,12 @@ class JobIntake:
                 )
             try:  # the media layer's download: its bytes are joined off the event loop
                 refs.append(
-                    await self.loader.download(provider.capabilities, f"`{label}`", attachment.url)
+                    await self.loader.download(
+                        provider.capabilities,
+                        f"`{label}`",
+                        attachment.url,
+                        caption=attachment.description,  # its alt text
+                    )
                 )
             except ReferenceImageError as exc:
                 if not exc.invalid:

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import discord
 
+from bot.discord.sources import sources_markdown
 from bot.jobs.models import FailureKind, Job, Progress, Stage
 from bot.jobs.quota import BudgetExceededError, BudgetSnapshot, QuotaSnapshot
 
@@ -110,6 +111,9 @@ def result_embed(job: Job, quota: QuotaSnapshot | None, finished_at: float) -> d
     embed.add_field(name="Model", value=f"{job.provider} · {job.model}", inline=True)
     embed.add_field(name="Credits", value=_credits(job, quota), inline=True)
     embed.add_field(name="Requested by", value=f"<@{job.origin.user_id}>", inline=True)
+    sources = sources_markdown(job.sources)
+    if sources is not None:  # a grounded result: the pages it drew on
+        embed.add_field(name="Sources", value=sources, inline=False)
     embed.set_footer(text=f"{finished_at - job.created_at:.0f} s · job {job.id}")
     return embed
 
@@ -119,8 +123,13 @@ def result_text(job: Job, quota: QuotaSnapshot | None, finished_at: float) -> st
     return (
         f"{_settings(job)} · {job.provider} · {job.model} · credits: {_credits(job, quota)} · "
         f"requested by <@{job.origin.user_id}> · {finished_at - job.created_at:.0f} s · "
-        f"job {job.id}\n>>> {truncate(job.request.prompt, 1000)}"
+        f"job {job.id}\n{_sources_line(job)}>>> {truncate(job.request.prompt, 1000)}"
     )
+
+
+def _sources_line(job: Job) -> str:
+    sources = sources_markdown(job.sources, limit=600)
+    return f"Sources: {sources}\n" if sources is not None else ""
 
 
 def budget_line(refused: BudgetExceededError) -> str:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from pydantic import TypeAdapter, ValidationError
+
 from bot.jobs.quota import ServerBudget
 from bot.jobs.states import JobStatus
-from providers.base import GenerationRequest, ModelCapabilities, ResultImage
+from providers.base import GenerationRequest, ModelCapabilities, ResultImage, Source
 
 
 class FailureKind(StrEnum):
@@ -125,6 +127,8 @@ class Job:
     #: when the job's reference images were deleted (retention); a re-roll needs them
     references_purged_at: float | None = None
     results: tuple[ResultImage, ...] = field(default=())
+    #: the web pages a grounded generation drew on, as the provider named them
+    sources: tuple[Source, ...] = field(default=())
     #: the status before the change, on the row a status change returns (None elsewhere)
     previous_status: JobStatus | None = None
 
@@ -153,3 +157,21 @@ class Receipt:
 
     via: str  # e.g. "followup", "channel", "dm", "file"
     message_id: str | None = None
+
+
+_SOURCES = TypeAdapter(tuple[Source, ...])
+
+
+def encode_sources(sources: tuple[Source, ...]) -> str | None:
+    """Grounding sources as stored with a job (None: there are none)."""
+    return _SOURCES.dump_json(sources).decode() if sources else None
+
+
+def decode_sources(stored: str | None) -> tuple[Source, ...]:
+    """Stored grounding sources back (none if the text is absent or unreadable)."""
+    if not stored:
+        return ()
+    try:
+        return _SOURCES.validate_json(stored)
+    except ValidationError:
+        return ()

@@ -59,6 +59,7 @@ class JobFields(TypedDict, total=False):
     delivered_at: float
     poll_count: int
     callback_hinted: bool
+    sources_json: str | None  # the grounding sources (see bot.jobs.models.encode_sources)
 
 
 class JobStore(Protocol):

@@ -15,7 +15,7 @@ from typing import assert_never
 
 from bot.jobs.context import EngineContext, failure_kind
 from bot.jobs.delivery import Delivery
-from bot.jobs.models import FailureKind, Job, Progress, Stage
+from bot.jobs.models import FailureKind, Job, Progress, Stage, encode_sources
 from bot.jobs.ports import JobFields, StoreUnavailableError
 from bot.jobs.states import TRACKED, JobStatus
 from providers.base import (
@@ -152,6 +152,8 @@ class Tracking:
         fields: JobFields = {"completed_at": now, "next_delivery_at": now}
         if submitted:
             fields["task_id"] = status.task_id or None
+        if status.sources:
+            fields["sources_json"] = encode_sources(status.sources)
         done = await ctx.transition(
             job.id, JobStatus.SUCCEEDED, now=now, results=status.images, **fields
         )

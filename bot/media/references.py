@@ -19,6 +19,8 @@ from providers.base import Capabilities, ReferenceImage
 from providers.validation import format_name
 
 _URL = re.compile(r"^https?://", re.IGNORECASE)
+#: a caption's most characters (Discord's limit for an attachment's description, its alt text)
+MAX_CAPTION = 1024
 
 
 class ReferenceImageError(Exception):
@@ -70,10 +72,13 @@ class ReferenceLoader:
                 raise ReferenceImageError(f"{label} is too large for {caps.provider}") from exc
         return ReferenceImage(data=image.data, mime_type=image.mime_type)
 
-    async def download(self, caps: Capabilities, label: str, url: str) -> ReferenceImage:
+    async def download(
+        self, caps: Capabilities, label: str, url: str, *, caption: str | None = None
+    ) -> ReferenceImage:
         """The image at ``url`` (a chat attachment: its URL expires, so the bytes are taken
         now), downloaded under the fetcher's guard and made a reference as in
-        :meth:`from_bytes`. A failed download is not ``invalid`` (the user did nothing wrong).
+        :meth:`from_bytes`, with ``caption`` (the attachment's description, its alt text).
+        A failed download is not ``invalid`` (the user did nothing wrong).
         """
         try:
             data = await self.fetcher.fetch_bytes(url)
@@ -81,10 +86,16 @@ class ReferenceLoader:
             raise ReferenceImageError(
                 f"{label} could not be downloaded ({exc})", invalid=False
             ) from exc
-        return await self.from_bytes(caps, label, data, url=url)
+        return captioned(await self.from_bytes(caps, label, data, url=url), caption)
 
-    async def from_source(self, caps: Capabilities, source: str) -> ReferenceImage:
-        """A reference named on the command line: an ``http(s)://`` URL or a file path."""
+    async def from_source(
+        self, caps: Capabilities, source: str, *, caption: str | None = None
+    ) -> ReferenceImage:
+        """A reference named on the command line (an ``http(s)://`` URL or a file path), with
+        ``caption`` (``--caption``)."""
+        return captioned(await self._from_source(caps, source), caption)
+
+    async def _from_source(self, caps: Capabilities, source: str) -> ReferenceImage:
         label = f"reference {source}"
         if _URL.match(source):
             if caps.accepts_reference_urls:
@@ -104,6 +115,13 @@ class ReferenceLoader:
         except OSError as exc:
             raise ReferenceImageError(f"{label}: cannot read it ({exc.strerror})") from exc
         return await self.from_bytes(caps, label, data)
+
+
+def captioned(reference: ReferenceImage, caption: str | None) -> ReferenceImage:
+    """``reference`` with ``caption`` (trimmed, cut to :data:`MAX_CAPTION`; a blank one is
+    no caption), which providers that take one send beside the image."""
+    text = " ".join((caption or "").split())[:MAX_CAPTION]
+    return reference.model_copy(update={"caption": text}) if text else reference
 
 
 def _kind(info: ImageInfo) -> str:

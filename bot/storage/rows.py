@@ -8,7 +8,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot.jobs.models import FailureKind, Job, Origin
+from bot.jobs.models import FailureKind, Job, Origin, decode_sources
 from bot.jobs.states import JobStatus
 from providers.base import GenerationRequest, ReferenceImage, ResultImage
 
@@ -78,4 +78,5 @@ def job_from_row(
         results=tuple(
             ResultImage(url=r["url"], data=r["data"], mime_type=r["mime_type"]) for r in results
         ),
+        sources=decode_sources(row["sources_json"]),
     )

@@ -4,7 +4,8 @@
 (after ``delay_seconds``) with ``candidates[0].content.parts`` holding a text part and an
 ``inlineData`` PNG of the requested aspect ratio and size. Blocks come back as HTTP 200 with
 ``finishReason`` (``IMAGE_SAFETY``, ``NO_IMAGE``...) and no image, or with
-``promptFeedback.blockReason`` and no candidates. Errors use Google's envelope
+``promptFeedback.blockReason`` and no candidates. With the ``google_search`` tool the candidate
+carries ``groundingMetadata`` (:mod:`tests.fakes.grounding`). Errors use Google's envelope
 ``{"error": {"code", "message", "status", "details"}}``, a wrong key included (400
 ``API_KEY_INVALID``, as Google really answers).
 """
@@ -24,6 +25,7 @@ from aiohttp import web
 from PIL import Image
 
 from providers.local import image_size, render_image
+from tests.fakes import grounding
 from tests.fakes._base import FakeServer, Fault, On, json_response
 
 ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
@@ -88,6 +90,8 @@ class FakeGemini(FakeServer):
         super().__init__(api_key)
         #: set to e.g. "SAFETY" to block the next prompt via promptFeedback (one shot)
         self.prompt_block_reason: str | None = None
+        #: the ``groundingChunks`` of a grounded answer (None: three made from the prompt)
+        self.grounding_chunks: list[dict[str, Any]] | None = None
         self.app.router.add_post("/v1beta/models/{target}", self._generate)
         self.app.router.add_get("/v1beta/models", self._list_models)
 
@@ -212,15 +216,16 @@ class FakeGemini(FakeServer):
                         "thoughtSignature": "c2lnbmF0dXJl",
                     }
                 )
+        answer: dict[str, Any] = {
+            "content": {"role": "model", "parts": parts},
+            "finishReason": "STOP",
+            "index": 0,
+        }
+        if any(isinstance(t, dict) and "google_search" in t for t in body.get("tools") or []):
+            answer["groundingMetadata"] = grounding.metadata(prompt, self.grounding_chunks)
         return json_response(
             {
-                "candidates": [
-                    {
-                        "content": {"role": "model", "parts": parts},
-                        "finishReason": "STOP",
-                        "index": 0,
-                    }
-                ],
+                "candidates": [answer],
                 "usageMetadata": usage,
                 "modelVersion": model_id,
                 "responseId": response_id,

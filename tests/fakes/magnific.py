@@ -5,7 +5,8 @@ Speaks the documented contract: ``x-magnific-api-key`` (or legacy ``x-freepik-ap
 tasks moving ``CREATED -> IN_PROGRESS -> COMPLETED | FAILED`` over time, result images served
 from ``/files``, and unwrapped task JSON POSTed to ``webhook_url`` on every status change,
 signed like Magnific's webhooks when ``webhook_secret`` is set. Reference images are recorded,
-never downloaded.
+never downloaded. A Flash task asked for ``use_google_search_tool`` ends with grounding metadata
+(:mod:`tests.fakes.grounding`: the document says only that the response "may include" it).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes import grounding
 from tests.fakes._base import FakeServer, FakeTask, Fault, On, Recorded, json_response
 
 MODELS = ("nano-banana-pro", "nano-banana-pro-flash")
@@ -40,6 +42,7 @@ class MagnificTask(FakeTask):
 
     status: str = "CREATED"
     error: str | None = None
+    grounding: dict[str, Any] | None = None  # grounding metadata, once a grounded task ends
 
 
 def sign(secret: str, webhook_id: str, timestamp: str, body: bytes) -> str:
@@ -59,6 +62,8 @@ class FakeMagnific(FakeServer):
         self.webhook_secret = webhook_secret
         #: what a create answers; the Nano Banana docs example says IN_PROGRESS
         self.create_status = "CREATED"
+        #: the ``groundingChunks`` a grounded task names (None: three made from the prompt)
+        self.grounding_chunks: list[dict[str, Any]] | None = None
         self.app.router.add_post("/v1/ai/text-to-image/{model}", self._create)
         self.app.router.add_get("/v1/ai/text-to-image/{model}/{task_id}", self._status)
 
@@ -126,6 +131,8 @@ class FakeMagnific(FakeServer):
         }
         if task.status == "FAILED" and task.error is not None:
             body["error"] = task.error
+        if task.status == "COMPLETED" and task.grounding is not None:
+            body["grounding_metadata"] = task.grounding
         return body
 
     # ------------------------------------------------------------------ validation
@@ -266,6 +273,9 @@ class FakeMagnific(FakeServer):
             count,
             image_format="JPEG",
         )
+        if task.params.get("use_google_search_tool") is True:
+            found = grounding.metadata(task.params["prompt"], self.grounding_chunks)
+            task.grounding = grounding.snake_case(found)
         task.status = "COMPLETED"
 
     async def _callback(self, task: MagnificTask) -> None:

@@ -7,11 +7,11 @@ import itertools
 
 import pytest
 
-from bot.jobs.models import FailureKind, NewJob, Origin
+from bot.jobs.models import FailureKind, NewJob, Origin, decode_sources, encode_sources
 from bot.jobs.ports import Store, UserLimitError
 from bot.jobs.quota import CreditTotals, QuotaExceededError, utc_day
 from bot.jobs.states import FINAL, TRACKED, JobStatus
-from providers.base import GenerationRequest, ReferenceImage, ResultImage
+from providers.base import GenerationRequest, ReferenceImage, ResultImage, Source
 
 NOW = 1_800_000_000.0
 _ids = itertools.count()
@@ -143,6 +143,25 @@ async def test_delivery_commits_once_and_drops_result_bytes(store):
     after = await store.jobs.get(job.id)
     assert after is not None
     assert [(r.data, r.url) for r in after.results] == [(None, None), (None, "https://r/1")]
+
+
+async def test_grounding_sources_are_kept_with_the_succeeded_job(store):
+    sources = (Source(url="https://a.example/", title="A"), Source(url="https://b.example/"))
+    job = await admit(store, new_job())
+    assert job.sources == ()
+    await store.jobs.transition(job.id, JobStatus.SUBMITTING, now=NOW)
+    done = await store.jobs.transition(
+        job.id,
+        JobStatus.SUCCEEDED,
+        now=NOW + 5,
+        results=(ResultImage(url="https://r/1"),),
+        sources_json=encode_sources(sources),
+    )
+    assert done is not None and done.sources == sources
+    await store.jobs.transition(job.id, JobStatus.DELIVERED, now=NOW + 6)
+    stored = await store.jobs.get(job.id, images=False)
+    assert stored is not None and stored.sources == sources
+    assert decode_sources("not json") == () and encode_sources(()) is None
 
 
 @pytest.mark.parametrize("ending", [JobStatus.FAILED, JobStatus.TIMED_OUT, JobStatus.CANCELLED])

@@ -25,8 +25,10 @@ _TINY_PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 )
 
-#: ``(filename, bytes)`` or ``(filename, bytes, content_type)``: a file a user uploads.
-AttachmentSpec = tuple[str, bytes] | tuple[str, bytes, str]
+#: ``(filename, bytes)``, ``(filename, bytes, content_type)`` or ``(filename, bytes,
+#: content_type, description)``: a file a user uploads (the description is its alt text, sent
+#: as the attachment's ``description``).
+AttachmentSpec = tuple[str, bytes] | tuple[str, bytes, str] | tuple[str, bytes, str, str]
 
 
 class Cdn:
@@ -76,6 +78,13 @@ class Cdn:
             ephemeral=ephemeral,
         )
 
+    def upload_spec(
+        self, folder: str, spec: AttachmentSpec, *, ephemeral: bool = False
+    ) -> FakeAttachment:
+        """Store a user's file given as an :data:`AttachmentSpec`."""
+        description = spec[3] if len(spec) == 4 else None
+        return self.upload(folder, *spec_parts(spec), description=description, ephemeral=ephemeral)
+
     def add_file(self, filename: str, data: bytes, content_type: str | None = None) -> str:
         """Serve ``data`` from the fake CDN; return its URL."""
         attachment = self.upload(
@@ -95,8 +104,9 @@ class Cdn:
 
 
 def spec_parts(spec: AttachmentSpec) -> tuple[str, bytes, str]:
-    """``(filename, bytes[, content_type])`` with the type guessed from the name if absent."""
-    if len(spec) == 3:
+    """``(filename, bytes, content_type)`` of a spec, the type guessed from the name if
+    absent."""
+    if len(spec) >= 3:
         return spec[0], spec[1], spec[2]
     return spec[0], spec[1], guess_type(spec[0])
 

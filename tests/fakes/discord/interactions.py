@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.fakes.discord import contexts
-from tests.fakes.discord.cdn import AttachmentSpec, Cdn, spec_parts
+from tests.fakes.discord.cdn import AttachmentSpec, Cdn
 from tests.fakes.discord.contexts import Authorization, CommandUnavailable
 from tests.fakes.discord.gateway import Gateway
 from tests.fakes.discord.models import (
@@ -250,10 +250,12 @@ class InteractionDriver:
 
         ``name`` may be ``"group sub"`` / ``"cmd group sub"`` for subcommands. ``options`` maps
         option names to values (str, int, float, bool, FakeUser, FakeChannel, FakeRole);
-        ``attachments`` maps ATTACHMENT option names to ``(filename, bytes[, content_type])``,
-        uploaded to the CDN and put in ``data.resolved.attachments``. Option types come from
-        the registered command; a missing required option or a value Discord's client would
-        refuse raises ValueError. :class:`CommandUnavailable` if the user may not run it here.
+        ``attachments`` maps ATTACHMENT option names to ``(filename, bytes[, content_type[,
+        description]])``, uploaded to the CDN and put in ``data.resolved.attachments`` (the
+        description, the file's alt text, as the attachment's ``description``). Option types
+        come from the registered command; a missing required option or a value Discord's
+        client would refuse raises ValueError. :class:`CommandUnavailable` if the user may
+        not run it here.
         """
         parts = name.split()
         ch, invoker, command, auth = self._resolve_command(user, channel, parts[0], 1)
@@ -584,11 +586,11 @@ class InteractionDriver:
         name = spec.get("name", "?")
         if kind == OptionType.ATTACHMENT:
             if not isinstance(value, tuple):
-                raise ValueError(f"option {name}: give (filename, bytes[, content_type])")
-            attachment = self.cdn.upload(
-                f"ephemeral-attachments/{self.state.application_id}",
-                *spec_parts(value),
-                ephemeral=True,
+                raise ValueError(
+                    f"option {name}: give (filename, bytes[, content_type[, description]])"
+                )
+            attachment = self.cdn.upload_spec(
+                f"ephemeral-attachments/{self.state.application_id}", value, ephemeral=True
             )
             resolved.setdefault("attachments", {})[attachment.id] = attachment.payload()
             return attachment.id

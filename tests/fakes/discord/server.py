@@ -24,7 +24,7 @@ import discord.http
 import yarl
 from aiohttp import web
 
-from tests.fakes.discord.cdn import AttachmentSpec, Cdn, spec_parts
+from tests.fakes.discord.cdn import AttachmentSpec, Cdn
 from tests.fakes.discord.clock import Clock, SystemClock
 from tests.fakes.discord.gateway import Gateway, GatewayFrame, Resume
 from tests.fakes.discord.interactions import Callback, FakeInteraction, InteractionDriver
@@ -356,9 +356,7 @@ class FakeDiscord(InteractionDriver):
         ch = self.state.get_channel(channel)
         user = self.state.users[id_of(author)]
         mid = self.state.new_id()
-        uploaded = [
-            self.cdn.upload(f"attachments/{ch.id}", *spec_parts(spec)) for spec in attachments
-        ]
+        uploaded = [self.cdn.upload_spec(f"attachments/{ch.id}", spec) for spec in attachments]
         message = FakeMessage(
             id=mid,
             channel_id=ch.id,
