@@ -94,7 +94,10 @@ async def _rerun(interaction: discord.Interaction, job: Job, *, upscale: bool) -
             "command again with them attached. Nothing was charged.",
         )
         return
-    request = job.request.model_copy(update={"resolution": "4K"}) if upscale else job.request
+    update: dict[str, Any] = {"count": job.group_size} if job.group_size > 1 else {}
+    if upscale:
+        update["resolution"] = "4K"
+    request = job.request.model_copy(update=update)
     await intake.start(
         interaction,
         job.provider,

@@ -14,8 +14,11 @@ from bot.jobs.config import EngineConfig
 from bot.jobs.journal import transitioned
 from bot.jobs.models import CheckedRequest, Job, JobSpec, NewJob
 from bot.jobs.ports import Store
-from providers.base import GenerationRequest, NotConfiguredError, Provider
+from providers.base import GenerationRequest, NotConfiguredError, Provider, RequestInvalidError
 from providers.validation import validate_request
+
+#: images one request may ask for where the model makes one per request (one job each)
+MAX_GROUP = 4
 
 
 class Admission:
@@ -45,11 +48,20 @@ class Admission:
             raise NotConfiguredError(
                 f"provider {provider_name!r} is not configured here; available: {known}"
             )
-        model = validate_request(provider.capabilities, request)
+        single = request.model_copy(update={"count": 1})
+        model = validate_request(provider.capabilities, single)
+        group_size = 1
+        if request.count > model.max_images and model.max_images == 1:
+            if request.count > MAX_GROUP:
+                raise RequestInvalidError(f"at most {MAX_GROUP} images per request")
+            group_size, request = request.count, single  # one job per image, posted together
+        else:
+            model = validate_request(provider.capabilities, request)
         return CheckedRequest(
             provider=provider_name,
             request=request.model_copy(update={"model": model.name}),
             model=model,
+            group_size=group_size,
         )
 
     async def accept(self, spec: JobSpec) -> Job:
@@ -66,9 +78,11 @@ class Admission:
             raise ValueError(f"checked for {checked.provider}, submitted to {spec.provider}")
         request = checked.request
         now = self.clock()
-        job = await self.store.jobs.admit(
+        size = checked.group_size
+        first = secrets.token_hex(6)
+        jobs = [
             NewJob(
-                id=secrets.token_hex(6),
+                id=first if index == 0 else secrets.token_hex(6),
                 origin=spec.origin,
                 provider=spec.provider,
                 model=checked.model.name,
@@ -79,10 +93,18 @@ class Admission:
                 callback_token=secrets.token_urlsafe(24),
                 created_at=now,
                 deadline_at=now + self.config.deadline_seconds,
-            ),
+                group_id=first if size > 1 else None,
+                group_index=index,
+                group_size=size,
+            )
+            for index in range(size)
+        ]
+        admitted = await self.store.jobs.admit_group(
+            jobs,
             active_limit=self.config.per_user_active_limit,
             allowance=spec.limits.allowance if spec.limits else self.config.allowance,
             budget=spec.limits.budget if spec.limits else None,
         )
-        transitioned(job, None, now)
-        return job
+        for job in admitted:
+            transitioned(job, None, now)
+        return admitted[0]

@@ -6,13 +6,14 @@ the job's own delivery clock, and a permanent one fails the job with a refund.""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 
 from bot.jobs.context import EngineContext
 from bot.jobs.models import FailureKind, Job, Progress, Receipt, Stage
 from bot.jobs.ports import DeliveryError, StoreUnavailableError
-from bot.jobs.states import JobStatus
+from bot.jobs.states import FINAL, JobStatus
 from bot.media.fetch import FetchError
 from bot.media.sniff import ImageFile, NotAnImageError, inspect_image_async
 from providers.base import ResultImage
@@ -20,6 +21,8 @@ from providers.base import ResultImage
 log = logging.getLogger(__name__)
 
 MAX_RETRY_DELAY = 60.0
+#: how often a group member waiting for the others looks again (seconds)
+GROUP_WAIT = 1.0
 
 
 class Delivery:
@@ -40,7 +43,13 @@ class Delivery:
         job = await ctx.store.jobs.get(job_id)
         if job is None or job.status is not JobStatus.SUCCEEDED:
             return
-        attempt = await ctx.store.jobs.count_delivery_attempt(job_id)
+        members: tuple[str, ...] = (job.id,)
+        if job.group_id is not None:
+            gathered = await self._gather(job)
+            if gathered is None:
+                return
+            job, members = gathered
+        attempt = await ctx.store.jobs.count_delivery_attempt(job.id)
         if attempt > 1:
             try:
                 earlier = await ctx.notifier.earlier_delivery(job)
@@ -50,7 +59,7 @@ class Delivery:
             if earlier is not None:
                 log.info("job %s: already delivered before a restart (%s)", job_id, earlier.via)
                 ctx.meters.delivery("earlier")
-                await self._record(job, earlier)
+                await self._record(job, earlier, members)
                 return
         try:
             async with asyncio.timeout(ctx.remaining(job)):  # the deadline covers delivery too
@@ -76,27 +85,63 @@ class Delivery:
             await self._failed(job, attempt, "an unexpected error", permanent=False)
             return
         ctx.meters.delivery("delivered")
-        await self._record(job, receipt)
+        await self._record(job, receipt, members)
 
-    async def _record(self, job: Job, receipt: Receipt) -> None:
-        """Record the delivery (committing the credits); kept until the store takes it."""
+    async def _record(
+        self, job: Job, receipt: Receipt, members: tuple[str, ...] | None = None
+    ) -> None:
+        """Record the delivery of ``members`` (the job alone, or the group members whose
+        images were posted together), committing their credits; kept until the store takes
+        it."""
+        members = members or (job.id,)
         try:
-            await self._delivered(job, receipt)
+            await self._delivered(members, receipt)
         except StoreUnavailableError as exc:
-            write = functools.partial(self._delivered, job, receipt)
+            write = functools.partial(self._delivered, members, receipt)
             self.ctx.guard.keep("deliver", job.id, write, exc)
 
-    async def _delivered(self, job: Job, receipt: Receipt) -> None:
+    async def _delivered(self, members: tuple[str, ...], receipt: Receipt) -> None:
         now = self.ctx.clock()
-        await self.ctx.transition(
-            job.id,
-            JobStatus.DELIVERED,
-            now=now,
-            posted_message_id=receipt.message_id,
-            delivered_via=receipt.via,
-            delivered_at=now,
-            next_delivery_at=None,
+        for member in members:
+            await self.ctx.transition(
+                member,
+                JobStatus.DELIVERED,
+                now=now,
+                posted_message_id=receipt.message_id,
+                delivered_via=receipt.via,
+                delivered_at=now,
+                next_delivery_at=None,
+            )
+
+    async def _gather(self, job: Job) -> tuple[Job, tuple[str, ...]] | None:
+        """For a member of a group: once every member has ended or succeeded, the first
+        succeeded one posts the images of all (returned: it, with every image, and the
+        members posted); the others wait. None when this member has nothing to post now."""
+        ctx = self.ctx
+        assert job.group_id is not None
+        members = await ctx.store.jobs.group(job.group_id)
+        now = ctx.clock()
+        posted = [m for m in members if m.status is JobStatus.DELIVERED]
+        if posted:  # posted together before a restart, this member's record not yet written
+            await self._record(
+                job,
+                Receipt(via=posted[0].delivered_via or "", message_id=posted[0].posted_message_id),
+            )
+            return None
+        succeeded = [m for m in members if m.status is JobStatus.SUCCEEDED]
+        waiting = any(
+            m.status not in FINAL and m.status is not JobStatus.SUCCEEDED for m in members
         )
+        if waiting or succeeded[0].id != job.id:
+            # look again soon: the last member to end, or the first one, posts them all
+            await ctx.store.jobs.update(
+                job.id, when=[JobStatus.SUCCEEDED], next_delivery_at=now + GROUP_WAIT
+            )
+            return None
+        images = tuple(image for member in succeeded for image in member.results)
+        sources = tuple(source for member in succeeded for source in member.sources)
+        combined = dataclasses.replace(job, results=images, sources=sources)
+        return combined, tuple(member.id for member in succeeded)
 
     async def _failed(self, job: Job, attempt: int, reason: str, *, permanent: bool) -> None:
         ctx = self.ctx

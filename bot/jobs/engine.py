@@ -114,24 +114,32 @@ class JobEngine:
         return job
 
     async def cancel(self, job_id: str) -> bool:
-        """Cancel a job that has not reached a provider yet; credits are refunded."""
-        with self.guard.watching():
-            cancelled = await change_status(
-                self.store,
-                job_id,
-                JobStatus.CANCELLED,
-                now=self.clock(),
-                only_from=[JobStatus.QUEUED],
-                note="cancelled",
-                failure_kind=FailureKind.CANCELLED,
-                failure_reason="cancelled",
-            )
-        if cancelled is not None:
-            if self._stages is not None:
-                self._stages.ctx.ended(cancelled)
-            else:
-                self._finished.signal(job_id)
-        return cancelled is not None
+        """Cancel a job that has not reached a provider yet (every member of its group that
+        has not); credits are refunded."""
+        job = await self.store.jobs.get(job_id, images=False)
+        ids = [job_id]
+        if job is not None and job.group_id is not None:
+            ids = [member.id for member in await self.store.jobs.group(job.group_id)]
+        cancelled_any = False
+        for member in ids:
+            with self.guard.watching():
+                cancelled = await change_status(
+                    self.store,
+                    member,
+                    JobStatus.CANCELLED,
+                    now=self.clock(),
+                    only_from=[JobStatus.QUEUED],
+                    note="cancelled",
+                    failure_kind=FailureKind.CANCELLED,
+                    failure_reason="cancelled",
+                )
+            if cancelled is not None:
+                cancelled_any = True
+                if self._stages is not None:
+                    self._stages.ctx.ended(cancelled)
+                else:
+                    self._finished.signal(member)
+        return cancelled_any
 
     async def get_job(self, job_id: str, *, images: bool = False) -> Job | None:
         """The stored job (with its images only when asked: they can be large)."""

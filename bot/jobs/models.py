@@ -52,6 +52,8 @@ class CheckedRequest:
     provider: str
     request: GenerationRequest
     model: ModelCapabilities
+    #: images asked for beyond what one request makes: this many jobs of one image each
+    group_size: int = 1
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,11 @@ class NewJob:
     callback_token: str
     created_at: float
     deadline_at: float
+    #: for a member of a group (see :class:`CheckedRequest`): the group's id (its first
+    #: member's), this member's position and the group's size
+    group_id: str | None = None
+    group_index: int = 0
+    group_size: int = 1
 
 
 @dataclass(frozen=True)
@@ -126,6 +133,10 @@ class Job:
     delivered_at: float | None = None
     #: when the job's reference images were deleted (retention); a re-roll needs them
     references_purged_at: float | None = None
+    #: a member of a group of single-image jobs posted together (see :class:`NewJob`)
+    group_id: str | None = None
+    group_index: int = 0
+    group_size: int = 1
     results: tuple[ResultImage, ...] = field(default=())
     #: the web pages a grounded generation drew on, as the provider named them
     sources: tuple[Source, ...] = field(default=())

@@ -9,7 +9,7 @@ implements :class:`Notifier`: Discord messages in :mod:`bot.discord`, files in t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypedDict, Unpack
 
@@ -79,6 +79,20 @@ class JobStore(Protocol):
         and, for a job in a server, of the server's ``budget`` for the day and the month
         (:class:`~bot.jobs.quota.BudgetExceededError`), and store the job as queued with its
         reference images. Returns it (without images)."""
+
+    async def admit_group(
+        self,
+        jobs: Sequence[NewJob],
+        *,
+        active_limit: int,
+        allowance: int | None,
+        budget: ServerBudget | None = None,
+    ) -> list[Job]:
+        """:meth:`admit` for every member of a group, all or none; the group counts as one
+        active job."""
+
+    async def group(self, group_id: str) -> list[Job]:
+        """Every member of a group, in order, with their images."""
 
     async def get(self, job_id: str, *, images: bool = True) -> Job | None:
         """The job (with its reference and result images unless ``images`` is False)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Unpack
 
 import aiosqlite
@@ -57,82 +57,120 @@ class SqliteJobs:
     ) -> Job:
         """Check the user's active jobs, reserve the credits and store the queued job, at once
         (its reference images written to files first, outside the transaction)."""
-        references = job.request.references
-        staged = await self.images.stage(job.id, "ref", references)
+        (admitted,) = await self.admit_group(
+            [job], active_limit=active_limit, allowance=allowance, budget=budget
+        )
+        return admitted
+
+    async def admit_group(
+        self,
+        jobs: Sequence[NewJob],
+        *,
+        active_limit: int,
+        allowance: int | None,
+        budget: ServerBudget | None = None,
+    ) -> list[Job]:
+        """:meth:`admit` for the members of a group, all or none (a group counts as one
+        active job)."""
+        staged: list[list[str | None]] = []
         try:
-            row = await self._admit(
-                job, staged, active_limit=active_limit, allowance=allowance, budget=budget
+            for job in jobs:
+                staged.append(await self.images.stage(job.id, "ref", job.request.references))
+            rows = await self._admit(
+                jobs, staged, active_limit=active_limit, allowance=allowance, budget=budget
             )
         except StoreUnavailableError:  # it failed, commit included: no row names the files
-            await self.images.remove(staged)
+            for names in staged:
+                await self.images.remove(names)
             raise
         except BaseException:
-            await asyncio.shield(self.images.discard(job.id, staged))
+            for job, names in zip(jobs, staged, strict=False):
+                await asyncio.shield(self.images.discard(job.id, names))
             raise
-        return job_from_row(row)
+        return [job_from_row(row) for row in rows]
 
     async def _admit(
         self,
-        job: NewJob,
-        staged: list[str | None],
+        jobs: Sequence[NewJob],
+        staged: list[list[str | None]],
         *,
         active_limit: int,
         allowance: int | None,
         budget: ServerBudget | None,
-    ) -> aiosqlite.Row:
-        origin = job.origin
+    ) -> list[aiosqlite.Row]:
+        user_id = jobs[0].origin.user_id
         async with self.db.transaction() as tx:
             active = await tx.fetchone(
-                f"SELECT COUNT(*) FROM jobs WHERE user_id = ? AND status IN ({in_list(ACTIVE)})",
-                (origin.user_id,),
+                "SELECT COUNT(DISTINCT COALESCE(group_id, id)) FROM jobs "
+                f"WHERE user_id = ? AND status IN ({in_list(ACTIVE)})",
+                (user_id,),
             )
             if active is not None and int(active[0]) >= active_limit:
                 raise UserLimitError(active_limit)
-            day = await quota.reserve(
-                tx,
-                job_id=job.id,
-                user_id=origin.user_id,
-                credits=job.cost,
-                allowance=allowance,
-                at=job.created_at,
-                guild_id=origin.guild_id,
-                budget=budget,
-            )
-            row = await tx.fetchone(
-                "INSERT INTO jobs (id, status, kind, user_id, guild_id, channel_id, "
-                "interaction_id, interaction_token, token_expires_at, origin_message_id, "
-                "status_message_id, upload_limit, parent_job_id, provider, model, request_json, "
-                "callback_token, cost, quota_day, deadline_at, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "RETURNING *",
-                (
-                    job.id,
-                    JobStatus.QUEUED.value,
-                    job.kind,
-                    origin.user_id,
-                    origin.guild_id,
-                    origin.channel_id,
-                    origin.interaction_id,
-                    origin.interaction_token,
-                    origin.token_expires_at,
-                    origin.origin_message_id,
-                    origin.status_message_id,
-                    origin.upload_limit,
-                    job.parent_job_id,
-                    job.provider,
-                    job.model,
-                    job.request.model_dump_json(exclude={"references"}),
-                    job.callback_token,
-                    job.cost,
-                    day,
-                    job.deadline_at,
-                    job.created_at,
-                    job.created_at,
-                ),
-            )
-            assert row is not None
-            await self.images.insert(tx, "job_references", job.id, job.request.references, staged)
-            await _event(tx, job.id, None, JobStatus.QUEUED, None, job.created_at)
+            return [
+                await self._insert(tx, job, names, allowance=allowance, budget=budget)
+                for job, names in zip(jobs, staged, strict=True)
+            ]
+
+    async def _insert(
+        self,
+        tx: Transaction,
+        job: NewJob,
+        staged: list[str | None],
+        *,
+        allowance: int | None,
+        budget: ServerBudget | None,
+    ) -> aiosqlite.Row:
+        origin = job.origin
+        day = await quota.reserve(
+            tx,
+            job_id=job.id,
+            user_id=origin.user_id,
+            credits=job.cost,
+            allowance=allowance,
+            at=job.created_at,
+            guild_id=origin.guild_id,
+            budget=budget,
+        )
+        row = await tx.fetchone(
+            "INSERT INTO jobs (id, status, kind, user_id, guild_id, channel_id, "
+            "interaction_id, interaction_token, token_expires_at, origin_message_id, "
+            "status_message_id, upload_limit, parent_job_id, provider, model, request_json, "
+            "callback_token, cost, quota_day, deadline_at, created_at, updated_at, "
+            "group_id, group_index, group_size) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "RETURNING *",
+            (
+                job.id,
+                JobStatus.QUEUED.value,
+                job.kind,
+                origin.user_id,
+                origin.guild_id,
+                origin.channel_id,
+                origin.interaction_id,
+                origin.interaction_token,
+                origin.token_expires_at,
+                origin.origin_message_id,
+                origin.status_message_id,
+                origin.upload_limit,
+                job.parent_job_id,
+                job.provider,
+                job.model,
+                job.request.model_dump_json(exclude={"references"}),
+                job.callback_token,
+                job.cost,
+                day,
+                job.deadline_at,
+                job.created_at,
+                job.created_at,
+                job.group_id,
+                job.group_index,
+                job.group_size,
+            ),
+        )
+        assert row is not None
+        await self.images.insert(tx, "job_references", job.id, job.request.references, staged)
+        await _event(tx, job.id, None, JobStatus.QUEUED, None, job.created_at)
         return row
 
     async def transition(
@@ -268,6 +306,14 @@ class SqliteJobs:
         if not rows:
             return None
         return job_from_row(rows[0], await self.images.load(refs), await self.images.load(results))
+
+    async def group(self, group_id: str) -> list[Job]:
+        """Every member of a group, in order, with their images."""
+        rows = await self.db.fetchall(
+            "SELECT id FROM jobs WHERE group_id = ? ORDER BY group_index", (group_id,)
+        )
+        found = [await self.get(str(row["id"])) for row in rows]
+        return [job for job in found if job is not None]
 
     async def with_status(self, statuses: Iterable[JobStatus], limit: int = 500) -> list[Job]:
         """Jobs in any of ``statuses``, oldest first — without reference or result images

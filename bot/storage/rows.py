@@ -75,6 +75,9 @@ def job_from_row(
         completed_at=row["completed_at"],
         delivered_at=row["delivered_at"],
         references_purged_at=row["references_purged_at"],
+        group_id=row["group_id"],
+        group_index=row["group_index"],
+        group_size=row["group_size"],
         results=tuple(
             ResultImage(url=r["url"], data=r["data"], mime_type=r["mime_type"]) for r in results
         ),

@@ -8,8 +8,16 @@ import io
 import pytest
 from PIL import Image
 
-from tests.discord.bot_harness import imagine, job_id_of, result_of, running_bot, settings_for
+from tests.discord.bot_harness import (
+    imagine,
+    job_id_of,
+    keys_for,
+    result_of,
+    running_bot,
+    settings_for,
+)
 from tests.fakes.discord import FakeDiscord
+from tests.fakes.magnific import FakeMagnific
 
 
 @pytest.fixture
@@ -63,3 +71,25 @@ async def test_a_single_image_has_no_per_image_buttons(fake, tmp_path):
         user = fake.add_user("ben")
         result = await result_of(fake, await imagine(fake, user))
         assert not [i for i in custom_ids(result) if i.startswith(("bb:u:", "bb:v:", "bb:e:"))]
+
+
+async def test_count_on_a_one_image_model_posts_one_message_for_the_group(fake, tmp_path):
+    async with FakeMagnific() as magnific:
+        settings = settings_for(fake, tmp_path, **keys_for("magnific", magnific))
+        async with running_bot(fake, settings) as runtime:
+            user = fake.add_user("cy")
+            ix = await imagine(fake, user, model="magnific:nano-banana-pro", count=2)
+            result = await result_of(fake, ix)
+            job_id = job_id_of(result)
+            assert len(magnific.requests_to("/nano-banana-pro", "POST")) == 2
+            members = await runtime.store.jobs.group(job_id)
+            for member in members:
+                await runtime.engine.wait(member.id, 10)
+            assert len(result.attachments) == 2
+            assert {f"bb:v:{job_id}:0", f"bb:v:{job_id}:1"} <= set(custom_ids(result))
+            posts = [m for m in fake.messages("*") if m.attachments and not m.ephemeral]
+            assert len(posts) == 1
+            assert (await runtime.engine.quota(user.id)).spent == 2 * members[0].cost
+            reroll = await fake.click(user, result, f"bb:reroll:{job_id}")
+            rerolled = await result_of(fake, reroll)
+            assert len(rerolled.attachments) == 2  # a re-roll makes the group again
