@@ -25,9 +25,18 @@ V1_IMAGE_TO_IMAGE = "IMAGETOIAMGE"
 
 
 def create_body(
-    model: ModelCapabilities, request: GenerationRequest, callback_url: str
+    model: ModelCapabilities,
+    request: GenerationRequest,
+    callback_url: str,
+    *,
+    watermark: str | None = None,
 ) -> dict[str, Any]:
-    """The JSON body of a create request for ``model``."""
+    """The JSON body of a create request for ``model``.
+
+    Optional fields the member (or operator) did not choose are left out, so the provider's
+    documented defaults apply: v1 ``image_size`` without an aspect ratio, generate-2
+    ``outputFormat`` without a format (``jpg``), v1 ``watermark`` without the setting.
+    """
     urls = [ref.url for ref in request.references if ref.url is not None]
     aspect_ratio = request.aspect_ratio or model.default_aspect_ratio
     if model.name == NANO_BANANA:
@@ -41,6 +50,8 @@ def create_body(
             body["imageUrls"] = urls
         if aspect_ratio is not None:
             body["image_size"] = aspect_ratio  # v1 carries the aspect ratio here
+        if watermark:
+            body["watermark"] = watermark  # NANOBANANAAPI_WATERMARK: v1 documents it only
         return body
     body = {
         "prompt": request.prompt,
@@ -51,6 +62,6 @@ def create_body(
     }
     if model.name == NANO_BANANA_2:
         body["googleSearch"] = request.grounding
-        # jpg is the documented default; sent explicitly so the result type is known.
-        body["outputFormat"] = request.output_format or "jpg"
+        if request.output_format is not None:
+            body["outputFormat"] = request.output_format  # documented default: jpg
     return body

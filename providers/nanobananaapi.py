@@ -168,7 +168,10 @@ _V1 = ModelCapabilities(
 
 
 class NanoBananaApiSettings(ProviderSettings, env_prefix="NANOBANANAAPI_"):
-    """``NANOBANANAAPI_API_KEY`` and ``NANOBANANAAPI_BASE_URL``."""
+    """``NANOBANANAAPI_API_KEY``, ``NANOBANANAAPI_BASE_URL`` and ``NANOBANANAAPI_WATERMARK``."""
+
+    #: the v1 (``nano-banana``) ``watermark`` text put on every image; unset = none sent
+    watermark: str | None = None
 
 
 class NanoBananaApiProvider(Provider):
@@ -176,6 +179,7 @@ class NanoBananaApiProvider(Provider):
 
     name = "nanobananaapi"
     settings_type: ClassVar[type[ProviderSettings]] = NanoBananaApiSettings
+    settings: NanoBananaApiSettings
     default_base_url = "https://api.nanobananaapi.ai"
     capabilities: ClassVar[Capabilities] = Capabilities(
         provider="nanobananaapi",
@@ -216,7 +220,12 @@ class NanoBananaApiProvider(Provider):
             self.base_url + CREATE_PATHS[model.name],
             creating=True,
             parse=parse,
-            json=create_body(model, request, callback_url or PLACEHOLDER_CALLBACK_URL),
+            json=create_body(
+                model,
+                request,
+                callback_url or PLACEHOLDER_CALLBACK_URL,
+                watermark=self.settings.watermark,
+            ),
             headers=self._headers(),
         )
 
