@@ -31,7 +31,8 @@ CAPS = NanoBananaProProvider.capabilities
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeNanoBananaPro]:
-    async with FakeNanoBananaPro() as server:
+    server = FakeNanoBananaPro()
+    async with server:
         yield server
 
 
