@@ -111,6 +111,10 @@ class Capabilities(BaseModel):
     accepts_reference_bytes: bool
     accepts_reference_urls: bool
     max_reference_bytes: int | None = None
+    #: the most references a request may carry when one of them is uploaded as bytes (a
+    #: provider whose upload form takes fewer files than its URL field takes links); None:
+    #: the model's ``max_references`` either way
+    max_references_with_upload: int | None = None
     #: the image types a reference may be (still images; others are converted or refused)
     reference_formats: tuple[str, ...] = ("image/png", "image/jpeg", "image/webp")
     signed_callbacks: bool = False

@@ -283,10 +283,17 @@ class MagnificProvider(Provider):
         return body
 
     def _data(self, response: httpx.Response) -> Any:
-        """The task object of a 2xx answer; raise the mapped error for anything else."""
+        """The task object of a 2xx answer; raise the mapped error for anything else.
+
+        The curl examples and working clients show it wrapped in ``{"data": ...}``; the create
+        endpoint's response example shows it bare (``{"task_id", "status", "generated"}``).
+        Both are read: refusing a create the provider accepted could leave a billed task behind.
+        """
         payload = _http.json_body(response)
         if response.status_code >= 400:
             raise self._error(response, payload)
+        if isinstance(payload, dict) and "data" not in payload and "task_id" in payload:
+            return payload
         if not isinstance(payload, dict) or not isinstance(payload.get("data"), dict):
             raise ProtocolError(
                 f"{self.name} sent an unexpected answer",

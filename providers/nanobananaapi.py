@@ -30,7 +30,8 @@ Quirks handled here:
   by assumption, generate-pro) sends the ``record-info`` data shape.
 * Reference images are taken by public URL only.
 
-The task record and callback readers live in ``providers._nanobananaapi_parse``.
+The create bodies are built in ``providers._nanobananaapi_body``; the task record and callback
+readers live in ``providers._nanobananaapi_parse``.
 """
 
 from __future__ import annotations
@@ -42,6 +43,12 @@ from typing import Any, ClassVar
 import httpx
 
 from providers import _http
+from providers._nanobananaapi_body import (
+    NANO_BANANA,
+    NANO_BANANA_2,
+    NANO_BANANA_PRO,
+    create_body,
+)
 from providers._nanobananaapi_parse import (
     as_int,
     envelope_message,
@@ -66,10 +73,6 @@ from providers.base import (
 )
 from providers.settings import ProviderSettings
 
-NANO_BANANA_2 = "nano-banana-2"
-NANO_BANANA_PRO = "nano-banana-pro"
-NANO_BANANA = "nano-banana"
-
 #: model -> create path
 CREATE_PATHS: dict[str, str] = {
     NANO_BANANA_2: "/api/v1/nanobanana/generate-2",
@@ -78,10 +81,6 @@ CREATE_PATHS: dict[str, str] = {
 }
 STATUS_PATH = "/api/v1/nanobanana/record-info"
 CREDIT_PATH = "/api/v1/common/credit"
-
-#: The v1 ``type`` values, misspelled by the vendor; "fixing" them breaks the request.
-V1_TEXT_TO_IMAGE = "TEXTTOIAMGE"
-V1_IMAGE_TO_IMAGE = "IMAGETOIAMGE"
 
 #: Sent when the caller has no callback URL. v1 ``/generate`` requires ``callBackUrl`` and one
 #: integration reports the platform rejects generate-2 requests without it, so we always send
@@ -169,7 +168,10 @@ _V1 = ModelCapabilities(
 
 
 class NanoBananaApiSettings(ProviderSettings, env_prefix="NANOBANANAAPI_"):
-    """``NANOBANANAAPI_API_KEY`` and ``NANOBANANAAPI_BASE_URL``."""
+    """``NANOBANANAAPI_API_KEY``, ``NANOBANANAAPI_BASE_URL`` and ``NANOBANANAAPI_WATERMARK``."""
+
+    #: the v1 (``nano-banana``) ``watermark`` text put on every image; unset = none sent
+    watermark: str | None = None
 
 
 class NanoBananaApiProvider(Provider):
@@ -177,6 +179,7 @@ class NanoBananaApiProvider(Provider):
 
     name = "nanobananaapi"
     settings_type: ClassVar[type[ProviderSettings]] = NanoBananaApiSettings
+    settings: NanoBananaApiSettings
     default_base_url = "https://api.nanobananaapi.ai"
     capabilities: ClassVar[Capabilities] = Capabilities(
         provider="nanobananaapi",
@@ -217,7 +220,12 @@ class NanoBananaApiProvider(Provider):
             self.base_url + CREATE_PATHS[model.name],
             creating=True,
             parse=parse,
-            json=self._create_body(model, request, callback_url or PLACEHOLDER_CALLBACK_URL),
+            json=create_body(
+                model,
+                request,
+                callback_url or PLACEHOLDER_CALLBACK_URL,
+                watermark=self.settings.watermark,
+            ),
             headers=self._headers(),
         )
 
@@ -303,37 +311,6 @@ class NanoBananaApiProvider(Provider):
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json"}
-
-    @staticmethod
-    def _create_body(
-        model: ModelCapabilities, request: GenerationRequest, callback_url: str
-    ) -> dict[str, Any]:
-        urls = [ref.url for ref in request.references if ref.url is not None]
-        aspect_ratio = request.aspect_ratio or model.default_aspect_ratio
-        if model.name == NANO_BANANA:
-            body: dict[str, Any] = {
-                "prompt": request.prompt,
-                "type": V1_IMAGE_TO_IMAGE if urls else V1_TEXT_TO_IMAGE,
-                "numImages": request.count,
-                "callBackUrl": callback_url,
-            }
-            if urls:
-                body["imageUrls"] = urls
-            if aspect_ratio is not None:
-                body["image_size"] = aspect_ratio  # v1 carries the aspect ratio here
-            return body
-        body = {
-            "prompt": request.prompt,
-            "imageUrls": urls,  # [] selects text-to-image
-            "aspectRatio": aspect_ratio,
-            "resolution": request.resolution or model.default_resolution,
-            "callBackUrl": callback_url,
-        }
-        if model.name == NANO_BANANA_2:
-            body["googleSearch"] = request.grounding
-            # jpg is the documented default; sent explicitly so the result type is known.
-            body["outputFormat"] = request.output_format or "jpg"
-        return body
 
     # ------------------------------------------------------------------ responses
 

@@ -7,18 +7,22 @@ So the read timeout is long, and a timeout or dropped reply on the generate requ
 :class:`~providers.base.SubmitOutcomeUnknownError` and is never repeated: the generation may
 already be running, and billed.
 
-Quirks (``shared/providers.md`` section 3):
+What the document shows, and so what we send (``shared/seeds/nano-banana-pro-net-generate.txt``):
 
-- ``size`` is lowercase ``1k``/``2k``/``4k``; our capabilities use ``1K``/``2K``/``4K`` like
-  every other provider, so the value is lowercased on the wire.
+- ``size`` appears only as ``"2k"`` and ``"4k"`` (lowercase), 4K only on paid plans. Our
+  capabilities therefore offer 2K and 4K, and ``size`` is sent only when one was chosen: the
+  service's own default applies otherwise (undocumented; we charge it as 1K).
 - Only 8 aspect ratios (no 4:5 / 5:4).
-- ``image`` is one URL string or an array of URLs in a JSON body. Local files are uploaded as
-  ``multipart/form-data`` instead; that example in the docs shows a single file part named
-  ``image`` next to ``prompt``/``size`` text fields.
+- ``image`` is one URL string or an array of URLs in a JSON body; that is how several
+  references travel. A local file is uploaded as ``multipart/form-data`` with **one** file part
+  named ``image`` next to the text fields; several file parts, or URLs beside a file, are not
+  shown, so an uploaded reference goes alone (``max_references_with_upload=1``) and a reference
+  that has a URL is always sent by URL. That ``aspectRatio`` may travel as a text field of the
+  multipart body is assumed (the body parameters are documented once, for both content types).
 - Errors are a bare ``{"error": "..."}``: 400 invalid request, 401 bad/missing key, 402 no
-  credits, 500 "Generation failed". 403 is not documented; we read it as a plan/permission
-  refusal (4K or API access needs a paid plan), not as a bad key. Long jobs may also end in a
-  gateway's HTML 502/504 page.
+  credits, 500 "Generation failed" (its text is the reason we show). How a plan refuses 4K is
+  not documented: a 403, or any other 4xx whose text names the plan or subscription, reads as a
+  plan refusal, not as a bad key. Long jobs may also end in a gateway's HTML 502/504 page.
 - The success body's ``model`` reads ``nano-banana-2-<size>`` whatever the branding says; it
   carries no id, so we derive a stable task id from the response.
 """
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from typing import Any, ClassVar
 
 import httpx
@@ -41,6 +46,8 @@ from providers.base import (
     Provider,
     ProviderError,
     ProviderUnavailableError,
+    ReferenceImage,
+    RequestInvalidError,
     RequestRejectedError,
     ResultImage,
     TaskState,
@@ -56,11 +63,13 @@ _MODEL = ModelCapabilities(
     name="nano-banana-pro",
     aspect_ratios=("1:1", "2:3", "3:2", "3:4", "4:3", "9:16", "16:9", "21:9"),
     default_aspect_ratio="1:1",
-    resolutions=("1K", "2K", "4K"),
-    # The service's own default size is undocumented, so we always send one explicitly.
-    default_resolution="1K",
-    # 8 on the Standard plan, the cheapest one with API access (Pro allows 14, Free 3 but has
-    # no API access). A Pro account could raise this; the service rejects more with a 400.
+    # The document shows "2k" and "4k" only; with none chosen no size is sent and the service's
+    # own (undocumented) default applies.
+    resolutions=("2K", "4K"),
+    default_resolution=None,
+    # By URL: 8 on the Standard plan, the cheapest one with API access (Pro allows 14, Free 3
+    # but has no API access). A Pro account could raise this; the service rejects more with a
+    # 400. An uploaded file goes alone (see the capabilities).
     max_references=8,
     # Undocumented (the docs' body-parameter table rendered empty); a generous guess that the
     # service will reject with a 400 if it is too generous.
@@ -91,6 +100,8 @@ class NanoBananaProProvider(Provider):
         accepts_reference_bytes=True,
         accepts_reference_urls=True,
         max_reference_bytes=2_500_000,  # "Max image size 2.5MB" on every plan
+        # the multipart example shows one ``image`` file part and nothing else of the kind
+        max_references_with_upload=1,
     )
 
     async def submit(
@@ -102,40 +113,38 @@ class NanoBananaProProvider(Provider):
         a content-policy refusal is a :class:`RequestRejectedError` with ``content_policy``.
         """
         fields = self._fields(request)
-        byte_refs = [ref for ref in request.references if ref.data is not None and ref.url is None]
+        upload = _upload(request)
         log.info(
-            "nanobananapro generate: size=%s aspect=%s references=%d (%d uploaded)",
+            "nanobananapro generate: size=%s aspect=%s references=%d (%s)",
             fields.get("size"),
             fields.get("aspectRatio"),
             len(request.references),
-            len(byte_refs),
+            "one uploaded" if upload is not None else "by URL",
         )
-
         body: dict[str, Any] = {"json": fields}
-        if byte_refs:
-            body = {
-                "data": self._form_fields(fields, request),
-                "files": [
-                    ("image", (f"ref_{n}.{_extension(ref.mime_type)}", ref.data, ref.mime_type))
-                    for n, ref in enumerate(byte_refs, start=1)
-                ],
-            }
+        if upload is not None:
+            data = upload.data or b""
+            name = f"reference.{_extension(upload.mime_type)}"
+            body = {"data": fields, "files": [("image", (name, data, upload.mime_type))]}
         return await _http.request(
             self,
             "POST",
             self.base_url + GENERATE_PATH,
             creating=True,
-            parse=self._parse,
+            parse=lambda response: self._parse(response, request),
             headers={"Authorization": f"Bearer {self.api_key}"},
             **body,
         )
 
     # ------------------------------------------------------------------ request
 
-    def _fields(self, request: GenerationRequest) -> dict[str, Any]:
-        """The JSON body: prompt, lowercase size, aspectRatio and URL references."""
-        resolution = request.resolution or _MODEL.default_resolution or "1K"
-        fields: dict[str, Any] = {"prompt": request.prompt, "size": resolution.lower()}
+    @staticmethod
+    def _fields(request: GenerationRequest) -> dict[str, Any]:
+        """The body's fields: prompt, a chosen size (lowercase), aspectRatio and URL references
+        (a multipart body takes the same text fields; its ``image`` is the uploaded file)."""
+        fields: dict[str, Any] = {"prompt": request.prompt}
+        if request.resolution is not None:
+            fields["size"] = request.resolution.lower()
         aspect = request.aspect_ratio
         if aspect is None and not request.references:
             aspect = _MODEL.default_aspect_ratio
@@ -150,26 +159,13 @@ class NanoBananaProProvider(Provider):
             fields["image"] = urls
         return fields
 
-    @staticmethod
-    def _form_fields(fields: dict[str, Any], request: GenerationRequest) -> dict[str, Any]:
-        """Text fields of the multipart body.
-
-        URL references travel as repeated text fields named ``image`` next to the file parts.
-        That mix is not documented (only a single uploaded file is shown) and is unconfirmed.
-        """
-        form: dict[str, Any] = {k: v for k, v in fields.items() if k != "image"}
-        urls = [ref.url for ref in request.references if ref.url is not None]
-        if urls:
-            form["image"] = urls
-        return form
-
     # ------------------------------------------------------------------ response
 
-    def _parse(self, response: httpx.Response) -> TaskStatus:
+    def _parse(self, response: httpx.Response, request: GenerationRequest) -> TaskStatus:
         """Turn the answer into a SUCCEEDED status, or raise the matching ProviderError."""
         body = _http.json_body(response)
         if response.status_code >= 400:
-            raise self._error(response, body)
+            raise self._error(response, body, request)
         body = _http.json_object(response, self.name)
         images = body.get("images")
         if not isinstance(images, list):
@@ -195,32 +191,78 @@ class NanoBananaProProvider(Provider):
             images=tuple(ResultImage(url=url) for url in urls),
         )
 
-    def _error(self, response: httpx.Response, body: Any) -> ProviderError:
-        """Map an error status and its ``{"error": "..."}`` text: 403 and 500 mean something
-        of their own here; every other status takes the shared mapping."""
+    def _error(
+        self, response: httpx.Response, body: Any, request: GenerationRequest
+    ) -> ProviderError:
+        """Map an error status and its ``{"error": "..."}`` text: a plan's refusal and the
+        documented 500 "Generation failed" mean something of their own here; every other
+        status takes the shared mapping."""
         status = response.status_code
         text = _error_text(body)
         text = self.scrub(text) if text else None
         detail = f"HTTP {status}: {text or self.scrub(_http.body_snippet(response))}"
-        if status == 403:
-            # Undocumented. The plan table makes a permission refusal likely (4K or API access
-            # on a plan without it), so this is a rejection to show, not a broken key.
-            return RequestRejectedError(
-                f"{self.name} refused the request for this account's plan: "
-                f"{text or 'HTTP 403 (4K and API access need a paid plan)'}",
-                reason=text,
-                detail=detail,
+        if status == 403 or (
+            400 <= status < 500 and status not in (401, 429) and _names_the_plan(text)
+        ):
+            return self._plan_refusal(status, text, request, detail)
+        if status == 500 and text is not None:
+            # Documented as "Generation failed": the service's own words are the reason. The
+            # job may have been billed, so it is not repeated (a create is not retried).
+            if _http.looks_like_content_policy(text):
+                return RequestRejectedError(
+                    f"{self.name} refused the request: {text}",
+                    reason=text,
+                    content_policy=True,
+                    detail=detail,
+                )
+            failed = ProviderUnavailableError(
+                f"{self.name} failed to generate the image: {text} (HTTP 500)", detail=detail
             )
-        if status == 500:
-            # Documented as "Generation failed". The job may have been billed, so it is a
-            # plain unavailable error (not retried for a create request).
-            return ProviderUnavailableError(
-                f"{self.name} failed to generate the image (HTTP 500)", detail=detail
-            )
+            failed.reason = text
+            return failed
         error = _http.error_for_status(self, response, text)
         if error is not None:
             return error
         return ProtocolError(f"{self.name} answered HTTP {status}", detail=detail)
+
+    def _plan_refusal(
+        self, status: int, text: str | None, request: GenerationRequest, detail: str
+    ) -> RequestRejectedError:
+        """The account's plan does not allow the request (how it says so is undocumented: a
+        403, or a 4xx naming the plan). Shown with what would fit where that is clear."""
+        hint = ""
+        if request.resolution == "4K":
+            hint = " (4K generation needs a paid plan, Standard or Pro: choose 2K)"
+        return RequestRejectedError(
+            f"{self.name} refused this for the account's plan: {text or f'HTTP {status}'}{hint}",
+            reason=text,
+            detail=detail,
+        )
+
+
+_PLAN = re.compile(r"\b(plan|subscription|subscribe|upgrade)", re.IGNORECASE)
+
+
+def _names_the_plan(text: str | None) -> bool:
+    """Whether an error text speaks of the account's plan (a refusal of what it lacks)."""
+    return bool(text and _PLAN.search(text))
+
+
+def _upload(request: GenerationRequest) -> ReferenceImage | None:
+    """The reference to upload as the one multipart file, if any: a reference without a URL.
+
+    Validation lets such a reference through only on its own (``max_references_with_upload``);
+    a request that breaks that anyway is refused here rather than sent in an undocumented shape.
+    """
+    uploads = [ref for ref in request.references if ref.url is None and ref.data is not None]
+    if not uploads:
+        return None
+    if len(request.references) > 1:
+        raise RequestInvalidError(
+            "nanobananapro takes an uploaded reference image only on its own; "
+            "give several references as https:// URLs"
+        )
+    return uploads[0]
 
 
 def _error_text(body: Any) -> str | None:

@@ -87,6 +87,19 @@ def _validate_references(
             f"{len(request.references)} reference images given; {where} accepts at most "
             f"{model.max_references}"
         )
+    uploads = sum(1 for ref in request.references if ref.url is None and ref.data is not None)
+    limit = caps.max_references_with_upload
+    if uploads and limit is not None and len(request.references) > limit:
+        files = (
+            "an uploaded reference image only on its own"
+            if limit == 1
+            else (f"at most {limit} reference images when one is an uploaded file")
+        )
+        raise RequestInvalidError(
+            f"{len(request.references)} reference images given, {uploads} of them uploaded "
+            f"files; {caps.provider} takes {files}: give several references as https:// URLs "
+            f"(up to {model.max_references})"
+        )
     for index, ref in enumerate(request.references, start=1):
         if ref.url is None and ref.data is None:
             raise RequestInvalidError(f"Reference image {index} is empty")

@@ -44,6 +44,13 @@ def _provider_name(args: argparse.Namespace, settings: Settings) -> tuple[str, s
     return name, args.model or model
 
 
+def _output_format(args: argparse.Namespace) -> str | None:
+    """``--format``, lowercased (``PNG`` and ``png`` alike); None leaves the provider's own
+    default. Callers that build the arguments themselves (the demo) may leave it out."""
+    chosen: str | None = getattr(args, "format", None)
+    return chosen.lower() if chosen else None
+
+
 def check_out_dir(out: Path) -> None:
     """Refuse an ``--out`` that cannot become a directory before anything is spent."""
     existing = out
@@ -102,6 +109,7 @@ async def _imagine(
                 resolution=args.resolution.upper() if args.resolution else None,
                 grounding=args.grounding,
                 count=args.count,
+                output_format=_output_format(args),
             )
             with tempfile.TemporaryDirectory(prefix="bananabot-") as scratch:
                 return await _run_job(

@@ -200,6 +200,12 @@ def add_imagine_arguments(parser: argparse.ArgumentParser) -> None:
         "--resolution", metavar="1K|2K|4K", help="output size, where the model offers a choice"
     )
     parser.add_argument(
+        "--format",
+        metavar="FORMAT",
+        help="output image format, where the model offers a choice (its 'formats' below, e.g. "
+        "png or jpg); default: the provider's own",
+    )
+    parser.add_argument(
         "--grounding",
         action="store_true",
         help="let the model search Google before drawing (models marked 'grounding')",
@@ -268,6 +274,8 @@ def _model_line(caps: Capabilities, model: ModelCapabilities) -> str:
     if not caps.accepts_reference_bytes:
         refs += " (URLs only)"
     parts.append(refs)
+    if model.output_formats:
+        parts.append(f"formats {', '.join(model.output_formats)}")
     if model.grounding:
         parts.append("grounding")
     return f"{model.name}: " + "; ".join(parts)

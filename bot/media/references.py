@@ -1,5 +1,6 @@
 """Reference images, however they arrive (a Discord attachment, a CLI path or URL), made into
-what a provider takes: checked by content, passed by URL to URL-only providers, and otherwise
+what a provider takes: checked by content, passed by URL to URL-only providers (and a CLI URL
+to any provider that fetches URLs, declared as the type its bytes show), and otherwise
 uploaded as bytes, re-encoded when the provider cannot take the format or the size.
 
 The one loader for the Discord intake and the headless CLI, so both refuse and shrink alike.
@@ -9,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 
 from bot.media.fetch import FetchError, ImageFetcher
 from bot.media.fit import ImageTooLargeError, fit_image_async, still_png
@@ -99,7 +101,7 @@ class ReferenceLoader:
         label = f"reference {source}"
         if _URL.match(source):
             if caps.accepts_reference_urls:
-                return ReferenceImage(url=source)
+                return await self._by_url(caps, label, source)
             try:
                 fetched = await self.fetcher.fetch(source)
             except FetchError as exc:
@@ -115,6 +117,46 @@ class ReferenceLoader:
         except OSError as exc:
             raise ReferenceImageError(f"{label}: cannot read it ({exc.strerror})") from exc
         return await self.from_bytes(caps, label, data)
+
+    async def _by_url(self, caps: Capabilities, label: str, url: str) -> ReferenceImage:
+        """``url`` as a reference the provider fetches itself, declared as the type it really
+        is: the bytes are downloaded (under the fetcher's guard) and sniffed. When they cannot
+        be downloaded here, the type is inferred from the URL's file extension; a download that
+        is not an image is refused. A type the provider cannot take is converted and uploaded
+        where the provider takes bytes, as :meth:`from_bytes` does."""
+        try:
+            data = await self.fetcher.fetch_bytes(url)
+        except FetchError as exc:
+            guessed = _type_from_url(url)
+            if guessed is None:
+                raise ReferenceImageError(
+                    f"{label} could not be downloaded to learn its type ({exc}); name a URL "
+                    "ending in .png, .jpg or .webp, or download it and pass the file",
+                    invalid=False,
+                ) from exc
+            return ReferenceImage(url=url, mime_type=guessed)
+        try:
+            info = await inspect_image_async(data)
+        except NotAnImageError as exc:
+            raise ReferenceImageError(f"{label} is not a usable image: {exc}") from exc
+        if info.mime_type in caps.reference_formats and not info.animated:
+            return ReferenceImage(url=url, mime_type=info.mime_type)
+        return await self.from_bytes(caps, label, data, url=url)
+
+
+_URL_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".jpe": "image/jpeg",
+    ".webp": "image/webp",
+    ".gif": "image/gif",
+}
+
+
+def _type_from_url(url: str) -> str | None:
+    """The image type a URL's path names by its extension (``…/photo.JPG?sig=…``), if any."""
+    return _URL_TYPES.get(PurePosixPath(urlsplit(url).path).suffix.lower())
 
 
 def captioned(reference: ReferenceImage, caption: str | None) -> ReferenceImage:

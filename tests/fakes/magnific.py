@@ -64,6 +64,10 @@ class FakeMagnific(FakeServer):
         self.create_status = "CREATED"
         #: the ``groundingChunks`` a grounded task names (None: three made from the prompt)
         self.grounding_chunks: list[dict[str, Any]] | None = None
+        #: how a create answers: wrapped in ``{"data": ...}`` as the curl examples show, or the
+        #: bare task object of the endpoint's response example (``{"task_id", "status",
+        #: "generated"}``); the documents show both
+        self.create_wrapped = True
         self.app.router.add_post("/v1/ai/text-to-image/{model}", self._create)
         self.app.router.add_get("/v1/ai/text-to-image/{model}/{task_id}", self._status)
 
@@ -233,6 +237,8 @@ class FakeMagnific(FakeServer):
         )
         self.tasks[task.task_id] = task
         self.spawn(self._progress(task))
+        if not self.create_wrapped:
+            return json_response(self.task_json(task))
         return json_response({"data": {**self.task_json(task), "error": None}})
 
     async def _status(self, request: web.Request) -> web.StreamResponse:

@@ -51,6 +51,26 @@ PRO_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "
 V1_RATIOS = ("1:1", "9:16", "16:9", "3:4", "4:3", "3:2", "2:3", "5:4", "4:5", "21:9")
 RESOLUTIONS = ("1K", "2K", "4K")
 V1_TYPES = ("TEXTTOIAMGE", "IMAGETOIAMGE")
+#: the body fields each generator's document shows; anything else is refused
+FIELDS: dict[str, frozenset[str]] = {
+    "nano-banana-2": frozenset(
+        [
+            "prompt",
+            "imageUrls",
+            "aspectRatio",
+            "resolution",
+            "googleSearch",
+            "outputFormat",
+            "callBackUrl",
+        ]
+    ),
+    "nano-banana-pro": frozenset(
+        ("prompt", "imageUrls", "aspectRatio", "resolution", "callBackUrl")
+    ),
+    "nano-banana": frozenset(
+        ("prompt", "type", "callBackUrl", "numImages", "imageUrls", "watermark", "image_size")
+    ),
+}
 
 MAINTENANCE_MSG = "The service is currently under maintenance, please try again later"
 NO_CREDITS_MSG = "The current credits are insufficient. Please top up."
@@ -179,7 +199,8 @@ class FakeNanoBananaApi(FakeServer):
         body = recorded.json
         if not isinstance(body, dict):
             return self.answer(400, "Parameter error: the body must be a JSON object", key=key)
-        problem = _check_prompt(body) or check(body)
+        unknown = sorted(set(body) - FIELDS[model])
+        problem = f"unknown field {unknown[0]}" if unknown else _check_prompt(body) or check(body)
         if problem:
             return self.answer(400, f"Parameter error: {problem}", key=key)
         cost = self.cost(model, body)

@@ -3,8 +3,22 @@
 ``POST /api/ai/nano-banana/generate`` with ``Authorization: Bearer sk-...``, a JSON or
 multipart/form-data body; it holds the request for ``delay_seconds`` (the generation) and
 answers ``{"model": "nano-banana-2-<size>", "created": <unix>, "images": [{"url": ...}]}``,
-or ``{"error": "..."}`` with 400/401/402/403/429/500/503. Validation follows the documented
-enums and the Standard plan's limits (providers.md section 3).
+or ``{"error": "..."}`` with 400/401/402/403/429/500/503.
+
+It follows the document (``shared/seeds/nano-banana-pro-net-generate.txt``), not our client,
+and refuses what the document does not show:
+
+- fields other than ``prompt``, ``size``, ``aspectRatio`` and ``image``;
+- ``size`` other than ``"2k"`` / ``"4k"`` (the only values shown), and 4K on a plan without it
+  (``allow_4k``; answered ``plan_refusal_status`` with a text naming the plan: how the service
+  says it is undocumented);
+- in JSON, ``image`` other than a URL string or an array of them;
+- in multipart, anything but exactly one ``image`` part that is a file (the example shows one),
+  or any field given twice;
+- more references than the plan allows (Standard: 8), a file over 2.5MB, or not an image.
+
+What the document leaves open is assumed here, and marked: the size made when none is sent
+(``default_size``), and that ``aspectRatio`` may be a multipart text field too.
 """
 
 from __future__ import annotations
@@ -20,7 +34,8 @@ from PIL import Image
 
 from tests.fakes._base import FakeServer, Fault, On, Recorded, json_response
 
-SIZES = ("1k", "2k", "4k")
+SIZES = ("2k", "4k")  # the only values the document shows
+FIELDS = frozenset(("prompt", "size", "aspectRatio", "image"))
 ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "9:16", "16:9", "21:9")
 DEFAULT_CONTENT_BLOCK = "Your prompt was flagged by our content policy and cannot be processed"
 
@@ -62,8 +77,13 @@ class FakeNanoBananaPro(FakeServer):
     max_references: int = 8
     #: per uploaded file ("Max image size 2.5MB")
     max_file_bytes: int = 2_500_000
-    #: False simulates a plan without 4K (answered with a 403)
+    #: False simulates a plan without 4K
     allow_4k: bool = True
+    #: how that plan refuses 4K (undocumented: any 4xx whose text names the plan)
+    plan_refusal_status: int = 403
+    plan_refusal_text: str = "4K generation requires a paid plan"
+    #: the size made when the request names none (undocumented; assumed)
+    default_size: str = "1k"
 
     def __init__(self, api_key: str = "sk-test-4f9c2a7e1b") -> None:
         super().__init__(api_key)
@@ -92,8 +112,7 @@ class FakeNanoBananaPro(FakeServer):
             if outcome.content_policy:
                 return error(400, outcome.reason or DEFAULT_CONTENT_BLOCK)
             return error(500, outcome.reason or "Generation failed")
-        # The service's default size is undocumented; 1k is assumed.
-        size = params.size or "1k"
+        size = params.size or self.default_size
         reference = params.files[0][1] if params.files else None
         aspect = params.aspect_ratio or (
             nearest_aspect(reference, ASPECT_RATIOS) if reference else "1:1"
@@ -131,20 +150,12 @@ class FakeNanoBananaPro(FakeServer):
 
     def _params(self, recorded: Recorded) -> Params | web.Response:
         if recorded.form is not None:
-            form = recorded.form
-            params = Params(
-                prompt=_first_text(form.get("prompt")),
-                size=_first_text(form.get("size")),
-                aspect_ratio=_first_text(form.get("aspectRatio")),
-            )
-            for value in form.get("image", []):
-                if isinstance(value, tuple):
-                    params.files.append(value)
-                else:
-                    params.urls.append(value)
-            return params
+            return self._form_params(recorded.form)
         if isinstance(recorded.json, dict):
             body = recorded.json
+            unknown = sorted(set(body) - FIELDS)
+            if unknown:
+                return error(400, f"Unknown parameter '{unknown[0]}'")
             image = body.get("image")
             urls = [] if image is None else image if isinstance(image, list) else [image]
             return Params(
@@ -155,11 +166,36 @@ class FakeNanoBananaPro(FakeServer):
             )
         return error(400, "Invalid request body: send JSON or multipart/form-data")
 
+    @staticmethod
+    def _form_params(form: dict[str, list[Any]]) -> Params | web.Response:
+        """A multipart body as the document's example shows it: text fields once each, and
+        one ``image`` part that is a file."""
+        unknown = sorted(set(form) - FIELDS)
+        if unknown:
+            return error(400, f"Unknown parameter '{unknown[0]}'")
+        for name, values in form.items():
+            if len(values) > 1:
+                return error(400, f"Parameter '{name}' given {len(values)} times")
+        texts: dict[str, Any] = {}
+        for name in ("prompt", "size", "aspectRatio"):
+            value = form.get(name, [None])[0]
+            if isinstance(value, tuple):
+                return error(400, f"Parameter '{name}' must be text, not a file")
+            texts[name] = value
+        params = Params(
+            prompt=texts["prompt"], size=texts["size"], aspect_ratio=texts["aspectRatio"]
+        )
+        image = form.get("image", [])
+        if image and not isinstance(image[0], tuple):
+            return error(400, "In multipart/form-data, 'image' must be an uploaded file")
+        params.files = list(image)
+        return params
+
     def _validate(self, params: Params) -> web.Response | None:
         if not isinstance(params.prompt, str) or not params.prompt.strip():
             return error(400, "Prompt is required")
         if params.size is not None and params.size not in SIZES:
-            return error(400, f"Invalid size '{params.size}'. Must be one of: 1k, 2k, 4k")
+            return error(400, f"Invalid size '{params.size}'. Must be one of: 2k, 4k")
         if params.aspect_ratio is not None and params.aspect_ratio not in ASPECT_RATIOS:
             return error(
                 400,
@@ -180,12 +216,5 @@ class FakeNanoBananaPro(FakeServer):
             except Exception:
                 return error(400, "Invalid image file")
         if params.size == "4k" and not self.allow_4k:
-            return error(403, "4K generation requires a paid plan")
+            return error(self.plan_refusal_status, self.plan_refusal_text)
         return None
-
-
-def _first_text(values: list[Any] | None) -> str | None:
-    for value in values or []:
-        if isinstance(value, str):
-            return value
-    return None

@@ -470,8 +470,10 @@ def test_error_mapping_of_documented_bodies() -> None:
     echoed = error_for(500, {"message": f"Internal Server Error for key {API_KEY}"})
     assert isinstance(echoed, ProviderUnavailableError)
     assert_key_safe(echoed)
-    wrapped = error_for(200, {"task_id": "t", "status": "CREATED"})  # no data wrapper
-    assert isinstance(wrapped, ProtocolError)
+    # the create endpoint's response example is the bare task object: read, not refused
+    without_a_task: list[object] = [{"status": "CREATED", "generated": []}, {"data": None}, []]
+    for body in without_a_task:
+        assert isinstance(error_for(200, body), ProtocolError)
 
 
 async def test_api_key_never_in_errors(fake: FakeMagnific, provider: MagnificProvider) -> None:

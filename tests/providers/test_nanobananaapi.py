@@ -265,8 +265,7 @@ async def test_nano_banana_2_defaults_exact_body(fake, provider) -> None:
         "resolution": "1K",
         "callBackUrl": PLACEHOLDER_CALLBACK_URL,
         "googleSearch": False,
-        "outputFormat": "jpg",
-    }
+    }  # no outputFormat unless chosen: the documented default (jpg) applies
     recorded = fake.requests_to(GENERATE_2)[0]
     assert recorded.headers["Authorization"] == f"Bearer {SECRET}"
     assert recorded.headers["Content-Type"].startswith("application/json")

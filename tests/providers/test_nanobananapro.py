@@ -78,8 +78,10 @@ def test_capabilities() -> None:
     assert caps.model_names == ("nano-banana-pro",)
     model = caps.model(None)
     assert model.aspect_ratios == ("1:1", "2:3", "3:2", "3:4", "4:3", "9:16", "16:9", "21:9")
-    assert model.resolutions == ("1K", "2K", "4K")
+    assert model.resolutions == ("2K", "4K")  # the only sizes the document shows
+    assert model.default_resolution is None
     assert model.max_references == 8
+    assert caps.max_references_with_upload == 1
     assert caps.accepts_reference_bytes and caps.accepts_reference_urls
     assert caps.max_reference_bytes == 2_500_000
     assert NanoBananaProProvider.read_timeout == 300.0
@@ -91,7 +93,7 @@ def test_capabilities() -> None:
 
 
 async def test_text_to_image_end_to_end(fake: FakeNanoBananaPro, provider: NanoBananaProProvider):
-    request = GenerationRequest(prompt="a koi pond", aspect_ratio="16:9", resolution="1K")
+    request = GenerationRequest(prompt="a koi pond", aspect_ratio="16:9", resolution="2K")
     status = await run_to_completion(provider, request, interval=0.02)
     assert status.state is TaskState.SUCCEEDED
     assert len(status.images) == 1
@@ -118,11 +120,11 @@ async def test_4k_is_lowercase_on_the_wire(
     assert fake.requests[-1].json["size"] == "4k"
 
 
-async def test_defaults_are_sent_explicitly(
+async def test_a_default_request_sends_no_size(
     fake: FakeNanoBananaPro, provider: NanoBananaProProvider
 ):
     status = await provider.submit(GenerationRequest(prompt="defaults"))
-    assert fake.requests[-1].json == {"prompt": "defaults", "size": "1k", "aspectRatio": "1:1"}
+    assert fake.requests[-1].json == {"prompt": "defaults", "aspectRatio": "1:1"}
     assert status.images[0].url is not None
     image = await download(status.images[0].url)
     assert image.size == (1024, 1024)
@@ -136,7 +138,6 @@ async def test_one_url_reference_is_a_string(
     # No aspect chosen with a reference: omitted, like the docs' image-to-image example.
     assert fake.requests[-1].json == {
         "prompt": "watercolor",
-        "size": "1k",
         "image": "https://example.com/photo.jpg",
     }
 
@@ -157,29 +158,24 @@ async def test_several_url_references_are_an_array(
     }
 
 
-async def test_byte_references_go_multipart(
+async def test_one_byte_reference_goes_multipart(
     fake: FakeNanoBananaPro, provider: NanoBananaProProvider
 ):
-    first, second = png((64, 48)), render_image("two", (32, 32), image_format="JPEG")
-    refs = (
-        ReferenceImage(data=first, mime_type="image/png"),
-        ReferenceImage(url="https://example.com/c.jpg"),
-        ReferenceImage(data=second, mime_type="image/jpeg"),
+    first = png((64, 48))
+    ref = ReferenceImage(data=first, mime_type="image/png")
+    request = GenerationRequest(
+        prompt="vintage", mode=Mode.EDIT, references=(ref,), resolution="2K"
     )
-    request = GenerationRequest(prompt="vintage", mode=Mode.EDIT, references=refs, resolution="2K")
     status = await run_to_completion(provider, request, interval=0.02)
     sent = fake.requests[-1]
     assert sent.headers["Content-Type"].startswith("multipart/form-data")
     assert sent.json is None
-    assert sent.form is not None
-    assert sent.form["prompt"] == ["vintage"]
-    assert sent.form["size"] == ["2k"]
-    assert "aspectRatio" not in sent.form
-    images = sent.form["image"]
-    assert "https://example.com/c.jpg" in images
-    files = [v for v in images if isinstance(v, tuple)]
-    assert files == [("ref_1.png", first, "image/png"), ("ref_2.jpg", second, "image/jpeg")]
-    # The fake follows the first upload's shape when no aspect ratio is given (4:3 here).
+    assert sent.form == {
+        "prompt": ["vintage"],
+        "size": ["2k"],
+        "image": [("reference.png", first, "image/png")],
+    }
+    # The fake follows the upload's shape when no aspect ratio is given (4:3 here).
     assert status.images[0].url is not None
     image = await download(status.images[0].url)
     assert image.width / image.height == pytest.approx(4 / 3, rel=0.02)
@@ -191,7 +187,7 @@ async def test_multipart_with_aspect(fake: FakeNanoBananaPro, provider: NanoBana
     form = fake.requests[-1].form
     assert form is not None
     assert form["aspectRatio"] == ["9:16"]
-    assert form["image"] == [("ref_1.png", ref.data, "image/png")]
+    assert form["image"] == [("reference.png", ref.data, "image/png")]
 
 
 # ---------------------------------------------------------------------- rejections

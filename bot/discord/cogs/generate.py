@@ -16,7 +16,7 @@ RESOLUTIONS = [app_commands.Choice(name=r, value=r) for r in ("1K", "2K", "4K")]
 #: descriptions of the options /imagine and /edit share
 SETTINGS_HELP = {
     "model": "Provider and model",
-    "aspect": "Aspect ratio, e.g. 16:9",
+    "aspect": "Aspect ratio, e.g. 16:9 (unset: the model's default; an edit may keep its shape)",
     "resolution": "1K, 2K or 4K (costs more)",
     "grounding": "Ground in Google Search results",
     "reference2": "Another reference image",
