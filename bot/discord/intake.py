@@ -145,6 +145,9 @@ class JobIntake:
                 f"most {model.max_references}."
             )
         refs = []
+        # a provider that takes one uploaded file only on its own gets several by link
+        upload_limit = provider.capabilities.max_references_with_upload
+        by_url = upload_limit is not None and len(attachments) > upload_limit
         for label, attachment in attachments:
             if attachment.size > MAX_ATTACHMENT_BYTES:
                 raise UserFacingError(
@@ -158,6 +161,7 @@ class JobIntake:
                         f"`{label}`",
                         attachment.url,
                         caption=attachment.description,  # its alt text
+                        by_url=by_url,
                     )
                 )
             except ReferenceImageError as exc:

@@ -41,10 +41,18 @@ class ReferenceLoader:
         self.fetcher = fetcher
 
     async def from_bytes(
-        self, caps: Capabilities, label: str, data: bytes, *, url: str | None = None
+        self,
+        caps: Capabilities,
+        label: str,
+        data: bytes,
+        *,
+        url: str | None = None,
+        by_url: bool = False,
     ) -> ReferenceImage:
         """``data`` (downloaded from ``url``, when it came from one) as a reference for a
-        provider with ``caps``; ``label`` names it in errors."""
+        provider with ``caps``; ``label`` names it in errors. ``by_url``: a still image the
+        provider can fetch itself keeps its ``url`` too, so it goes by link (a provider that
+        takes only one uploaded file beside nothing else can then take several)."""
         try:
             info = await inspect_image_async(data)
         except NotAnImageError as exc:
@@ -72,10 +80,18 @@ class ReferenceLoader:
                 image = await fit_image_async(image, limit)
             except ImageTooLargeError as exc:
                 raise ReferenceImageError(f"{label} is too large for {caps.provider}") from exc
+        if by_url and url is not None and still and caps.accepts_reference_urls:
+            return ReferenceImage(url=url, data=image.data, mime_type=image.mime_type)
         return ReferenceImage(data=image.data, mime_type=image.mime_type)
 
     async def download(
-        self, caps: Capabilities, label: str, url: str, *, caption: str | None = None
+        self,
+        caps: Capabilities,
+        label: str,
+        url: str,
+        *,
+        caption: str | None = None,
+        by_url: bool = False,
     ) -> ReferenceImage:
         """The image at ``url`` (a chat attachment: its URL expires, so the bytes are taken
         now), downloaded under the fetcher's guard and made a reference as in
@@ -88,7 +104,7 @@ class ReferenceLoader:
             raise ReferenceImageError(
                 f"{label} could not be downloaded ({exc})", invalid=False
             ) from exc
-        return captioned(await self.from_bytes(caps, label, data, url=url), caption)
+        return captioned(await self.from_bytes(caps, label, data, url=url, by_url=by_url), caption)
 
     async def from_source(
         self, caps: Capabilities, source: str, *, caption: str | None = None

@@ -12,12 +12,14 @@ from tests.discord.bot_harness import (
     imagine,
     job_id_of,
     keys_for,
+    png,
     result_of,
     running_bot,
     settings_for,
 )
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.magnific import FakeMagnific
+from tests.fakes.nanobananapro import FakeNanoBananaPro
 
 
 @pytest.fixture
@@ -93,3 +95,24 @@ async def test_count_on_a_one_image_model_posts_one_message_for_the_group(fake, 
             reroll = await fake.click(user, result, f"bb:reroll:{job_id}")
             rerolled = await result_of(fake, reroll)
             assert len(rerolled.attachments) == 2  # a re-roll makes the group again
+
+
+async def test_several_attachments_go_by_link_to_a_provider_taking_one_upload(fake, tmp_path):
+    async with FakeNanoBananaPro() as provider:
+        settings = settings_for(fake, tmp_path, **keys_for("nanobananapro", provider))
+        async with running_bot(fake, settings):
+            user = fake.add_user("di")
+            ix = await fake.slash(
+                user,
+                fake.channel,
+                "imagine",
+                {"prompt": "mix them", "model": "nanobananapro"},
+                attachments={
+                    "reference": ("a.png", png(color="red"), "image/png"),
+                    "reference2": ("b.png", png(color="blue"), "image/png"),
+                },
+            )
+            await result_of(fake, ix)
+            (sent,) = provider.requests_to("generate", "POST")
+            assert sent.json is not None and len(sent.json["image"]) == 2
+            assert all(url.startswith("http") for url in sent.json["image"])
