@@ -152,7 +152,7 @@ _MODEL = ModelCapabilities(
     max_prompt_length=20_000,
     grounding=True,  # accepted and ignored: there is nothing to search offline
     max_images=4,
-    output_formats=("png", "jpeg"),
+    output_formats=("png", "jpg"),
     typical_seconds=0.0,
 )
 
@@ -186,7 +186,7 @@ class LocalProvider(Provider):
             request.aspect_ratio or _MODEL.default_aspect_ratio,
             request.resolution or _MODEL.default_resolution,
         )
-        image_format = "JPEG" if request.output_format == "jpeg" else "PNG"
+        image_format = "JPEG" if request.output_format == "jpg" else "PNG"
         reference = request.references[0].data if request.references else None
         task_id = secrets.token_hex(8)
         images = []

@@ -16,6 +16,7 @@ from tests.discord.bot_harness import (
     result_of,
     running_bot,
     settings_for,
+    status_text,
 )
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.magnific import FakeMagnific
@@ -116,3 +117,20 @@ async def test_several_attachments_go_by_link_to_a_provider_taking_one_upload(fa
             (sent,) = provider.requests_to("generate", "POST")
             assert sent.json is not None and len(sent.json["image"]) == 2
             assert all(url.startswith("http") for url in sent.json["image"])
+
+
+async def test_the_format_option_chooses_the_file_type_or_is_refused_plainly(fake, tmp_path):
+    async with FakeMagnific() as magnific:
+        settings = settings_for(fake, tmp_path, **keys_for("magnific", magnific))
+        async with running_bot(fake, settings) as runtime:
+            user = fake.add_user("ed")
+            result = await result_of(fake, await imagine(fake, user, format="jpg"))
+            assert result.attachments[0].data[:3] == b"\xff\xd8\xff"  # a JPEG
+            result = await result_of(fake, await imagine(fake, user, format="png"))
+            assert result.attachments[0].data[:4] == b"\x89PNG"
+            await runtime.engine.wait(job_id_of(result), 5)
+            ix = await imagine(fake, user, model="magnific:nano-banana-pro", format="png")
+            text = await status_text(fake, ix, "❌")
+            assert "Output format" in text
+            assert magnific.requests_to("/nano-banana-pro", "POST") == []
+            assert (await runtime.engine.quota(user.id)).reserved == 0

@@ -12,6 +12,7 @@ from bot.discord.services import services_of
 from providers.base import GenerationRequest, Mode
 
 RESOLUTIONS = [app_commands.Choice(name=r, value=r) for r in ("1K", "2K", "4K")]
+FORMATS = [app_commands.Choice(name=f.upper(), value=f) for f in ("png", "jpg")]
 
 #: descriptions of the options /imagine and /edit share
 SETTINGS_HELP = {
@@ -72,6 +73,7 @@ class Generate(commands.Cog):
         attachments: list[tuple[str, discord.Attachment]],
         mode: Mode,
         count: int = 1,
+        output_format: str | None = None,
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         rules = self.intake.rules
@@ -96,6 +98,7 @@ class Generate(commands.Cog):
             resolution=chosen_resolution,
             grounding=bool(grounding),
             count=count,
+            output_format=output_format,
         )
         # the server's rules before anything is downloaded (checked again when admitted)
         if await self.intake.screen(interaction, request, policy) is None:
@@ -116,9 +119,11 @@ class Generate(commands.Cog):
         reference="A reference image",
         reference4="Another reference image",
         count="How many images, 1-4 (each costs its own credits)",
+        file_format="Image file type, where the model offers a choice",
         **SETTINGS_HELP,
     )
-    @app_commands.choices(resolution=RESOLUTIONS)
+    @app_commands.choices(resolution=RESOLUTIONS, file_format=FORMATS)
+    @app_commands.rename(file_format="format")
     @app_commands.autocomplete(model=model_autocomplete, aspect=aspect_autocomplete)
     async def imagine(
         self,
@@ -129,6 +134,7 @@ class Generate(commands.Cog):
         resolution: app_commands.Choice[str] | None = None,
         grounding: bool | None = None,
         count: app_commands.Range[int, 1, 4] = 1,
+        file_format: app_commands.Choice[str] | None = None,
         reference: discord.Attachment | None = None,
         reference2: discord.Attachment | None = None,
         reference3: discord.Attachment | None = None,
@@ -148,6 +154,7 @@ class Generate(commands.Cog):
             attachments=attachments,
             mode=Mode.GENERATE,
             count=count,
+            output_format=file_format.value if file_format else None,
         )
 
     @app_commands.command(name="edit", description="Edit an image with an instruction")
