@@ -9,9 +9,11 @@ from bot.jobs.config import EngineConfig
 from bot.jobs.ports import UserLimitError
 from bot.jobs.states import JobStatus
 from providers.magnific import MagnificProvider
+from providers.registry import PROVIDERS
 from tests.fakes._base import Outcome, provider_settings
 from tests.fakes.magnific import FakeMagnific
 from tests.jobs.harness import make_harness, spec
+from tests.providers.test_contract import FAKES, MODELS
 
 FAST = EngineConfig(allowance=100, poll_interval=0.05, idle_tick=0.1, deadline_seconds=30.0)
 
@@ -78,3 +80,26 @@ async def test_a_group_counts_once_against_the_active_limit_and_cancels_whole(tm
         assert (await h.engine.quota("u1")).reserved == 0
     finally:
         await h.close()
+
+
+@pytest.mark.parametrize(("name", "model"), MODELS)
+async def test_two_images_on_every_model(tmp_path, name, model):
+    fake = FAKES[name]()
+    async with fake:
+        provider = PROVIDERS[name](provider_settings(PROVIDERS[name], fake))
+        h = await make_harness(tmp_path, {name: provider}, config=FAST)
+        try:
+            lead = await h.engine.accept(spec(provider=name, model=model, count=2))
+            native = provider.capabilities.model(model).max_images >= 2
+            members = await h.store.jobs.group(lead.id) if lead.group_id else [lead]
+            assert len(members) == (1 if native else 2)
+            for member in members:
+                assert (await h.engine.wait(member.id, 20)).status is JobStatus.DELIVERED
+            assert len(h.delivery.saved[lead.id]) == 2  # two images, one delivery
+            assert sum(h.delivery.deliveries.values()) == 1
+            creates = fake.requests_to("", "POST")
+            assert len(creates) == (1 if native else 2)
+            if native:  # nanobananaapi v1: one request for both
+                assert creates[0].json is not None and creates[0].json["numImages"] == 2
+        finally:
+            await h.close()
