@@ -67,6 +67,7 @@ def settings_embed(policy: GuildPolicy, default_allowance: int | None) -> discor
                 ("model", policy.default_model),
                 ("aspect", policy.default_aspect),
                 ("resolution", policy.default_resolution),
+                ("format", policy.default_format),
             )
             if value
         )

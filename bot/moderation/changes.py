@@ -15,6 +15,7 @@ MAX_TERMS = 200
 MAX_ROLE_QUOTAS = 50
 MAX_BANS = 5000
 MAX_CREDITS = 1_000_000
+FILE_FORMATS = ("png", "jpg")
 
 #: checks a term as the matcher would compile it (raises ValueError with the reason)
 TermCheck = Callable[[str], None]
@@ -150,17 +151,29 @@ def audit_log(channel_id: str | None) -> tuple[Change, str]:
     return _update(audit_channel=channel_id), what
 
 
-def defaults(model: str | None, aspect: str | None, resolution: str | None) -> tuple[Change, str]:
-    """The model, aspect and resolution used when a member chooses none (all None: cleared).
-    The caller checks the model and aspect against what is configured."""
+def defaults(
+    model: str | None,
+    aspect: str | None,
+    resolution: str | None,
+    file_format: str | None = None,
+) -> tuple[Change, str]:
+    """The model, aspect, resolution and file format used when a member chooses none (all
+    None: cleared; a format applies only to models that offer a choice). The caller checks
+    the model and aspect against what is configured."""
     if resolution is not None and resolution not in RESOLUTION_ORDER:
         raise ValueError(f"resolution must be one of {', '.join(RESOLUTION_ORDER)}")
+    if file_format is not None and file_format not in FILE_FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FILE_FORMATS)}")
+    given = (("model", model), ("aspect", aspect), ("resolution", resolution))
     shown = ", ".join(
-        f"{name} {value}"
-        for name, value in (("model", model), ("aspect", aspect), ("resolution", resolution))
-        if value
+        f"{name} {value}" for name, value in (*given, ("format", file_format)) if value
     )
-    change = _update(default_model=model, default_aspect=aspect, default_resolution=resolution)
+    change = _update(
+        default_model=model,
+        default_aspect=aspect,
+        default_resolution=resolution,
+        default_format=file_format,
+    )
     return change, f"defaults: {shown or 'none (each model’s own)'}"
 
 

@@ -49,6 +49,7 @@ class GuildPolicy(BaseModel):
     default_model: str | None = None  # ``provider`` or ``provider:model``
     default_aspect: str | None = None
     default_resolution: str | None = None
+    default_format: str | None = None  # ``png`` or ``jpg``, where the model offers a choice
     #: the highest resolution members may ask for; None: any
     max_resolution: str | None = None
     grounding_allowed: bool = True

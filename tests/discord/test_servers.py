@@ -174,10 +174,11 @@ async def test_limits_and_defaults_apply_to_the_next_command(fake, tmp_path):
             attachments={"image": ("a.png", _png(), "image/png")},
         )
         await refused(fake, ix, "Editing images is turned off")
-        await settings(fake, admin, "defaults", {"aspect": "16:9"})
+        await settings(fake, admin, "defaults", {"aspect": "16:9", "format": "jpg"})
         done = await result_of(fake, await imagine(fake, member))
         job = await runtime.engine.get_job(job_id_of(done))
         assert job is not None and job.request.aspect_ratio == "16:9"
+        assert job.request.output_format == "jpg" and done.attachments[0].data[:2] == b"\xff\xd8"
         bad = await settings(fake, admin, "defaults", {"model": "nosuch"}, expect="❌")
         assert "Nothing changed" in bad
 

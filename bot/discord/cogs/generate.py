@@ -90,6 +90,9 @@ class Generate(commands.Cog):
         except UserFacingError as exc:
             await self.intake.tell(interaction, f"❌ {exc}")
             return
+        if output_format is None and policy is not None:  # the server's, where it applies
+            default = policy.default_format
+            output_format = default if default in chosen.output_formats else None
         request = GenerationRequest(
             prompt=prompt,
             model=chosen.name,

@@ -26,6 +26,7 @@ from bot.moderation.terms import parse_term
 from providers.base import ProviderError
 
 RESOLUTIONS = [app_commands.Choice(name=r, value=r) for r in ("1K", "2K", "4K")]
+FORMATS = [app_commands.Choice(name=f.upper(), value=f) for f in changes.FILE_FORMATS]
 NOT_ADMIN = "❌ You need the Manage Server permission to change the bot's settings here."
 #: what the bot needs in an audit-log channel
 AUDIT_NEEDS = ("view_channel", "send_messages", "embed_links", "attach_files")
@@ -234,14 +235,17 @@ class ServerSettings(commands.Cog):
         model="provider or provider:model (leave all out: each model's own defaults)",
         aspect="Aspect ratio, e.g. 16:9",
         resolution="1K, 2K or 4K",
+        file_format="PNG or JPG, where the model offers a choice",
     )
-    @app_commands.choices(resolution=RESOLUTIONS)
+    @app_commands.choices(resolution=RESOLUTIONS, file_format=FORMATS)
+    @app_commands.rename(file_format="format")
     async def defaults(
         self,
         interaction: discord.Interaction,
         model: app_commands.Range[str, 1, 100] | None = None,
         aspect: app_commands.Range[str, 1, 20] | None = None,
         resolution: app_commands.Choice[str] | None = None,
+        file_format: app_commands.Choice[str] | None = None,
     ) -> None:
         """What members get when they choose nothing."""
         catalog = self.services.intake.catalog
@@ -258,7 +262,12 @@ class ServerSettings(commands.Cog):
                         f"{provider.name} {chosen.name} has no aspect {aspect}; it offers "
                         f"{', '.join(aspects)}"
                     )
-            return changes.defaults(model, aspect, resolution.value if resolution else None)
+            return changes.defaults(
+                model,
+                aspect,
+                resolution.value if resolution else None,
+                file_format.value if file_format else None,
+            )
 
         await self._apply(interaction, "defaults", made)
 
