@@ -110,3 +110,29 @@ def test_a_caption_needs_a_ref_before_it(tmp_path):
     )
     assert twice.returncode == 2
     assert "two captions" in twice.stderr
+
+
+async def test_count_on_a_one_image_model_saves_every_image_of_the_group(tmp_path):
+    async with FakeMagnific() as fake:
+        env = {
+            "MAGNIFIC_API_KEY": fake.api_key,
+            "MAGNIFIC_BASE_URL": fake.base_url,
+            "FETCH_ALLOW_PRIVATE": "1",
+            "POLL_INTERVAL_SECONDS": "0.05",
+        }
+        code, out, err = await run_async(
+            "imagine",
+            "a red fox",
+            "--provider",
+            "magnific",
+            "--count",
+            "3",
+            "--out",
+            "o",
+            cwd=tmp_path,
+            env=env,
+        )
+        assert code == 0, err
+        paths = out.split()
+        assert len(paths) == 3 and all((tmp_path / p).is_file() for p in paths)
+        assert len(fake.requests_to("/nano-banana-pro", "POST")) == 3
