@@ -119,6 +119,10 @@ class JobStore(Protocol):
     ) -> bool:
         """Set ``fields`` without a status change, only while the job is in one of ``when``."""
 
+    async def resume(self, now: float) -> int:
+        """At start: make every tracked job due for a poll and every succeeded job due for a
+        delivery at ``now``, in one write; how many jobs."""
+
     async def hint(self, job_id: str, now: float) -> None:
         """A callback arrived: mark the job hinted and, if it is tracked, due for a poll at
         ``now`` (a poll already due sooner is not put off)."""

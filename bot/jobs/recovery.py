@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bot.jobs.context import EngineContext
 from bot.jobs.models import FailureKind
-from bot.jobs.states import TRACKED, JobStatus
+from bot.jobs.states import JobStatus
 
 RESUME_LIMIT = 10_000
 
@@ -26,7 +26,4 @@ async def recover(ctx: EngineContext) -> None:
             "the bot restarted while sending this request; it was not sent again, "
             "to avoid paying twice",
         )
-    for job in await jobs.with_status(list(TRACKED), limit=RESUME_LIMIT):
-        await jobs.update(job.id, when=TRACKED, next_poll_at=now)
-    for job in await jobs.with_status([JobStatus.SUCCEEDED], limit=RESUME_LIMIT):
-        await jobs.update(job.id, when=[JobStatus.SUCCEEDED], next_delivery_at=now)
+    await jobs.resume(now)  # every tracked job due for a poll, every succeeded one to deliver

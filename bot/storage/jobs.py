@@ -14,10 +14,11 @@ from typing import Any, Unpack
 import aiosqlite
 
 from bot.jobs.models import FailureKind, Job, NewJob
-from bot.jobs.ports import JobFields, StoreUnavailableError, UserLimitError
+from bot.jobs.ports import JobFields, StoreUnavailableError
 from bot.jobs.quota import ServerBudget
-from bot.jobs.states import ACTIVE, AT_PROVIDER, FINAL, REFUNDED, TRACKED, JobStatus, sources
+from bot.jobs.states import AT_PROVIDER, FINAL, REFUNDED, TRACKED, JobStatus, sources
 from bot.storage import quota
+from bot.storage.admission import admit_rows, record_event
 from bot.storage.db import Database, Transaction
 from bot.storage.images import JobImages
 from bot.storage.rows import in_list, job_from_row
@@ -76,8 +77,14 @@ class SqliteJobs:
         try:
             for job in jobs:
                 staged.append(await self.images.stage(job.id, "ref", job.request.references))
-            rows = await self._admit(
-                jobs, staged, active_limit=active_limit, allowance=allowance, budget=budget
+            rows = await admit_rows(
+                self.db,
+                self.images,
+                jobs,
+                staged,
+                active_limit=active_limit,
+                allowance=allowance,
+                budget=budget,
             )
         except StoreUnavailableError:  # it failed, commit included: no row names the files
             for names in staged:
@@ -88,90 +95,6 @@ class SqliteJobs:
                 await asyncio.shield(self.images.discard(job.id, names))
             raise
         return [job_from_row(row) for row in rows]
-
-    async def _admit(
-        self,
-        jobs: Sequence[NewJob],
-        staged: list[list[str | None]],
-        *,
-        active_limit: int,
-        allowance: int | None,
-        budget: ServerBudget | None,
-    ) -> list[aiosqlite.Row]:
-        user_id = jobs[0].origin.user_id
-        async with self.db.transaction() as tx:
-            active = await tx.fetchone(
-                "SELECT COUNT(DISTINCT COALESCE(group_id, id)) FROM jobs "
-                f"WHERE user_id = ? AND status IN ({in_list(ACTIVE)})",
-                (user_id,),
-            )
-            if active is not None and int(active[0]) >= active_limit:
-                raise UserLimitError(active_limit)
-            return [
-                await self._insert(tx, job, names, allowance=allowance, budget=budget)
-                for job, names in zip(jobs, staged, strict=True)
-            ]
-
-    async def _insert(
-        self,
-        tx: Transaction,
-        job: NewJob,
-        staged: list[str | None],
-        *,
-        allowance: int | None,
-        budget: ServerBudget | None,
-    ) -> aiosqlite.Row:
-        origin = job.origin
-        day = await quota.reserve(
-            tx,
-            job_id=job.id,
-            user_id=origin.user_id,
-            credits=job.cost,
-            allowance=allowance,
-            at=job.created_at,
-            guild_id=origin.guild_id,
-            budget=budget,
-        )
-        row = await tx.fetchone(
-            "INSERT INTO jobs (id, status, kind, user_id, guild_id, channel_id, "
-            "interaction_id, interaction_token, token_expires_at, origin_message_id, "
-            "status_message_id, upload_limit, parent_job_id, provider, model, request_json, "
-            "callback_token, cost, quota_day, deadline_at, created_at, updated_at, "
-            "group_id, group_index, group_size) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "RETURNING *",
-            (
-                job.id,
-                JobStatus.QUEUED.value,
-                job.kind,
-                origin.user_id,
-                origin.guild_id,
-                origin.channel_id,
-                origin.interaction_id,
-                origin.interaction_token,
-                origin.token_expires_at,
-                origin.origin_message_id,
-                origin.status_message_id,
-                origin.upload_limit,
-                job.parent_job_id,
-                job.provider,
-                job.model,
-                job.request.model_dump_json(exclude={"references"}),
-                job.callback_token,
-                job.cost,
-                day,
-                job.deadline_at,
-                job.created_at,
-                job.created_at,
-                job.group_id,
-                job.group_index,
-                job.group_size,
-            ),
-        )
-        assert row is not None
-        await self.images.insert(tx, "job_references", job.id, job.request.references, staged)
-        await _event(tx, job.id, None, JobStatus.QUEUED, None, job.created_at)
-        return row
 
     async def transition(
         self,
@@ -237,7 +160,7 @@ class SqliteJobs:
         if row is None:
             return None, None, []
         await self.images.insert(tx, "job_results", job_id, results, staged)
-        await _event(tx, job_id, current["status"], to, note, now)
+        await record_event(tx, job_id, current["status"], to, note, now)
         if to is JobStatus.DELIVERED:
             await quota.settle(tx, job_id, "commit", now)
         elif to in REFUNDED:
@@ -306,6 +229,18 @@ class SqliteJobs:
         if not rows:
             return None
         return job_from_row(rows[0], await self.images.load(refs), await self.images.load(results))
+
+    async def resume(self, now: float) -> int:
+        """Every tracked job due for a poll, every succeeded one for a delivery, at ``now``."""
+        async with self.db.transaction() as tx:
+            polls = await tx.execute(
+                f"UPDATE jobs SET next_poll_at = ? WHERE status IN ({in_list(TRACKED)})", (now,)
+            )
+            deliveries = await tx.execute(
+                "UPDATE jobs SET next_delivery_at = ? WHERE status = ?",
+                (now, JobStatus.SUCCEEDED.value),
+            )
+        return polls + deliveries
 
     async def group(self, group_id: str) -> list[Job]:
         """Every member of a group, in order, with their images."""
@@ -376,17 +311,3 @@ class SqliteJobs:
     async def _jobs(self, sql: str, params: tuple[Any, ...]) -> list[Job]:
         rows: list[aiosqlite.Row] = await self.db.fetchall(sql, params)
         return [job_from_row(row) for row in rows]
-
-
-async def _event(
-    tx: Transaction,
-    job_id: str,
-    previous: str | None,
-    to: JobStatus,
-    note: str | None,
-    now: float,
-) -> None:
-    await tx.execute(
-        "INSERT INTO job_events (job_id, at, from_status, to_status, note) VALUES (?, ?, ?, ?, ?)",
-        (job_id, now, previous, to.value, note),
-    )

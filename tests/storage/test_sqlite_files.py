@@ -196,7 +196,7 @@ async def test_files_no_row_names_are_removed_at_open(tmp_path):
 _CRASH = textwrap.dedent(
     """
     import asyncio, os, signal, sys
-    import bot.storage.jobs
+    import bot.storage.admission
     from bot.storage.store import SqliteStore
     from providers.base import ReferenceImage
     from tests.storage.test_store_contract import admit, new_job
@@ -206,7 +206,7 @@ _CRASH = textwrap.dedent(
 
     async def main():
         store = await SqliteStore.open(sys.argv[1])
-        bot.storage.jobs._event = die
+        bot.storage.admission.record_event = die
         refs = (ReferenceImage(data=b"x" * 100_000, mime_type="image/png"),)
         await admit(store, new_job(refs=refs))
 

@@ -1,0 +1,11 @@
+"""The benchmarks run, tiny, in the suite, so none of them rots."""
+
+from __future__ import annotations
+
+from benchmarks import resources
+
+
+async def test_resources_benchmark_runs(capsys):
+    figures = await resources.main(jobs=30, hold=0.3, edge=600)
+    assert figures["startup"] >= 0 and figures["rss"] > 0
+    assert "start-up with 30 unfinished jobs" in capsys.readouterr().out
