@@ -118,7 +118,9 @@ class CompletionTimes:
         (nothing is likely to be finished before it)."""
         elapsed = max(0.0, elapsed)
         step = min(1.0, max(1e-3, step))
-        target = self.quantile(min(1.0, self.cdf(elapsed) + step))
+        done = self.cdf(elapsed)
+        # in the tail, half of what is left: past the last seen time, reads do not jump to cap
+        target = self.quantile(done + min(step, (1.0 - done) / 2))
         gap = max(floor, target - elapsed)
         return gap if first else min(cap, gap)
 
