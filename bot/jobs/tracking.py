@@ -217,8 +217,9 @@ class Tracking:
             job.id, JobStatus.SUCCEEDED, now=now, results=status.images, **fields
         )
         if done is not None:
-            if job.submitted_at is not None and (times := self._times(job.provider, job.model)):
-                times.add(now - job.submitted_at)
+            times = self._times(job.provider, job.model)
+            if done.submitted_at is not None and times is not None:
+                times.add(now - done.submitted_at)
             ctx.spawn("deliver", job.id, self.delivery.deliver(job.id))
 
     async def failed(self, job: Job, status: TaskStatus) -> None:
