@@ -119,9 +119,12 @@ class CompletionTimes:
         elapsed = max(0.0, elapsed)
         step = min(1.0, max(1e-3, step))
         done = self.cdf(elapsed)
-        # in the tail, half of what is left: past the last seen time, reads do not jump to cap
-        target = self.quantile(done + min(step, (1.0 - done) / 2))
-        gap = max(floor, target - elapsed)
+        if 1.0 - done < step:
+            # past the bulk: its average spacing, growing the longer the task overstays
+            late = self.quantile(0.95)
+            spacing = step * (late - self.quantile(0.05)) / 0.9
+            return max(floor, min(cap, spacing + step * max(0.0, elapsed - late)))
+        gap = max(floor, self.quantile(done + step) - elapsed)
         return gap if first else min(cap, gap)
 
     def done_by(self, elapsed: float) -> float:
