@@ -23,9 +23,22 @@ class EngineConfig:
     callback_base_url: str | None = None
     #: with callbacks expected, the first poll waits this many typical durations (fallback)
     callback_grace: float = 2.0
-    poll_floor: float = 2.0
+    #: status reads of one job are at least ``poll_floor`` and at most ``poll_cap`` seconds
+    #: apart; between, they follow the learned completion times (:mod:`bot.jobs.schedule`)
+    poll_floor: float = 1.0
     poll_cap: float = 15.0
+    #: the share of a model's completion-time distribution between two status reads
+    poll_step: float = 0.05
+    #: completion times remembered per provider and model
+    poll_samples: int = 500
     poll_interval: float | None = None  # a fixed interval (tests, benchmarks)
+    #: status reads per second per provider, shared by all its jobs (see :mod:`bot.jobs.budget`;
+    #: Magnific documents 10 requests/s per IP averaged over 2 min, creates and downloads
+    #: included); None: no budget
+    status_budget: float | None = 5.0
+    provider_status_budget: Mapping[str, float] = field(default_factory=dict)
+    #: a job whose read was pushed back this long is read before likelier ones
+    status_starve_after: float = 30.0
     costs: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_COSTS))
     max_delivery_attempts: int = 5
     not_found_grace_polls: int = 3
@@ -48,6 +61,10 @@ class EngineConfig:
     def concurrency(self, provider: str) -> int:
         """How many of ``provider``'s jobs may be at the provider at once."""
         return self.provider_concurrency.get(provider, self.default_concurrency)
+
+    def status_rate(self, provider: str) -> float | None:
+        """Status reads per second allowed at ``provider`` (None: unlimited)."""
+        return self.provider_status_budget.get(provider, self.status_budget)
 
     def cost(self, model: ModelCapabilities, resolution: str | None, count: int) -> int:
         """Credits for ``count`` images at ``resolution`` (the model's default when None)."""

@@ -250,6 +250,7 @@ class JobEngine:
         self._stages = _Stages(
             ctx, Submission(ctx, tracking), tracking, delivery, Housekeeping(ctx)
         )
+        await tracking.learn()
         await recover(ctx)
         self._stopping = False
         self._loop_task = asyncio.get_running_loop().create_task(self._run(), name="job-engine")

@@ -136,6 +136,9 @@ class JobStore(Protocol):
     async def due_for_poll(self, now: float, limit: int = 100) -> list[Job]:
         """Tracked jobs whose next poll time has come, without images."""
 
+    async def completion_times(self, limit: int = 5000) -> list[tuple[str, str, float]]:
+        """(provider, model, seconds to completion) of the latest succeeded jobs, oldest first."""
+
     async def due_for_delivery(self, now: float, limit: int = 100) -> list[Job]:
         """Succeeded jobs whose next delivery attempt is due, without images."""
 

@@ -13,10 +13,12 @@ import functools
 import logging
 from typing import assert_never
 
+from bot.jobs.budget import Due, StatusBudget, choose
 from bot.jobs.context import EngineContext, failure_kind
 from bot.jobs.delivery import Delivery
 from bot.jobs.models import FailureKind, Job, Progress, Stage, encode_sources
 from bot.jobs.ports import JobFields, StoreUnavailableError
+from bot.jobs.schedule import Completions, CompletionTimes
 from bot.jobs.states import TRACKED, JobStatus
 from providers.base import (
     BadKeyError,
@@ -26,7 +28,6 @@ from providers.base import (
     TaskState,
     TaskStatus,
 )
-from providers.polling import poll_delay
 
 log = logging.getLogger(__name__)
 
@@ -37,23 +38,81 @@ class Tracking:
     def __init__(self, ctx: EngineContext, delivery: Delivery) -> None:
         self.ctx = ctx
         self.delivery = delivery
+        self.completions = Completions(max_samples=ctx.config.poll_samples)
+        self.budgets: dict[str, StatusBudget] = {}
+        for name in ctx.providers:
+            rate = ctx.config.status_rate(name)
+            if rate is not None:
+                self.budgets[name] = StatusBudget(rate)
+
+    async def learn(self) -> None:
+        """Read the completion times of the jobs the store remembers (at start)."""
+        for provider, model, seconds in await self.ctx.store.jobs.completion_times():
+            times = self._times(provider, model)
+            if times is not None:
+                times.add(seconds)
+
+    def _times(self, provider_name: str, model: str) -> CompletionTimes | None:
+        provider = self.ctx.providers.get(provider_name)
+        if provider is None:
+            return None
+        try:
+            typical = provider.capabilities.model(model).typical_seconds
+        except ProviderError:
+            return None
+        return self.completions.of(provider_name, model, typical)
+
+    def _elapsed(self, job: Job, now: float) -> float:
+        return max(0.0, now - (job.submitted_at if job.submitted_at is not None else now))
 
     def poll_delay(self, job: Job, n: int, *, expect_callback: bool = False) -> float:
-        """Seconds before status read ``n`` of the job (adaptive, or the configured interval)."""
+        """Seconds before status read ``n`` of the job: where the model's learned completion
+        times say the next share of completions falls (or the configured fixed interval)."""
         config = self.ctx.config
         if config.poll_interval is not None:
             return config.poll_interval
-        provider = self.ctx.providers.get(job.provider)
-        typical = provider.capabilities.model(job.model).typical_seconds if provider else 30.0
+        times = self._times(job.provider, job.model)
+        if times is None:
+            return max(config.poll_floor, min(config.poll_cap, 30.0))
         if n == 0 and expect_callback:
-            return max(config.poll_floor, typical * config.callback_grace)
-        return poll_delay(n, typical, floor=config.poll_floor, cap=config.poll_cap)
+            return max(config.poll_floor, times.typical * config.callback_grace)
+        return times.next_check(
+            self._elapsed(job, self.ctx.clock()),
+            step=config.poll_step,
+            floor=config.poll_floor,
+            cap=config.poll_cap,
+            first=n == 0,
+        )
 
     async def poll_due(self) -> None:
-        """Start a status read for every tracked job whose time has come."""
+        """Start a status read for every tracked job whose time has come, within each
+        provider's budget (a fixed ``poll_interval`` reads them all); the rest wait a little."""
         ctx = self.ctx
-        for job in await ctx.store.jobs.due_for_poll(ctx.clock()):
-            ctx.spawn("poll", job.id, self.poll(job))
+        now = ctx.clock()
+        due = [
+            j for j in await ctx.store.jobs.due_for_poll(now) if not ctx.tasks.busy("poll", j.id)
+        ]
+        if ctx.config.poll_interval is not None:
+            for job in due:
+                ctx.spawn("poll", job.id, self.poll(job))
+            return
+        by_id = {job.id: job for job in due}
+        chosen, later = choose(
+            (self._due(job, now) for job in due),
+            self.budgets,
+            now,
+            starve_after=ctx.config.status_starve_after,
+        )
+        for item in chosen:
+            ctx.spawn("poll", item.job_id, self.poll(by_id[item.job_id]))
+        for item, at in later:
+            await ctx.store.jobs.update(item.job_id, when=TRACKED, next_poll_at=at)
+
+    def _due(self, job: Job, now: float) -> Due:
+        times = self._times(job.provider, job.model)
+        likelihood = times.done_by(self._elapsed(job, now)) if times is not None else 0.0
+        overdue = now - (job.next_poll_at if job.next_poll_at is not None else now)
+        return Due(job.id, job.provider, likelihood, overdue, hinted=job.id in self.ctx.hinted)
 
     async def poll(self, job: Job) -> None:
         """Read the job's task status from its provider and apply it (or time the job out)."""
@@ -158,6 +217,9 @@ class Tracking:
             job.id, JobStatus.SUCCEEDED, now=now, results=status.images, **fields
         )
         if done is not None:
+            times = self._times(job.provider, job.model)
+            if done.submitted_at is not None and times is not None:
+                times.add(now - done.submitted_at)
             ctx.spawn("deliver", job.id, self.delivery.deliver(job.id))
 
     async def failed(self, job: Job, status: TaskStatus) -> None:

@@ -267,6 +267,13 @@ class SqliteJobs:
             (now, limit),
         )
 
+    async def completion_times(self, limit: int = 5000) -> list[tuple[str, str, float]]:
+        """(provider, model, seconds from create to completion) of the latest successes."""
+        sql = "SELECT provider, model, completed_at - submitted_at AS s FROM jobs WHERE status "
+        sql += "IN ('succeeded', 'delivered') AND s IS NOT NULL ORDER BY completed_at DESC LIMIT ?"
+        rows = await self.db.fetchall(sql, (limit,))
+        return [(str(r[0]), str(r[1]), float(r[2])) for r in reversed(rows)]
+
     async def due_for_delivery(self, now: float, limit: int = 100) -> list[Job]:
         """Succeeded jobs whose next delivery attempt is due (without images)."""
         return await self._jobs(
