@@ -76,8 +76,7 @@ class DiscordNotifier:
         await self.status.progress(job, progress)
 
     async def close(self) -> None:
-        """Stop every progress ticker."""
-        await self.status.close()
+        """Nothing runs in the background (kept for the runtime's shutdown order)."""
 
     async def deliver(self, job: Job, images: list[ImageFile], attempt: int) -> Receipt:
         """Post the results (see the module docstring); idempotent per job."""
@@ -88,7 +87,6 @@ class DiscordNotifier:
             raise DeliveryError(f"Discord connection failed ({type(exc).__name__})") from exc
 
     async def _deliver(self, job: Job, images: list[ImageFile]) -> Receipt:
-        self.status.stop(job.id)
         channel = await self._channel(job)
         quota = await self._quota(job)
         now = self.clock()

@@ -1,13 +1,13 @@
 """The requester's private status line: progress edits of the deferred interaction response.
 
 The status message can only be edited through the interaction's webhook, which lives 15
-minutes (:func:`token_alive`, with a margin). Edits are throttled per message; while the
-provider works, a ticker refreshes the elapsed time.
+minutes (:func:`token_alive`, with a margin). The line shows when generation started as a
+Discord timestamp that clients render live, so time passing costs no edits; an edit is made only
+when the line's text changes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 
@@ -19,8 +19,6 @@ from bot.jobs.models import Job, Progress, Stage
 log = logging.getLogger(__name__)
 
 TOKEN_MARGIN = 60.0  # stop using an interaction token this long before it expires
-EDIT_INTERVAL = 3.0  # seconds between progress edits of one message
-TICK_INTERVAL = 5.0  # while generating, the elapsed time is refreshed this often
 
 ViewFactory = Callable[[Job], discord.ui.View]
 
@@ -56,8 +54,8 @@ class StatusLine:
         self.cancel_view_for = cancel_view_for
         self.clock = clock
         self.scrub = scrub
-        self._last_edit: dict[str, tuple[float, str, Stage]] = {}
-        self._tickers: dict[str, asyncio.Task[None]] = {}
+        #: the text each job's status line shows (jobs in progress only)
+        self._last_text: dict[str, str] = {}
 
     def alive(self, job: Job) -> bool:
         """Whether the job's interaction token may still be used."""
@@ -80,58 +78,14 @@ class StatusLine:
         return True
 
     async def progress(self, job: Job, progress: Progress) -> None:
-        """Edit the requester's status message, throttled to stay inside rate limits."""
-        text = progress_text(progress)
-        now = self.clock()
-        if progress.stage in (Stage.SUBMITTED, Stage.GENERATING):
-            self._start_ticker(job)
-        else:
-            self.stop(job.id)
-        last = self._last_edit.get(job.id)
-        if last is not None:
-            last_at, last_text, last_stage = last
-            # only the elapsed-time repeats of one stage are throttled: a new stage or a new
-            # queue position (bounded by finishing jobs) always shows
-            repeat = last_stage is progress.stage and progress.stage is not Stage.QUEUED
-            if last_text == text or (repeat and now - last_at < EDIT_INTERVAL):
-                return
-        self._last_edit[job.id] = (now, text, progress.stage)
+        """Edit the requester's status message when its text changes."""
+        text = progress_text(progress, job.submitted_at or job.created_at)
+        if self._last_text.get(job.id) == text:
+            return
+        self._last_text[job.id] = text
         queued = progress.stage is Stage.QUEUED
         await self.edit(job, text, self.cancel_view_for(job) if queued else None)
 
-    def _start_ticker(self, job: Job) -> None:
-        """Keep the elapsed time moving while the provider works (sync providers never poll)."""
-        if job.id in self._tickers or not self.alive(job):
-            return
-
-        async def tick() -> None:
-            while self.alive(job):
-                await asyncio.sleep(TICK_INTERVAL)
-                if job.id not in self._last_edit:
-                    return
-                elapsed = self.clock() - job.created_at
-                text = progress_text(Progress(Stage.GENERATING, elapsed=elapsed))
-                self._last_edit[job.id] = (self.clock(), text, Stage.GENERATING)
-                await self.edit(job, text)
-
-        task = asyncio.get_running_loop().create_task(tick())
-        self._tickers[job.id] = task
-        task.add_done_callback(lambda _: self._tickers.pop(job.id, None))
-
-    def stop(self, job_id: str) -> None:
-        """No more progress ticks for this job."""
-        task = self._tickers.pop(job_id, None)
-        if task is not None:
-            task.cancel()
-
     def finish(self, job_id: str) -> None:
         """The job's progress is over: forget it (a final edit follows)."""
-        self._last_edit.pop(job_id, None)
-        self.stop(job_id)
-
-    async def close(self) -> None:
-        """Stop every progress ticker."""
-        tasks = list(self._tickers.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        self._last_text.pop(job_id, None)
