@@ -25,7 +25,7 @@ from bot.discord.posting import (
     CannotPostHereError,
     send_fitted,
 )
-from bot.discord.progress import StatusLine, webhook
+from bot.discord.progress import EditBudget, StatusLine, webhook
 from bot.discord.texts import NO_MENTIONS, failure_text, result_embed, result_text
 from bot.jobs.models import FailureKind, Job, Progress, Receipt
 from bot.jobs.ports import DeliveryError
@@ -60,6 +60,7 @@ class DiscordNotifier:
         cancel_view_for: ViewFactory,
         clock: Callable[[], float] = time.time,
         scrub: Callable[[str], str] = str,
+        edit_budget: EditBudget | None = None,
     ) -> None:
         self.client = client
         self.quota = quota
@@ -67,7 +68,8 @@ class DiscordNotifier:
         self.cancel_view_for = cancel_view_for
         self.clock = clock
         self.scrub = scrub  # the process's one scrubber: on every text the bot sends
-        self.status = StatusLine(client, cancel_view_for, clock, scrub)
+        #: status edits across all jobs: :class:`~.progress.EditBudget` (5 a second by default)
+        self.status = StatusLine(client, cancel_view_for, clock, scrub, edit_budget)
 
     # ------------------------------------------------------------------ Delivery
 
@@ -95,6 +97,7 @@ class DiscordNotifier:
         text = None if embed is not None else result_text(job, quota, now)
         refused: str | None = None
         if self.status.alive(job):
+            await self.status.before_followup(job)
             try:
                 message = await send_fitted(
                     lambda files: webhook(self.client, job).send(

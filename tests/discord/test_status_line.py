@@ -4,8 +4,11 @@ edit budget caps progress edits, and a status line nobody can see any more is no
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
+from bot.discord.progress import EditBudget
 from tests.discord.bot_harness import (
     imagine,
     job_id_of,
@@ -46,3 +49,51 @@ async def test_elapsed_time_is_a_live_timestamp_and_costs_no_edits(fake, tmp_pat
     generating = f"🎨 Generating… started <t:{int(job.submitted_at)}:R>"
     # one edit for the whole time at the provider: the client shows "started 4 seconds ago"
     assert texts == [generating, "📤 Uploading…", "✅ Done — posted below."], texts
+
+
+async def edit_rate(fake: FakeDiscord, seconds: float, step: float = 0.25) -> list[int]:
+    """Status edits in each sliding second over ``seconds``, sampled every ``step``."""
+    samples = [fake.count("PATCH", EDITS)]
+    for _ in range(int(seconds / step)):
+        await asyncio.sleep(step)
+        samples.append(fake.count("PATCH", EDITS))
+    per = int(1 / step)
+    return [samples[i + per] - samples[i] for i in range(len(samples) - per)]
+
+
+async def test_a_global_edit_budget_caps_status_edits_and_latest_state_still_shows(fake, tmp_path):
+    async with FakeMagnific() as magnific:
+        magnific.step_seconds = 1.0
+        magnific.steps_to_finish = 1000  # the jobs wait at the provider for the whole test
+        settings = settings_for(
+            fake,
+            tmp_path,
+            **keys_for("magnific", magnific),
+            provider_concurrency={"magnific": 100},
+        )
+        async with running_bot(fake, settings):
+            users = [fake.add_user(f"w{i}") for i in range(40)]
+            before = fake.count("PATCH", EDITS)
+            asked = await asyncio.gather(
+                *(imagine(fake, user, model="magnific:nano-banana-pro") for user in users)
+            )
+            rates = await edit_rate(fake, 4.0)
+            # at most the burst (5) plus 5 a second, whatever 40 jobs ask
+            assert max(rates) <= 10, rates
+            # skipped edits are not lost: each job's next report shows where it is
+            for ix in asked:
+                await status_text(fake, ix, "Generating", timeout=30)
+            edits = fake.count("PATCH", EDITS) - before
+            assert edits <= len(asked) + 5, edits  # about one edit per job, none for time
+
+
+def test_the_budget_keeps_a_reserve_for_new_stages_and_final_words_always_go():
+    now = [0.0]
+    budget = EditBudget(rate=5.0, burst=4.0, clock=lambda: now[0])
+    assert [budget.take(reserve=0.5) for _ in range(3)] == [True, True, False]  # 2 kept back
+    assert [budget.take() for _ in range(3)] == [True, True, False]  # a new stage spends them
+    for _ in range(10):
+        budget.charge()  # final words: never refused, in debt by one burst at most
+    assert not budget.take()
+    now[0] += 1.0  # 5 tokens: the debt of 4 paid, one edit left
+    assert [budget.take() for _ in range(2)] == [True, False]
