@@ -123,6 +123,7 @@ class DiscordNotifier:
                         f"Discord refused the follow-up: {exc.text}", permanent=exc.status < 500
                     ) from exc
                 log.info("job %s: follow-up failed (%s); posting in the channel", job.id, exc)
+                self.status.gone(job)
             else:
                 assert message is not None
                 self.status.finish(job.id)

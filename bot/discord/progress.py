@@ -3,7 +3,8 @@
 The status message can only be edited through the interaction's webhook, which lives 15
 minutes (:func:`token_alive`, with a margin). The line shows when generation started as a
 Discord timestamp that clients render live, so time passing costs no edits; an edit is made only
-when the line's text changes. All status lines share one edit budget (:class:`EditBudget`, a
+when the line's text changes, and none once Discord says nobody can see the line (the token
+expired, the message is gone). All status lines share one edit budget (:class:`EditBudget`, a
 token bucket below Discord's limits): over budget, a progress edit is skipped, not queued, and
 the job's next report carries the latest state; a new stage goes before a new place in line,
 and the final words (done, failed) always go.
@@ -17,6 +18,7 @@ from collections.abc import Callable
 
 import discord
 
+from bot.discord.posting import TOKEN_GONE
 from bot.discord.texts import MESSAGE_LIMIT, NO_MENTIONS, progress_text, truncate
 from bot.jobs.models import Job, Progress, Stage
 
@@ -30,6 +32,8 @@ EDIT_BURST = 5.0
 #: a new place in line is shown only while this share of the burst is left (a new stage
 #: may spend it all)
 POSITION_RESERVE = 0.5
+#: Discord's answer when the status message is gone (deleted, or dismissed by the requester)
+UNKNOWN_MESSAGE = 10008
 
 ViewFactory = Callable[[Job], discord.ui.View]
 
@@ -105,10 +109,21 @@ class StatusLine:
         self.scrub = scrub
         #: the stage and text each job's status line shows (jobs in progress only)
         self._shown: dict[str, tuple[Stage, str]] = {}
+        #: jobs whose status line Discord said nobody can see any more (the token expired
+        #: early, the message is gone), until their token would have expired anyway
+        self._gone: dict[str, float] = {}
 
     def alive(self, job: Job) -> bool:
-        """Whether the job's interaction token may still be used."""
-        return token_alive(job, self.clock())
+        """Whether the job's interaction token may still be used (and its status line seen)."""
+        return job.id not in self._gone and token_alive(job, self.clock())
+
+    def gone(self, job: Job) -> None:
+        """Discord refused the job's token or status message: no more edits or follow-ups."""
+        now = self.clock()
+        for job_id in [j for j, until in self._gone.items() if until <= now]:
+            del self._gone[job_id]  # their tokens have expired: token_alive says so
+        self._gone[job.id] = job.origin.token_expires_at or now
+        self._shown.pop(job.id, None)
 
     async def edit(self, job: Job, text: str, view: discord.ui.View | None = None) -> bool:
         """Replace the status line with final words (never skipped by the budget); False when
@@ -129,6 +144,9 @@ class StatusLine:
             )
         except Exception as exc:  # a status line is best effort: never fatal to the job
             log.info("job %s: status edit failed (%r)", job.id, exc)
+            code = exc.code if isinstance(exc, discord.HTTPException) else None
+            if code in TOKEN_GONE or code == UNKNOWN_MESSAGE:
+                self.gone(job)
             return False
         return True
 

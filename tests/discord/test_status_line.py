@@ -97,3 +97,29 @@ def test_the_budget_keeps_a_reserve_for_new_stages_and_final_words_always_go():
     assert not budget.take()
     now[0] += 1.0  # 5 tokens: the debt of 4 paid, one edit left
     assert [budget.take() for _ in range(2)] == [True, False]
+
+
+async def test_no_edits_once_discord_says_nobody_can_see_the_status_line(fake, tmp_path):
+    async with FakeMagnific() as magnific:
+        magnific.step_seconds = 0.3
+        magnific.steps_to_finish = 5
+        settings = settings_for(
+            fake,
+            tmp_path,
+            **keys_for("magnific", magnific),
+            provider_concurrency={"magnific": 1},
+        )
+        async with running_bot(fake, settings):
+            first, late = fake.add_user("uma"), fake.add_user("vic")
+            ahead = await imagine(fake, first, model="magnific:nano-banana-pro")
+            await fake.wait_for(lambda: magnific.tasks, what="the first job at the provider")
+            ix = await imagine(fake, late, model="magnific:nano-banana-pro")
+            await status_text(fake, ix, "position 1")
+            fake.expire_token(ix)  # e.g. the requester's clock and Discord's disagree
+            await result_of(fake, ahead)
+            result = await result_of(fake, ix)  # posted in the channel instead
+            assert result.webhook_id is None
+    token = f"/webhooks/{fake.application_id}/{ix.token}"
+    after = [r for r in fake.requests if r.route.startswith(token) and r.status == 401]
+    # the first refusal is the last try: no more edits, no follow-up attempt
+    assert len(after) == 1, [(r.method, r.route) for r in after]
