@@ -112,7 +112,7 @@ async def the_bot_against_every_fake(tmp_path: Path) -> set[str]:
                 ix = await discord_fake.slash(
                     user, discord_fake.channel, "imagine", {"prompt": "a fox", "model": "magnific"}
                 )
-                await status_text(discord_fake, ix, "Sent to the provider")
+                await status_text(discord_fake, ix, "Generating")
                 discord_fake.expire_token(ix)
                 discord_fake.deny_send(discord_fake.channel)
                 dm = await discord_fake.wait_for(

@@ -1,7 +1,7 @@
 """The Discord side of the delivery seam: progress edits, result posts, failure notices.
 
-Progress goes to the requester's private status message (the deferred interaction response),
-edited at most every few seconds. Results go as a public follow-up while the interaction token
+Progress goes to the requester's private status message (the deferred interaction response;
+see :mod:`.progress`). Results go as a public follow-up while the interaction token
 lives (15 minutes); after that, or when a follow-up fails with 50027, as the bot's own channel
 message; if Discord refuses the place (missing permission, archived or locked thread), by DM,
 saying why. Each place gets images fitted to its own upload limit (:mod:`.posting`); where the
@@ -12,7 +12,6 @@ a repeated attempt first looks for the message it may already have posted.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -26,25 +25,15 @@ from bot.discord.posting import (
     CannotPostHereError,
     send_fitted,
 )
-from bot.discord.texts import (
-    MESSAGE_LIMIT,
-    NO_MENTIONS,
-    failure_text,
-    progress_text,
-    result_embed,
-    result_text,
-    truncate,
-)
-from bot.jobs.models import FailureKind, Job, Progress, Receipt, Stage
+from bot.discord.progress import EditBudget, StatusLine, webhook
+from bot.discord.texts import NO_MENTIONS, failure_text, result_embed, result_text
+from bot.jobs.models import FailureKind, Job, Progress, Receipt
 from bot.jobs.ports import DeliveryError
 from bot.jobs.quota import QuotaSnapshot
 from bot.media.sniff import ImageFile
 
 log = logging.getLogger(__name__)
 
-TOKEN_MARGIN = 60.0  # stop using an interaction token this long before it expires
-EDIT_INTERVAL = 3.0  # seconds between progress edits of one message
-TICK_INTERVAL = 5.0  # while generating, the elapsed time is refreshed this often
 MISSING = discord.utils.MISSING
 
 ViewFactory = Callable[[Job], discord.ui.View]
@@ -71,6 +60,7 @@ class DiscordNotifier:
         cancel_view_for: ViewFactory,
         clock: Callable[[], float] = time.time,
         scrub: Callable[[str], str] = str,
+        edit_budget: EditBudget | None = None,
     ) -> None:
         self.client = client
         self.quota = quota
@@ -78,92 +68,17 @@ class DiscordNotifier:
         self.cancel_view_for = cancel_view_for
         self.clock = clock
         self.scrub = scrub  # the process's one scrubber: on every text the bot sends
-        self._last_edit: dict[str, tuple[float, str, Stage]] = {}
-        self._tickers: dict[str, asyncio.Task[None]] = {}
-
-    # ------------------------------------------------------------------ helpers
-
-    def _token_alive(self, job: Job) -> bool:
-        expires = job.origin.token_expires_at
-        return (
-            bool(job.origin.interaction_token)
-            and expires is not None
-            and (self.clock() < expires - TOKEN_MARGIN)
-        )
-
-    def _webhook(self, job: Job) -> discord.Webhook:
-        app_id = self.client.application_id
-        assert app_id is not None and job.origin.interaction_token is not None
-        return discord.Webhook.partial(app_id, job.origin.interaction_token, client=self.client)
-
-    async def _edit_status(self, job: Job, text: str, view: discord.ui.View | None = None) -> bool:
-        """Replace the status line; False when it could not be (no token, an error)."""
-        if not self._token_alive(job) or job.origin.status_message_id is None:
-            return False
-        try:
-            await self._webhook(job).edit_message(
-                int(job.origin.status_message_id),
-                content=truncate(self.scrub(text), MESSAGE_LIMIT),
-                allowed_mentions=NO_MENTIONS,
-                view=view,
-            )
-        except Exception as exc:  # a status line is best effort: never fatal to the job
-            log.info("job %s: status edit failed (%r)", job.id, exc)
-            return False
-        return True
+        #: status edits across all jobs: :class:`~.progress.EditBudget` (5 a second by default)
+        self.status = StatusLine(client, cancel_view_for, clock, scrub, edit_budget)
 
     # ------------------------------------------------------------------ Delivery
 
     async def progress(self, job: Job, progress: Progress) -> None:
-        """Edit the requester's status message, throttled to stay inside rate limits."""
-        text = progress_text(progress)
-        now = self.clock()
-        if progress.stage in (Stage.SUBMITTED, Stage.GENERATING):
-            self._start_ticker(job)
-        else:
-            self._stop_ticker(job.id)
-        last = self._last_edit.get(job.id)
-        if last is not None:
-            last_at, last_text, last_stage = last
-            # only the elapsed-time repeats of one stage are throttled: a new stage or a new
-            # queue position (bounded by finishing jobs) always shows
-            repeat = last_stage is progress.stage and progress.stage is not Stage.QUEUED
-            if last_text == text or (repeat and now - last_at < EDIT_INTERVAL):
-                return
-        self._last_edit[job.id] = (now, text, progress.stage)
-        queued = progress.stage is Stage.QUEUED
-        await self._edit_status(job, text, self.cancel_view_for(job) if queued else None)
-
-    def _start_ticker(self, job: Job) -> None:
-        """Keep the elapsed time moving while the provider works (sync providers never poll)."""
-        if job.id in self._tickers or not self._token_alive(job):
-            return
-
-        async def tick() -> None:
-            while self._token_alive(job):
-                await asyncio.sleep(TICK_INTERVAL)
-                if job.id not in self._last_edit:
-                    return
-                elapsed = self.clock() - job.created_at
-                text = progress_text(Progress(Stage.GENERATING, elapsed=elapsed))
-                self._last_edit[job.id] = (self.clock(), text, Stage.GENERATING)
-                await self._edit_status(job, text)
-
-        task = asyncio.get_running_loop().create_task(tick())
-        self._tickers[job.id] = task
-        task.add_done_callback(lambda _: self._tickers.pop(job.id, None))
-
-    def _stop_ticker(self, job_id: str) -> None:
-        task = self._tickers.pop(job_id, None)
-        if task is not None:
-            task.cancel()
+        """Edit the requester's status message (see :mod:`.progress`)."""
+        await self.status.progress(job, progress)
 
     async def close(self) -> None:
-        """Stop every progress ticker."""
-        tasks = list(self._tickers.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        """Nothing runs in the background (kept for the runtime's shutdown order)."""
 
     async def deliver(self, job: Job, images: list[ImageFile], attempt: int) -> Receipt:
         """Post the results (see the module docstring); idempotent per job."""
@@ -174,7 +89,6 @@ class DiscordNotifier:
             raise DeliveryError(f"Discord connection failed ({type(exc).__name__})") from exc
 
     async def _deliver(self, job: Job, images: list[ImageFile]) -> Receipt:
-        self._stop_ticker(job.id)
         channel = await self._channel(job)
         quota = await self._quota(job)
         now = self.clock()
@@ -182,10 +96,11 @@ class DiscordNotifier:
         embed = result_embed(job, quota, now) if _may_embed(channel) else None
         text = None if embed is not None else result_text(job, quota, now)
         refused: str | None = None
-        if self._token_alive(job):
+        if self.status.alive(job):
+            await self.status.before_followup(job)
             try:
                 message = await send_fitted(
-                    lambda files: self._webhook(job).send(
+                    lambda files: webhook(self.client, job).send(
                         content=text or MISSING,
                         embed=embed or MISSING,
                         files=files,
@@ -208,10 +123,11 @@ class DiscordNotifier:
                         f"Discord refused the follow-up: {exc.text}", permanent=exc.status < 500
                     ) from exc
                 log.info("job %s: follow-up failed (%s); posting in the channel", job.id, exc)
+                self.status.gone(job)
             else:
                 assert message is not None
-                self._last_edit.pop(job.id, None)
-                await self._edit_status(job, "✅ Done — posted below.")
+                self.status.finish(job.id)
+                await self.status.edit(job, "✅ Done — posted below.")
                 return Receipt(via="followup", message_id=str(message.id))
         if channel is not None and refused is None:
             try:
@@ -223,10 +139,9 @@ class DiscordNotifier:
 
     async def failed(self, job: Job, kind: FailureKind, message: str, refunded: bool) -> None:
         """Tell the requester, privately when the token lives, else by DM or a channel note."""
-        self._last_edit.pop(job.id, None)
-        self._stop_ticker(job.id)
+        self.status.finish(job.id)
         text = self.scrub(failure_text(job, kind, message, refunded))
-        if await self._edit_status(job, text):
+        if await self.status.edit(job, text):
             return
         # the token has expired (or the edit failed): a DM, else a note in the channel
         user = await self._user(job)

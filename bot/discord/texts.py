@@ -33,15 +33,15 @@ def truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def progress_text(progress: Progress) -> str:
-    """One status line for the requester."""
+def progress_text(progress: Progress, started_at: float) -> str:
+    """One status line for the requester. The time the provider started is a Discord
+    timestamp (``<t:…:R>``, "12 seconds ago"), which every client keeps current by itself: the
+    line needs no edits while it ages. Submitted and generating read the same (one edit)."""
     if progress.stage is Stage.QUEUED:
         where = f" — position {progress.position} in line" if progress.position else ""
         return f"⏳ Queued{where}"
-    if progress.stage is Stage.SUBMITTED:
-        return f"🍌 Sent to the provider — {progress.elapsed:.0f} s"
-    if progress.stage is Stage.GENERATING:
-        return f"🎨 Generating… {progress.elapsed:.0f} s"
+    if progress.stage in (Stage.SUBMITTED, Stage.GENERATING):
+        return f"🎨 Generating… started <t:{int(started_at)}:R>"
     return "📤 Uploading…"
 
 

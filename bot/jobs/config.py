@@ -44,9 +44,10 @@ class EngineConfig:
     not_found_grace_polls: int = 3
     #: the longest the engine sleeps without looking at the store (other processes, clocks)
     idle_tick: float = 5.0
-    #: a waiting job is told a new place in line at most this often (seconds): with N jobs
-    #: waiting, every job that starts moves all the others, N² status edits in all
-    position_interval: float = 5.0
+    #: a waiting job is told a new place in line at most this often (seconds; reaching the
+    #: front is told at once): with N jobs waiting, every job that starts moves all the
+    #: others, N² status edits in all
+    position_interval: float = 15.0
     #: while the store fails, it is tried again after this many seconds, doubling up to
     #: ``store_retry_cap`` (with jitter; see :mod:`bot.jobs.guard`)
     store_retry_initial: float = 0.5

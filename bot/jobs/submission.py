@@ -4,7 +4,8 @@ A job is marked ``submitting`` before the create request is sent, so a crash mid
 known on restart (and never resent: it might bill twice). The provider's answer, whatever it
 is, is recorded next; if the store refuses that, the answer is kept and written when the store
 allows (see :mod:`bot.jobs.guard`). Waiting jobs hear their place in
-line whenever it changes.
+line when they join it, when they reach its front, and otherwise at most every
+``position_interval`` seconds.
 """
 
 from __future__ import annotations
@@ -74,12 +75,14 @@ class Submission:
             await self._tell_position(job, waiting[job.provider])
 
     async def _tell_position(self, job: Job, position: int) -> None:
-        """The first place in line at once, then a changed one at most every
-        ``position_interval`` seconds (a later dispatch tells the latest)."""
+        """The first place in line at once, the front of the line (1) at once, and another
+        changed place at most every ``position_interval`` seconds (a later dispatch tells the
+        latest)."""
         now = self.ctx.clock()
         told = self._positions.get(job.id)
         if told is not None and (
-            told[0] == position or now - told[1] < self.ctx.config.position_interval
+            told[0] == position
+            or (position != 1 and now - told[1] < self.ctx.config.position_interval)
         ):
             return
         current = await self.ctx.store.jobs.get(job.id, images=False)  # not cancelled meanwhile

@@ -161,7 +161,7 @@ async def test_expired_token_falls_back_to_a_channel_message(fake, tmp_path):
         async with running_bot(fake, settings):
             user = fake.add_user("hana")
             ix = await imagine(fake, user, model="magnific:nano-banana-pro")
-            await status_text(fake, ix, "Sent to the provider")
+            await status_text(fake, ix, "Generating")
             fake.expire_token(ix)
             result = await result_of(fake, ix)
             assert result.webhook_id is None  # the bot's own channel message
@@ -176,7 +176,7 @@ async def test_no_channel_permission_and_expired_token_sends_a_dm(fake, tmp_path
         async with running_bot(fake, settings) as runtime:
             user = fake.add_user("ivan")
             ix = await imagine(fake, user, model="magnific:nano-banana-pro")
-            await status_text(fake, ix, "Sent to the provider")
+            await status_text(fake, ix, "Generating")
             fake.expire_token(ix)
             fake.deny_send(fake.channel)
             dm = await fake.wait_for(
@@ -366,8 +366,8 @@ async def test_progress_is_shown_and_throttled(fake, tmp_path):
             assert original is not None
             texts = [str(edit.get("content", "")) for edit in original.edits]
             # the first status is the engine's, once the credits are reserved
-            assert texts[0].startswith(("⏳ Queued", "🍌 Sent to the provider")), texts
-            assert any("Generating" in t or "Sent to the provider" in t for t in texts)
+            assert texts[0].startswith(("⏳ Queued", "🎨 Generating")), texts
+            assert any("Generating" in t for t in texts)
             # ~3.5 s of polling every 50 ms is throttled to a handful of edits
             assert len(original.edits) <= 8, texts
 

@@ -205,7 +205,7 @@ async def test_a_thread_locked_while_generating_gets_the_images_by_dm_saying_why
             ix = await fake.slash(
                 user, thread, "imagine", {"prompt": "a fox", "model": "magnific:nano-banana-pro"}
             )
-            await status_text(fake, ix, "Sent to the provider")
+            await status_text(fake, ix, "Generating")
             fake.set_thread(thread, locked=True)
             fake.expire_token(ix)
             dm = await fake.wait_for(lambda: next(iter(fake.dms(user)), None), what="a DM")
@@ -233,7 +233,7 @@ async def test_the_bots_own_post_fits_the_servers_limit_not_the_requesters(fake,
             user = fake.add_user("lu")
             user.upload_limit = 50 * 1024 * 1024
             ix = await imagine(fake, user, model="magnific:nano-banana-pro", resolution="4K")
-            await status_text(fake, ix, "Sent to the provider")
+            await status_text(fake, ix, "Generating")
             fake.expire_token(ix)
             result = await result_of(fake, ix, timeout=60)
             assert result.webhook_id is None

@@ -63,7 +63,7 @@ async def test_a_failure_after_the_token_expired_is_told_by_dm(fake, tmp_path):
         async with running_bot(fake, settings):
             user = fake.add_user("cal")
             ix = await imagine(fake, user, model="magnific:nano-banana-pro")
-            await status_text(fake, ix, "Sent to the provider")
+            await status_text(fake, ix, "Generating")
             fake.expire_token(ix)  # the status edit will fail with 50027
             dm = await fake.wait_for(lambda: next(iter(fake.dms(user)), None), what="a DM")
             assert "flagged by safety system" in dm.content and "refunded" in dm.content

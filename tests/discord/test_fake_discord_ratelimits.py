@@ -122,3 +122,22 @@ async def test_follow_ups_have_their_own_bucket_per_token(env: Env) -> None:
     posts = fake.requests_to(f"/webhooks/{fake.application_id}/{ix.token}", "POST")
     assert {p.rate_limit["X-RateLimit-Limit"] for p in posts} == {"2"}
     assert all(p.status == 200 for p in posts)  # the webhook adapter slept on Remaining: 0
+
+
+async def test_every_request_is_counted_per_route_template(env: Env) -> None:
+    fake = env.fake
+    other = fake.add_channel(fake.guild, "counted")
+    before = fake.count("POST", "/channels/{id}/messages")
+    await raw_post(fake, fake.channel.id, 6)  # the sixth is refused (429), and counted too
+    await raw_post(fake, other.id, 2)
+    bucket = "POST /channels/{id}/messages"
+    assert fake.count("POST", "/channels/{id}/messages") == before + 8
+    assert fake.route_counts[bucket] == before + 8
+    assert fake.count("PATCH") == sum(
+        n for route, n in fake.route_counts.items() if route.startswith("PATCH ")
+    )
+    fake.keep_requests = False  # counted, not kept
+    kept = len(fake.requests)
+    await raw_post(fake, other.id, 1)
+    assert len(fake.requests) == kept
+    assert fake.route_counts[bucket] == before + 9

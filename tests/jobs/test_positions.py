@@ -1,5 +1,6 @@
-"""Waiting jobs are told their place in line: the first at once, then at most every
-``position_interval`` seconds (each job that starts moves every other: N² edits otherwise)."""
+"""Waiting jobs are told their place in line: the first at once, the front of the line at
+once, others at most every ``position_interval`` seconds (each job that starts moves every
+other: N² edits otherwise)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import dataclasses
 
 import pytest
 
+from bot.jobs.config import EngineConfig
 from providers.local import LocalProvider, LocalSettings
 from tests.jobs.harness import FAST, ManualClock, make_harness, spec
 
@@ -37,6 +39,11 @@ async def test_queued_jobs_hear_of_a_new_place_at_most_every_interval(tmp_path, 
     finally:
         await h.close()
     if interval:
-        assert told == [4]  # the first place, then nothing until the interval has passed
+        # the first place, then only the front of the line until the interval has passed
+        assert told == [4, 1]
     else:
         assert told[0] == 4 and told[-1] == 1 and told == sorted(told, reverse=True)
+
+
+def test_a_new_place_is_told_at_most_every_15_seconds_by_default():
+    assert EngineConfig().position_interval == 15.0

@@ -24,7 +24,8 @@ It models Discord closely enough that the real discord.py client runs end to end
 
 Point discord.py at it with :func:`point_discord_py_at`; drive it with :meth:`FakeDiscord.slash`,
 :meth:`FakeDiscord.click`, :meth:`FakeDiscord.submit_modal`, ...; inspect ``fake.messages()``,
-``fake.callbacks``, ``fake.requests``, ``fake.commands``; wait with :meth:`FakeDiscord.wait_for`.
+``fake.callbacks``, ``fake.requests`` (and ``fake.route_counts``: requests per route template),
+``fake.commands``; wait with :meth:`FakeDiscord.wait_for`.
 Time is the injected clock's (``FakeDiscord(clock=ManualClock())`` to step it by hand), except
 rate-limit windows: clients wait those out with real sleeps, so they run on real time.
 

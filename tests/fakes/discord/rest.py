@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -115,6 +116,11 @@ class RestApi:
         self.message_writer = message_writer
         self.rate_limiter = RateLimiter(rate_limits)
         self.requests: list[RestRequest] = []
+        #: every ``/api/v10`` request so far, per route template (``PATCH
+        #: /webhooks/{id}/{token}/messages/{id}``), whatever the answer
+        self.route_counts: Counter[str] = Counter()
+        #: False: requests are counted, not kept in :attr:`requests` (long benchmarks)
+        self.keep_requests = True
         self.callbacks: list[Callback] = []
         self.command_syncs: list[CommandSync] = []
 
@@ -144,6 +150,15 @@ class RestApi:
             for r in self.requests
             if path_part in r.route and (method is None or r.method == method.upper())
         ]
+
+    def count(self, method: str, template_part: str = "") -> int:
+        """Requests so far with ``method`` whose route template contains ``template_part``."""
+        prefix = f"{method.upper()} "
+        return sum(
+            n
+            for bucket, n in self.route_counts.items()
+            if bucket.startswith(prefix) and template_part in bucket[len(prefix) :]
+        )
 
     # ------------------------------------------------------------------ HTTP plumbing
 
@@ -190,6 +205,8 @@ class RestApi:
             return response
         rec = await self._record(request)
         request[_REC] = rec
+        route = self.rate_limiter.route(rec.method, rec.route)
+        self.route_counts[route.bucket] += 1
         decision: Decision | None = None
         try:
             if (
@@ -199,7 +216,7 @@ class RestApi:
                 raise DiscordAPIError(401, 0, "401: Unauthorized")
             if rec.size > self.state.request_size_limit:
                 raise DiscordAPIError(413, 40005, "Request entity too large")
-            decision = self.rate_limiter.check(self.rate_limiter.route(rec.method, rec.route))
+            decision = self.rate_limiter.check(route)
             if not decision.allowed:
                 headers, body = too_many_requests(decision)
                 rec.rate_limit = headers
@@ -265,7 +282,8 @@ class RestApi:
                     rec.json = json.loads(body)
                 except ValueError:
                     rec.json = None
-        self.requests.append(rec)
+        if self.keep_requests:
+            self.requests.append(rec)
         return rec
 
     @staticmethod

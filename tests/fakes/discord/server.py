@@ -15,6 +15,7 @@ inspection. Most of it forwards to the part that owns it; the tables below say w
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
@@ -134,6 +135,11 @@ class FakeDiscord(InteractionDriver):
     port: _Forwarded[int] = _Forwarded("state")
 
     requests: _Forwarded[list[RestRequest]] = _Forwarded("rest")
+    #: every REST request so far per route template, e.g. ``PATCH
+    #: /webhooks/{id}/{token}/messages/{id}`` (kept even with ``keep_requests`` off)
+    route_counts: _Forwarded[Counter[str]] = _Forwarded("rest")
+    #: False: requests are only counted, not kept in ``requests`` (long benchmarks)
+    keep_requests: _Forwarded[bool] = _Forwarded("rest")
     callbacks: _Forwarded[list[Callback]] = _Forwarded("rest")
     command_syncs: _Forwarded[list[CommandSync]] = _Forwarded("rest")
     #: the rate limits in force (:class:`~.ratelimits.RateLimitConfig`; set its fields, or
@@ -311,6 +317,7 @@ class FakeDiscord(InteractionDriver):
     dms = _forward("state", DiscordState.dms)
     find_command = _forward("state", DiscordState.find_command)
     requests_to = _forward("rest", RestApi.requests_to)
+    count = _forward("rest", RestApi.count)
     add_cdn_file = _forward("cdn", Cdn.add_file)
 
     @property
