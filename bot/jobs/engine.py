@@ -43,6 +43,8 @@ from providers.scrub import Scrubber
 log = logging.getLogger(__name__)
 
 MIN_SLEEP = 0.005
+#: the shortest time between two passes of the engine loop (seconds)
+PASS_PERIOD = 0.05
 #: hinted jobs remembered at most (a hint for a job that is never polled again is forgotten)
 MAX_HINTED = 10_000
 
@@ -281,6 +283,7 @@ class JobEngine:
     async def _run(self) -> None:
         stages = self._running()
         while not self._stopping:
+            started = time.monotonic()
             self._wake.clear()
             if await self.guard.ready():  # no new work while the store fails
                 try:
@@ -292,6 +295,9 @@ class JobEngine:
                     self.guard.failed(exc)
                 except Exception:
                     log.exception("job engine loop error")
+            # passes come at most every PASS_PERIOD: a burst of finishing tasks wakes the loop
+            # once, not once each (every pass lists the queue)
+            await asyncio.sleep(max(0.0, started + PASS_PERIOD - time.monotonic()))
             await self._sleep_until_due()
 
     async def _sleep_until_due(self) -> None:

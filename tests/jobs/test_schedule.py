@@ -75,7 +75,9 @@ def test_the_next_check_is_always_within_floor_and_cap(
     gap = times.next_check(elapsed, step=step, floor=floor, cap=cap)
     assert floor <= gap <= cap
     first = times.next_check(elapsed, step=step, floor=floor, cap=cap, first=True)
-    assert floor <= first <= times.quantile(1.0) + floor
+    # the first read may come after the cap (nothing is likely done before it), never after
+    # the whole distribution; past its bulk it keeps within the cap like any other
+    assert floor <= first <= max(cap, times.quantile(1.0) + floor)
     p = times.cdf(elapsed)
     assert 0.0 <= p <= 1.0
     assert times.cdf(elapsed + 1.0) >= p  # a distribution: never decreasing
