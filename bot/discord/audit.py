@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import discord
 
 from bot.discord.notifier import DiscordNotifier
-from bot.discord.texts import COLOR, NO_MENTIONS, truncate
+from bot.discord.texts import COLOR, NO_MENTIONS, result_url, truncate
 from bot.jobs.models import FailureKind, Job, Progress, Receipt
 from bot.jobs.ports import StoreUnavailableError
 from bot.jobs.states import JobStatus
@@ -60,11 +60,8 @@ def job_event(job: Job, at: float) -> AuditEvent:
     if job.failure_kind is not None:
         detail["failure"] = job.failure_kind.value
         detail["reason"] = job.failure_reason
-    if job.posted_message_id and job.delivered_via != "dm" and job.origin.channel_id:
-        detail["link"] = (
-            f"https://discord.com/channels/{job.origin.guild_id}/{job.origin.channel_id}/"
-            f"{job.posted_message_id}"
-        )
+    if (url := result_url(job)) is not None:
+        detail["link"] = url
     return AuditEvent(
         guild_id=job.origin.guild_id,
         kind=AuditKind.JOB,

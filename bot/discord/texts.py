@@ -152,3 +152,14 @@ def budget_status(snapshot: BudgetSnapshot) -> str | None:
             reset = discord.utils.format_dt(snapshot.resets_at(period), "R")
             parts.append(f"{snapshot.remaining(period)} of {limit} left {name} (resets {reset})")
     return f"Server budget: {'; '.join(parts)}." if parts else None
+
+
+def result_url(job: Job) -> str | None:
+    """The link to a job's posted result in its channel (None: not posted there, or by DM)."""
+    origin = job.origin
+    if job.posted_message_id and job.delivered_via != "dm" and origin.channel_id:
+        return (
+            f"https://discord.com/channels/{origin.guild_id}/{origin.channel_id}/"
+            f"{job.posted_message_id}"
+        )
+    return None

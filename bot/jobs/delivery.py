@@ -119,7 +119,8 @@ class Delivery:
         members posted); the others wait. None when this member has nothing to post now."""
         ctx = self.ctx
         assert job.group_id is not None
-        members = await ctx.store.jobs.group(job.group_id)
+        # statuses first: a member waiting for the others looks every GROUP_WAIT seconds
+        members = await ctx.store.jobs.group(job.group_id, images=False)
         now = ctx.clock()
         posted = [m for m in members if m.status is JobStatus.DELIVERED]
         if posted:  # posted together before a restart, this member's record not yet written
@@ -138,6 +139,12 @@ class Delivery:
                 job.id, when=[JobStatus.SUCCEEDED], next_delivery_at=now + GROUP_WAIT
             )
             return None
+        posting = {member.id for member in succeeded}
+        succeeded = [  # the images, read only now that this member posts them
+            member
+            for member in await ctx.store.jobs.group(job.group_id)
+            if member.id in posting and member.status is JobStatus.SUCCEEDED
+        ]
         images = tuple(image for member in succeeded for image in member.results)
         sources = tuple(source for member in succeeded for source in member.sources)
         combined = dataclasses.replace(job, results=images, sources=sources)

@@ -121,7 +121,7 @@ class JobEngine:
         job = await self.store.jobs.get(job_id, images=False)
         ids = [job_id]
         if job is not None and job.group_id is not None:
-            ids = [member.id for member in await self.store.jobs.group(job.group_id)]
+            ids = [m.id for m in await self.store.jobs.group(job.group_id, images=False)]
         cancelled_any = False
         for member in ids:
             with self.guard.watching():

@@ -91,8 +91,9 @@ class JobStore(Protocol):
         """:meth:`admit` for every member of a group, all or none; the group counts as one
         active job."""
 
-    async def group(self, group_id: str) -> list[Job]:
-        """Every member of a group, in order, with their images."""
+    async def group(self, group_id: str, *, images: bool = True) -> list[Job]:
+        """Every member of a group, in order (with their images unless ``images`` is
+        False)."""
 
     async def get(self, job_id: str, *, images: bool = True) -> Job | None:
         """The job (with its reference and result images unless ``images`` is False)."""

@@ -242,8 +242,12 @@ class SqliteJobs:
             )
         return polls + deliveries
 
-    async def group(self, group_id: str) -> list[Job]:
-        """Every member of a group, in order, with their images."""
+    async def group(self, group_id: str, *, images: bool = True) -> list[Job]:
+        """Every member of a group, in order (with their images unless ``images`` is False)."""
+        if not images:
+            return await self._jobs(
+                "SELECT * FROM jobs WHERE group_id = ? ORDER BY group_index", (group_id,)
+            )
         rows = await self.db.fetchall(
             "SELECT id FROM jobs WHERE group_id = ? ORDER BY group_index", (group_id,)
         )

@@ -12,7 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord.services import Services, services_of
-from bot.discord.texts import COLOR, NO_MENTIONS, truncate
+from bot.discord.texts import COLOR, NO_MENTIONS, result_url, truncate
 from bot.jobs.models import Job
 from bot.media.chart import DailyUsage, UsageReport, UserUsage, render_usage_chart_async
 
@@ -22,12 +22,8 @@ MAX_LISTED = 10
 
 
 def _link(job: Job) -> str:
-    if job.posted_message_id and job.delivered_via != "dm" and job.origin.channel_id:
-        return (
-            f"[result](https://discord.com/channels/{job.origin.guild_id}/"
-            f"{job.origin.channel_id}/{job.posted_message_id})"
-        )
-    return job.status.value
+    url = result_url(job)
+    return f"[result]({url})" if url else job.status.value
 
 
 def _job_line(job: Job) -> str:
