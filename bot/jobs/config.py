@@ -58,6 +58,15 @@ class EngineConfig:
     housekeeping_interval: float = 600.0
     #: callbacks for one job cause at most one status check per this many seconds
     callback_coalesce_seconds: float = 2.0
+    #: a worker not seen for this long is dead, and a claim on a job lasts this long unless
+    #: renewed (seconds; see :mod:`bot.jobs.leases`); the heartbeat comes six times as often.
+    #: The processes sharing a store must agree on it, and on the time to well within it
+    lease_seconds: float = 30.0
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        """How often a worker says it is alive (and renews its deliveries in progress)."""
+        return self.lease_seconds / 6
 
     def concurrency(self, provider: str) -> int:
         """How many of ``provider``'s jobs may be at the provider at once."""

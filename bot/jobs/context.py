@@ -101,6 +101,12 @@ class EngineContext:
     hinted: set[str] = field(default_factory=set)
     #: the process's one scrubber: no failure reason is stored or shown unscrubbed
     scrub: Callable[[str], str] = field(default_factory=Scrubber)
+    #: this engine's worker id in the store (see :mod:`bot.jobs.leases`)
+    worker: str = "worker"
+
+    def lease_until(self) -> float:
+        """When a claim made now expires (unless renewed)."""
+        return self.clock() + self.config.lease_seconds
 
     def spawn(self, activity: str, job_id: str, coro: Coroutine[Any, Any, None]) -> bool:
         """:meth:`TaskSet.spawn`, with the store failing inside noted by the guard (no

@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 MAX_RETRY_DELAY = 60.0
 #: how often a group member waiting for the others looks again (seconds)
 GROUP_WAIT = 1.0
+#: due deliveries claimed per pass at most
+CLAIM = 100
 
 
 class Delivery:
@@ -32,9 +34,13 @@ class Delivery:
         self.ctx = ctx
 
     async def deliver_due(self) -> None:
-        """Start a delivery for every succeeded job whose attempt is due."""
+        """Claim every succeeded job whose attempt is due and start its delivery (a claim
+        lasts ``lease_seconds``, renewed while the delivery runs: see :mod:`bot.jobs.leases`)."""
         ctx = self.ctx
-        for job in await ctx.store.jobs.due_for_delivery(ctx.clock()):
+        now = ctx.clock()
+        for job in await ctx.store.leases.claim_deliveries(
+            ctx.worker, now, ctx.lease_until(), CLAIM
+        ):
             ctx.spawn("deliver", job.id, self.deliver(job.id))
 
     async def deliver(self, job_id: str) -> None:

@@ -27,9 +27,10 @@ from bot.jobs.delivery import Delivery
 from bot.jobs.guard import Backoff, StoreGuard
 from bot.jobs.housekeeping import Housekeeping
 from bot.jobs.journal import change_status
+from bot.jobs.leases import Heartbeat, new_worker_id
 from bot.jobs.metrics import EngineMetrics, Metrics
 from bot.jobs.models import CheckedRequest, FailureKind, Job, JobSpec, Limits
-from bot.jobs.ports import Notifier, Store, StoreUnavailableError, UserLimitError
+from bot.jobs.ports import Notifier, Store, StoreUnavailableError, Unlisten, UserLimitError
 from bot.jobs.quota import BudgetSnapshot, QuotaExceededError, QuotaSnapshot, ServerBudget
 from bot.jobs.recovery import recover
 from bot.jobs.states import FINAL, JobStatus
@@ -58,6 +59,8 @@ class _Stages:
     tracking: Tracking
     delivery: Delivery
     housekeeping: Housekeeping
+    heartbeat: Heartbeat
+    unlisten: Unlisten
 
 
 class JobEngine:
@@ -83,6 +86,8 @@ class JobEngine:
         self.clock = clock
         self.meters = metrics if metrics is not None else Metrics()
         self.scrubber = scrubber if scrubber is not None else Scrubber()
+        #: this engine's id among the processes sharing the store (see bot.jobs.leases)
+        self.worker = new_worker_id()
         self._hinted: set[str] = set()
         backoff = Backoff(self.config.store_retry_initial, self.config.store_retry_cap)
         self.guard = StoreGuard(store, self.meters, backoff)
@@ -246,14 +251,24 @@ class JobEngine:
             meters=self.meters,
             hinted=self._hinted,
             scrub=self.scrubber,
+            worker=self.worker,
         )
         delivery = Delivery(ctx)
         tracking = Tracking(ctx, delivery)
+        heartbeat = Heartbeat(ctx)
+        await heartbeat.start()  # alive before looking for the dead
+        unlisten = await self.store.leases.listen(self._wake.set)  # work made due elsewhere
         self._stages = _Stages(
-            ctx, Submission(ctx, tracking), tracking, delivery, Housekeeping(ctx)
+            ctx,
+            Submission(ctx, tracking),
+            tracking,
+            delivery,
+            Housekeeping(ctx),
+            heartbeat,
+            unlisten,
         )
         await tracking.learn()
-        await recover(ctx)
+        await recover(ctx, starting=True)
         self._stopping = False
         self._loop_task = asyncio.get_running_loop().create_task(self._run(), name="job-engine")
 
@@ -265,6 +280,9 @@ class JobEngine:
             await asyncio.gather(self._loop_task, return_exceptions=True)
         await self._tasks.stop(grace)
         await self.guard.flush()  # what a provider answered, if the store now takes it
+        if self._stages is not None:  # others take over what is left at once
+            await self._stages.unlisten()
+            await self._stages.heartbeat.stop(release=True)
 
     async def abort(self) -> None:
         """Stop at once, as a dying process would: the loop and every in-flight task are
@@ -274,6 +292,9 @@ class JobEngine:
             self._loop_task.cancel()
             await asyncio.gather(self._loop_task, return_exceptions=True)
         await self._tasks.abort()
+        if self._stages is not None:  # no goodbye: others take over when the lease passes
+            await self._stages.unlisten()
+            await self._stages.heartbeat.stop(release=False)
 
     def _running(self) -> _Stages:
         if self._stages is None:

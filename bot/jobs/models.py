@@ -137,6 +137,8 @@ class Job:
     group_id: str | None = None
     group_index: int = 0
     group_size: int = 1
+    #: the worker that last claimed the job (see :mod:`bot.jobs.leases`)
+    claimed_by: str | None = None
     results: tuple[ResultImage, ...] = field(default=())
     #: the web pages a grounded generation drew on, as the provider named them
     sources: tuple[Source, ...] = field(default=())

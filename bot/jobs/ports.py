@@ -9,7 +9,7 @@ implements :class:`Notifier`: Discord messages in :mod:`bot.discord`, files in t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypedDict, Unpack
 
@@ -60,6 +60,7 @@ class JobFields(TypedDict, total=False):
     poll_count: int
     callback_hinted: bool
     sources_json: str | None  # the grounding sources (see bot.jobs.models.encode_sources)
+    claimed_by: str | None  # the worker that last claimed the job (see LeaseStore)
 
 
 class JobStore(Protocol):
@@ -120,10 +121,6 @@ class JobStore(Protocol):
     ) -> bool:
         """Set ``fields`` without a status change, only while the job is in one of ``when``."""
 
-    async def resume(self, now: float) -> int:
-        """At start: make every tracked job due for a poll and every succeeded job due for a
-        delivery at ``now``, in one write; how many jobs."""
-
     async def hint(self, job_id: str, now: float) -> None:
         """A callback arrived: mark the job hinted and, if it is tracked, due for a poll at
         ``now`` (a poll already due sooner is not put off)."""
@@ -135,13 +132,15 @@ class JobStore(Protocol):
         """Jobs in any of ``statuses``, oldest first, without images."""
 
     async def due_for_poll(self, now: float, limit: int = 100) -> list[Job]:
-        """Tracked jobs whose next poll time has come, without images."""
+        """Tracked jobs whose next poll time has come, without images (a read: the engine
+        claims them with :meth:`LeaseStore.claim_polls`)."""
 
     async def completion_times(self, limit: int = 5000) -> list[tuple[str, str, float]]:
         """(provider, model, seconds to completion) of the latest succeeded jobs, oldest first."""
 
     async def due_for_delivery(self, now: float, limit: int = 100) -> list[Job]:
-        """Succeeded jobs whose next delivery attempt is due, without images."""
+        """Succeeded jobs whose next delivery attempt is due, without images (a read: the
+        engine claims them with :meth:`LeaseStore.claim_deliveries`)."""
 
     async def next_due_at(self) -> float | None:
         """The earliest scheduled poll or delivery attempt, if any."""
@@ -154,6 +153,68 @@ class JobStore(Protocol):
 
     async def status_counts(self) -> list[tuple[str, str, int]]:
         """(provider, status, number of jobs), for metrics."""
+
+
+Wake = Callable[[], None]
+Unlisten = Callable[[], Awaitable[None]]
+
+
+class LeaseStore(Protocol):
+    """Who works on which job when several processes share the store (see
+    :mod:`bot.jobs.leases`).
+
+    Each engine is a *worker* with a random id, seen (``seen_at``) at every heartbeat; a worker
+    is live while it was seen at or after ``live_since`` (now minus the lease). Claiming work
+    names the worker in the job (``claimed_by``) and, for polls and deliveries, pushes the due
+    time to ``until`` (now plus the lease): no other worker takes the job meanwhile, and a
+    crashed claimer's jobs simply become due again when that time passes. Each claim is one
+    serialised step (a transaction holding the write lock, or row locks skipped by others)."""
+
+    @property
+    def shared(self) -> bool:
+        """Whether other processes may use this store at the same time (SQLite: no, its
+        previous process is dead by definition; PostgreSQL: yes)."""
+
+    async def beat(self, worker: str, now: float) -> None:
+        """The worker is alive at ``now`` (registered at its first beat)."""
+
+    async def release(self, worker: str) -> None:
+        """The worker stops: forget it, so others take over its submits at once."""
+
+    async def claim_submit(
+        self, job_id: str, *, worker: str, now: float, concurrency: int
+    ) -> Job | None:
+        """Move a queued job to ``submitting`` (``submitted_at`` = ``now``, claimed by
+        ``worker``, with its audit event) only if fewer than ``concurrency`` jobs of its provider
+        are at the provider, counted and moved in one serialised step per provider. The row as
+        written (``previous_status`` set), or None when not queued or the provider is full."""
+
+    async def claim_polls(self, worker: str, now: float, until: float, limit: int) -> list[Job]:
+        """Claim up to ``limit`` tracked jobs whose poll is due at ``now``: their next poll
+        moves to ``until``. Returned (without images) as they were before the claim, earliest
+        due first."""
+
+    async def claim_deliveries(
+        self, worker: str, now: float, until: float, limit: int
+    ) -> list[Job]:
+        """:meth:`claim_polls` for succeeded jobs whose delivery attempt is due."""
+
+    async def renew(self, worker: str, job_ids: Sequence[str], until: float) -> int:
+        """Keep the worker's claim on succeeded jobs it is still delivering: their next
+        delivery attempt moves to ``until``; how many."""
+
+    async def stranded(self, live_since: float, limit: int = 1000) -> list[Job]:
+        """Submitting jobs whose worker is unknown or was last seen before ``live_since``
+        (the create request may or may not have been sent), without images."""
+
+    async def resume(self, now: float, live_since: float) -> int:
+        """Make every tracked job due for a poll and every succeeded one due for a delivery at
+        ``now``, except those claimed by workers seen at or after ``live_since``; how many."""
+
+    async def listen(self, wake: Wake) -> Unlisten:
+        """Call ``wake`` whenever another process makes work due (a job admitted, a callback
+        hint, a job succeeded, a worker released); returns what stops it. A store no other
+        process uses never calls it."""
 
 
 class QuotaStore(Protocol):
@@ -218,6 +279,10 @@ class Store(Protocol):
     @property
     def retention(self) -> RetentionStore:
         """Deleting what is no longer needed."""
+
+    @property
+    def leases(self) -> LeaseStore:
+        """Workers and their claims on jobs."""
 
     async def ping(self) -> None:
         """A round trip to the backend; :class:`StoreUnavailableError` when it is unavailable."""

@@ -1,7 +1,9 @@
 """Submission: queued jobs go to their provider within its concurrency limit, in order.
 
 A job is marked ``submitting`` before the create request is sent, so a crash mid-request is
-known on restart (and never resent: it might bill twice). The provider's answer, whatever it
+known on restart (and never resent: it might bill twice); the mark is a claim counted against
+the provider's concurrency in the store, so processes sharing it never exceed it together
+(:mod:`bot.jobs.leases`). The provider's answer, whatever it
 is, is recorded next; if the store refuses that, the answer is kept and written when the store
 allows (see :mod:`bot.jobs.guard`). Waiting jobs hear their place in
 line when they join it, when they reach its front, and otherwise at most every
@@ -17,6 +19,7 @@ from typing import assert_never
 
 from bot.jobs.context import EngineContext, failure_kind
 from bot.jobs.guard import Write
+from bot.jobs.journal import transitioned
 from bot.jobs.models import FailureKind, Job, Progress, Stage
 from bot.jobs.ports import StoreUnavailableError
 from bot.jobs.states import TRACKED, JobStatus
@@ -94,8 +97,15 @@ class Submission:
         """Send one job's create request and record the provider's answer."""
         ctx = self.ctx
         now = ctx.clock()
-        if await ctx.transition(listed.id, JobStatus.SUBMITTING, now=now, submitted_at=now) is None:
+        claimed = await ctx.store.leases.claim_submit(
+            listed.id,
+            worker=ctx.worker,
+            now=now,
+            concurrency=ctx.config.concurrency(listed.provider),
+        )
+        if claimed is None:  # cancelled, taken by another process, or the provider is full
             return
+        transitioned(claimed, claimed.previous_status, now)
         self._positions.pop(listed.id, None)
         # from here on the job is "submitting": it ends recorded, or kept to be recorded
         try:

@@ -23,6 +23,10 @@ class TaskSet:
         """True while ``activity`` runs for the job in this process."""
         return (activity, job_id) in self._busy
 
+    def running(self, activity: str) -> list[str]:
+        """The jobs ``activity`` runs for in this process."""
+        return [job_id for done, job_id in self._busy if done == activity]
+
     def spawn(self, activity: str, job_id: str, coro: Coroutine[Any, Any, None]) -> bool:
         """Run ``coro`` in the background as the job's ``activity``, unless that activity is
         already running for the job (then ``coro`` is dropped unrun); True when started.

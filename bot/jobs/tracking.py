@@ -31,6 +31,9 @@ from providers.base import (
 
 log = logging.getLogger(__name__)
 
+#: due polls claimed per pass at most
+CLAIM = 100
+
 
 class Tracking:
     """Polls tracked jobs when due and applies every status to its job."""
@@ -89,9 +92,8 @@ class Tracking:
         provider's budget (a fixed ``poll_interval`` reads them all); the rest wait a little."""
         ctx = self.ctx
         now = ctx.clock()
-        due = [
-            j for j in await ctx.store.jobs.due_for_poll(now) if not ctx.tasks.busy("poll", j.id)
-        ]
+        claimed = await ctx.store.leases.claim_polls(ctx.worker, now, ctx.lease_until(), CLAIM)
+        due = [j for j in claimed if not ctx.tasks.busy("poll", j.id)]
         if ctx.config.poll_interval is not None:
             for job in due:
                 ctx.spawn("poll", job.id, self.poll(job))
@@ -208,7 +210,12 @@ class Tracking:
             )
             return
         now = ctx.clock()
-        fields: JobFields = {"completed_at": now, "next_delivery_at": now}
+        # delivered by this process at once: claimed for it (see bot.jobs.leases)
+        fields: JobFields = {
+            "completed_at": now,
+            "next_delivery_at": ctx.lease_until(),
+            "claimed_by": ctx.worker,
+        }
         if submitted:
             fields["task_id"] = status.task_id or None
         if status.sources:

@@ -230,18 +230,6 @@ class SqliteJobs:
             return None
         return job_from_row(rows[0], await self.images.load(refs), await self.images.load(results))
 
-    async def resume(self, now: float) -> int:
-        """Every tracked job due for a poll, every succeeded one for a delivery, at ``now``."""
-        async with self.db.transaction() as tx:
-            polls = await tx.execute(
-                f"UPDATE jobs SET next_poll_at = ? WHERE status IN ({in_list(TRACKED)})", (now,)
-            )
-            deliveries = await tx.execute(
-                "UPDATE jobs SET next_delivery_at = ? WHERE status = ?",
-                (now, JobStatus.SUCCEEDED.value),
-            )
-        return polls + deliveries
-
     async def group(self, group_id: str, *, images: bool = True) -> list[Job]:
         """Every member of a group, in order (with their images unless ``images`` is False)."""
         if not images:

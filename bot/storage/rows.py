@@ -78,6 +78,7 @@ def job_from_row(
         group_id=row["group_id"],
         group_index=row["group_index"],
         group_size=row["group_size"],
+        claimed_by=row["claimed_by"],
         results=tuple(
             ResultImage(url=r["url"], data=r["data"], mime_type=r["mime_type"]) for r in results
         ),

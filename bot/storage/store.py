@@ -16,6 +16,7 @@ from bot.storage.db import Database, DatabaseOpenError
 from bot.storage.guilds import SqliteGuilds
 from bot.storage.images import JobImages
 from bot.storage.jobs import SqliteJobs
+from bot.storage.leases import SqliteLeases
 from bot.storage.meta import SqliteMeta
 from bot.storage.migrate import migrate
 from bot.storage.quota import SqliteQuota
@@ -34,6 +35,7 @@ class SqliteStore:
         self._guilds = SqliteGuilds(db)
         self._quota = SqliteQuota(db)
         self._meta = SqliteMeta(db)
+        self._leases = SqliteLeases(db)
 
     @classmethod
     async def open(cls, path: Path | str) -> SqliteStore:
@@ -83,6 +85,11 @@ class SqliteStore:
     def retention(self) -> SqliteRetention:
         """Deleting what is no longer needed (old references, free pages)."""
         return self._retention
+
+    @property
+    def leases(self) -> SqliteLeases:
+        """Workers and their claims on jobs."""
+        return self._leases
 
     async def ping(self) -> None:
         """One round trip to the database."""

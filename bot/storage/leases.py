@@ -1,0 +1,163 @@
+"""Workers and their claims on jobs in SQLite (:class:`bot.jobs.ports.LeaseStore`).
+
+One process owns an SQLite store (it is not *shared*), so a claim only keeps this process's
+own engine from starting the same work twice; the SQL is still the shared-store design, in
+portable SQL: each claim is one ``BEGIN IMMEDIATE`` transaction (the write lock serialises
+claimers), the due condition checked again inside it. Listings read first without the lock,
+so a pass with nothing due never takes it."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from bot.jobs.models import Job
+from bot.jobs.ports import Unlisten, Wake
+from bot.jobs.states import AT_PROVIDER, TRACKED, JobStatus
+from bot.storage.admission import record_event
+from bot.storage.db import Database
+from bot.storage.rows import in_list, job_from_row
+
+#: a worker not seen for this long is forgotten (its jobs were taken over long before)
+FORGET_AFTER = 7 * 24 * 3600.0
+
+#: jobs not claimed by a worker seen at or after ``:live``
+_UNCLAIMED = (
+    "(claimed_by IS NULL OR claimed_by NOT IN (SELECT id FROM workers WHERE seen_at >= :live))"
+)
+
+_POLL_DUE = f"status IN ({in_list(TRACKED)}) AND next_poll_at <= :now"
+_DELIVERY_DUE = "status = 'succeeded' AND COALESCE(next_delivery_at, 0) <= :now"
+
+
+def _marks(prefix: str, ids: Sequence[str]) -> tuple[str, dict[str, Any]]:
+    """Named placeholders for an ``IN`` list of ``ids``, and their values."""
+    names = [f"{prefix}{i}" for i in range(len(ids))]
+    return ", ".join(f":{name}" for name in names), dict(zip(names, ids, strict=True))
+
+
+async def _nothing() -> None:
+    return None
+
+
+class SqliteLeases:
+    """SQL for the ``workers`` table and the jobs' ``claimed_by``."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @property
+    def shared(self) -> bool:
+        """No: one process owns an SQLite store."""
+        return False
+
+    async def beat(self, worker: str, now: float) -> None:
+        """Record the worker as seen at ``now`` (forgetting workers long gone)."""
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO workers (id, started_at, seen_at) VALUES (:id, :now, :now) "
+                "ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
+                {"id": worker, "now": now},
+            )
+            await tx.execute("DELETE FROM workers WHERE seen_at < ?", (now - FORGET_AFTER,))
+
+    async def release(self, worker: str) -> None:
+        """Forget the worker."""
+        await self.db.execute("DELETE FROM workers WHERE id = ?", (worker,))
+
+    async def claim_submit(
+        self, job_id: str, *, worker: str, now: float, concurrency: int
+    ) -> Job | None:
+        """Queued → submitting within the provider's concurrency, under the write lock."""
+        async with self.db.transaction() as tx:
+            current = await tx.fetchone(
+                "SELECT provider FROM jobs WHERE id = ? AND status = 'queued'", (job_id,)
+            )
+            if current is None:
+                return None
+            busy = await tx.fetchone(
+                f"SELECT COUNT(*) FROM jobs WHERE provider = ? AND status IN "
+                f"({in_list(AT_PROVIDER)})",
+                (current["provider"],),
+            )
+            if busy is not None and int(busy[0]) >= concurrency:
+                return None
+            row = await tx.fetchone(
+                "UPDATE jobs SET status = 'submitting', updated_at = :now, submitted_at = :now, "
+                "claimed_by = :worker WHERE id = :id AND status = 'queued' RETURNING *",
+                {"now": now, "worker": worker, "id": job_id},
+            )
+            if row is None:
+                return None
+            await record_event(tx, job_id, JobStatus.QUEUED.value, JobStatus.SUBMITTING, None, now)
+        return dataclasses.replace(job_from_row(row), previous_status=JobStatus.QUEUED)
+
+    async def claim_polls(self, worker: str, now: float, until: float, limit: int) -> list[Job]:
+        """Due polls, claimed until ``until``; as they were before the claim."""
+        return await self._claim(_POLL_DUE, "next_poll_at", worker, now, until, limit)
+
+    async def claim_deliveries(
+        self, worker: str, now: float, until: float, limit: int
+    ) -> list[Job]:
+        """Due deliveries, claimed until ``until``; as they were before the claim."""
+        return await self._claim(_DELIVERY_DUE, "next_delivery_at", worker, now, until, limit)
+
+    async def _claim(
+        self, due: str, column: str, worker: str, now: float, until: float, limit: int
+    ) -> list[Job]:
+        rows = await self.db.fetchall(
+            f"SELECT * FROM jobs WHERE {due} ORDER BY {column}, id LIMIT :limit",
+            {"now": now, "limit": limit},
+        )
+        if not rows:
+            return []
+        marks, ids = _marks("j", [str(row["id"]) for row in rows])
+        async with self.db.transaction() as tx:
+            claimed = await tx.fetchall(
+                f"UPDATE jobs SET {column} = :until, claimed_by = :worker "
+                f"WHERE id IN ({marks}) AND {due} RETURNING id",
+                {**ids, "until": until, "worker": worker, "now": now},
+            )
+        won = {str(row["id"]) for row in claimed}
+        return [job_from_row(row) for row in rows if row["id"] in won]
+
+    async def renew(self, worker: str, job_ids: Sequence[str], until: float) -> int:
+        """Push the worker's deliveries in progress to ``until``."""
+        if not job_ids:
+            return 0
+        marks, ids = _marks("j", job_ids)
+        return await self.db.execute(
+            f"UPDATE jobs SET next_delivery_at = :until WHERE id IN ({marks}) "
+            "AND claimed_by = :worker AND status = 'succeeded'",
+            {**ids, "until": until, "worker": worker},
+        )
+
+    async def stranded(self, live_since: float, limit: int = 1000) -> list[Job]:
+        """Submitting jobs of workers not seen since ``live_since`` (or of none)."""
+        rows = await self.db.fetchall(
+            f"SELECT * FROM jobs WHERE status = 'submitting' AND {_UNCLAIMED} "
+            "ORDER BY created_at, id LIMIT :limit",
+            {"live": live_since, "limit": limit},
+        )
+        return [job_from_row(row) for row in rows]
+
+    async def resume(self, now: float, live_since: float) -> int:
+        """Tracked and succeeded jobs of workers not seen since ``live_since`` due at ``now``."""
+        params = {"now": now, "live": live_since}
+        async with self.db.transaction() as tx:
+            polls = await tx.execute(
+                f"UPDATE jobs SET next_poll_at = :now WHERE status IN ({in_list(TRACKED)}) "
+                f"AND {_UNCLAIMED}",
+                params,
+            )
+            deliveries = await tx.execute(
+                f"UPDATE jobs SET next_delivery_at = :now WHERE status = 'succeeded' "
+                f"AND {_UNCLAIMED}",
+                params,
+            )
+        return polls + deliveries
+
+    async def listen(self, wake: Wake) -> Unlisten:
+        """Nothing to hear: no other process uses this store."""
+        return _nothing
