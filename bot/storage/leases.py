@@ -2,9 +2,9 @@
 
 One process owns an SQLite store (it is not *shared*), so a claim only keeps this process's
 own engine from starting the same work twice; the SQL is still the shared-store design, in
-portable SQL: each claim is one ``BEGIN IMMEDIATE`` transaction (the write lock serialises
-claimers), the due condition checked again inside it. Listings read first without the lock,
-so a pass with nothing due never takes it."""
+portable SQL: each claim selects and marks its jobs in one ``BEGIN IMMEDIATE`` transaction
+(the write lock serialises claimers). A claim looks first without the lock, so a pass with
+nothing due never takes it."""
 
 from __future__ import annotations
 
@@ -106,21 +106,21 @@ class SqliteLeases:
     async def _claim(
         self, due: str, column: str, worker: str, now: float, until: float, limit: int
     ) -> list[Job]:
-        rows = await self.db.fetchall(
-            f"SELECT * FROM jobs WHERE {due} ORDER BY {column}, id LIMIT :limit",
-            {"now": now, "limit": limit},
-        )
-        if not rows:
-            return []
-        marks, ids = _marks("j", [str(row["id"]) for row in rows])
+        params = {"now": now, "limit": limit}
+        if not await self.db.fetchall(f"SELECT id FROM jobs WHERE {due} LIMIT 1", params):
+            return []  # nothing due: the write lock is not taken
         async with self.db.transaction() as tx:
-            claimed = await tx.fetchall(
-                f"UPDATE jobs SET {column} = :until, claimed_by = :worker "
-                f"WHERE id IN ({marks}) AND {due} RETURNING id",
-                {**ids, "until": until, "worker": worker, "now": now},
+            rows = await tx.fetchall(
+                f"SELECT * FROM jobs WHERE {due} ORDER BY {column}, id LIMIT :limit", params
             )
-        won = {str(row["id"]) for row in claimed}
-        return [job_from_row(row) for row in rows if row["id"] in won]
+            if rows:
+                marks, ids = _marks("j", [str(row["id"]) for row in rows])
+                await tx.execute(
+                    f"UPDATE jobs SET {column} = :until, claimed_by = :worker "
+                    f"WHERE id IN ({marks})",
+                    {**ids, "until": until, "worker": worker},
+                )
+        return [job_from_row(row) for row in rows]
 
     async def renew(self, worker: str, job_ids: Sequence[str], until: float) -> int:
         """Push the worker's deliveries in progress to ``until``."""
