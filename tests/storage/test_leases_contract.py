@@ -19,7 +19,7 @@ async def _tracked(store: Store, *, user: str, poll_at: float) -> str:
     await store.jobs.transition(
         job.id, JobStatus.SUBMITTED, now=NOW, task_id=f"t-{job.id}", next_poll_at=poll_at
     )
-    return job.id
+    return str(job.id)
 
 
 async def _succeeded(store: Store, *, user: str, deliver_at: float) -> str:
@@ -32,7 +32,7 @@ async def _succeeded(store: Store, *, user: str, deliver_at: float) -> str:
         results=(ResultImage(url="https://r/1"),),
         next_delivery_at=deliver_at,
     )
-    return job.id
+    return str(job.id)
 
 
 async def test_a_claimed_poll_is_nobody_elses_until_its_lease_passes(store):
