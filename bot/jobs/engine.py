@@ -118,6 +118,7 @@ class JobEngine:
             self.meters.quota_refused("user_limit")
             raise
         self._wake.set()
+        await self._nudge()
         return job
 
     async def cancel(self, job_id: str) -> bool:
@@ -177,6 +178,7 @@ class JobEngine:
             self._hinted.clear()
         self._hinted.add(job_id)
         self._wake.set()
+        await self._nudge()
 
     async def apply(self, job_id: str, status: TaskStatus) -> None:
         """Apply a provider status to a job (the engine must be running)."""
@@ -295,6 +297,14 @@ class JobEngine:
         if self._stages is not None:  # no goodbye: others take over when the lease passes
             await self._stages.unlisten()
             await self._stages.heartbeat.stop(release=False)
+
+    async def _nudge(self) -> None:
+        """Wake the other processes sharing the store (best effort: they look anyway every
+        ``idle_tick``)."""
+        try:
+            await self.store.leases.nudge()
+        except StoreUnavailableError as exc:
+            self.guard.failed(exc)
 
     def _running(self) -> _Stages:
         if self._stages is None:

@@ -211,6 +211,10 @@ class LeaseStore(Protocol):
         """Make every tracked job due for a poll and every succeeded one due for a delivery at
         ``now``, except those claimed by workers seen at or after ``live_since``; how many."""
 
+    async def nudge(self) -> None:
+        """Wake the other processes' engines (after a write that made work due: a job
+        admitted, a callback hint). A store no other process uses does nothing."""
+
     async def listen(self, wake: Wake) -> Unlisten:
         """Call ``wake`` whenever another process makes work due (a job admitted, a callback
         hint, a job succeeded, a worker released); returns what stops it. A store no other

@@ -158,6 +158,9 @@ class SqliteLeases:
             )
         return polls + deliveries
 
+    async def nudge(self) -> None:
+        """Nobody else to wake."""
+
     async def listen(self, wake: Wake) -> Unlisten:
         """Nothing to hear: no other process uses this store."""
         return _nothing
