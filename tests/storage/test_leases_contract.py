@@ -77,7 +77,7 @@ async def test_a_renewed_delivery_stays_claimed(store):
 
 
 async def test_claim_submit_counts_the_provider_in_the_same_step(store):
-    jobs = [await admit(store, new_job(user=f"u{n}", provider="gemini")) for n in range(5)]
+    jobs = [await admit(store, new_job(user=f"u{n}", provider="gemini")) for n in range(30)]
     other = await admit(store, new_job(user="x", provider="magnific"))
     results = await asyncio.gather(
         *(
@@ -89,7 +89,7 @@ async def test_claim_submit_counts_the_provider_in_the_same_step(store):
     assert len(started) == 2  # never more than the provider takes, however they race
     assert all(r.status is JobStatus.SUBMITTING and r.submitted_at == NOW for r in started)
     assert all(r.previous_status is JobStatus.QUEUED for r in started)
-    assert {r.claimed_by for r in started} < {f"w{n}" for n in range(5)}
+    assert {r.claimed_by for r in started} < {f"w{n}" for n in range(30)}
     assert await store.jobs.events(started[0].id) == [(None, "queued"), ("queued", "submitting")]
     assert await store.leases.claim_submit(other.id, worker="w", now=NOW, concurrency=2)
     again = await store.leases.claim_submit(started[0].id, worker="w", now=NOW, concurrency=9)
