@@ -122,3 +122,41 @@ async def test_unset_one_process_runs_every_shard_discord_recommends(fake, tmp_p
         assert sorted(tuple(i["shard"]) for i in fake.identifies) == [(0, 2), (1, 2)]
         assert {str(g.id) for g in runtime.bot.guilds} == {fake.guild.id, other.id}
         assert len(fake.command_syncs) == 1
+
+
+async def test_cancel_pressed_in_the_other_process_cancels_and_refunds(fake, tmp_path):
+    """A queued job of process A cancelled from process B: the store decides, not memory."""
+    main = shard_of(fake.guild.id, 2)
+    other = guild_on(fake, 1 - main, 2)
+    channels = {main: fake.channel, 1 - main: text_channel_of(fake, other.id)}
+    common: dict[str, Any] = {
+        "shard_count": 2,
+        "bananabot_db": tmp_path / "shared.db",
+        "provider_concurrency_default": 0,  # nothing starts: every job waits in the queue
+    }
+    a_settings = settings_for(fake, tmp_path, shard_ids=[0], **common)
+    b_settings = settings_for(fake, tmp_path, shard_ids=[1], **common)
+    async with running_bot(fake, a_settings) as a, running_bot(fake, b_settings) as b:
+        user = fake.add_user("alice")
+        member_of(fake, user, channels[0])
+        member_of(fake, user, channels[1])
+        ix = await fake.slash(user, channels[0], "imagine", {"prompt": "a fox"})
+        status = await fake.wait_for(
+            lambda: ix.original if ix.original and ix.original.components else None,
+            what="the status line with Cancel",
+        )
+        cancel = next(
+            str(c["custom_id"])
+            for c in status.walk_components()
+            if str(c.get("custom_id", "")).startswith("bb:cancel:")
+        )
+        job_id = cancel.rsplit(":", 1)[1]
+        assert (await a.engine.quota(user.id)).reserved > 0
+        moved = fake.add_message(channels[1], fake.bot_user, "queued", components=status.components)
+        press = await fake.click(user, moved, cancel)
+        await press.wait_callback()
+        job = await b.engine.wait(job_id, 10)
+        assert job.status.value == "cancelled"
+        assert (await a.engine.quota(user.id)).reserved == 0  # refunded, as A sees it too
+        cancelled = await a.engine.get_job(job_id)
+        assert cancelled is not None and cancelled.status.value == "cancelled"
