@@ -30,8 +30,8 @@ Cdf = Callable[[float], float]
 MIN_GAP = 1.0
 #: past the bulk, each gap is longer by this share of the time since the bulk's end
 TAIL_GROWTH = 0.1
-#: a plan never holds more reads than this (a distribution spread over hours)
-MAX_READS = 2000
+#: a plan never holds more reads than this (a distribution spread over an hour: ~27 min)
+MAX_READS = 400
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,7 @@ class CompletionTimes:
         self._log_squares = 0.0
         self._changes = 0
         self._plan: Plan | None = None
+        self._planned_from = 0
         self._smoothed: tuple[float, float] | None = None
 
     def __len__(self) -> int:
@@ -166,10 +167,10 @@ class CompletionTimes:
 
     def plan(self) -> Plan:
         """The current plan of reads (remade once enough samples have changed)."""
-        due = max(1, int(REPLAN_SHARE * len(self._recent)))
-        if self._plan is None or self._changes >= due:
+        if self._plan is None or self._changes >= max(1, REPLAN_SHARE * self._planned_from):
             self._plan = build(self.cdf, self.quantile, self.targets)
             self._changes = 0
+            self._planned_from = len(self._recent)
         return self._plan
 
     def next_check(self, elapsed: float, *, floor: float, cap: float, first: bool = False) -> float:
