@@ -32,7 +32,7 @@ class EngineConfig:
     #: share ``poll_miss`` of them), at least half within ``poll_wait_median``
     poll_wait_max: float = 4.0
     poll_wait_median: float = 1.5
-    poll_miss: float = 0.001
+    poll_miss: float = 0.0005
     #: completion times remembered per provider and model
     poll_samples: int = 500
     poll_interval: float | None = None  # a fixed interval (tests, benchmarks)

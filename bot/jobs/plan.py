@@ -1,18 +1,18 @@
 """Where to place a job's status reads, given its model's completion-time distribution.
 
-A plan is the list of read times (seconds after the create request) that costs the fewest
-reads on average while it keeps to three targets (:class:`Targets`):
+A plan is the list of read times (seconds after the create request) that costs few reads
+on average while it keeps to two targets (:class:`Targets`):
 
 * no finished task waits longer than ``wait_max`` to be found, except a share ``miss`` of
-  them at the distribution's far ends (the first read comes ``wait_max`` after all but
-  ``miss / 2`` are still running, never after all but that share have finished; reads spread
-  out once all but ``miss / 2`` have);
+  them at the distribution's far ends (the first read comes ``wait_max`` after all but a
+  share ``EARLY_SHARE × miss`` are still running; reads spread out once all but the rest of
+  ``miss`` have finished);
 * a share ``quick_share`` (over half: the median) is found within ``wait_median``.
 
 A read at ``t`` is made only by the jobs still running then, so it costs the share still
 running, ``1 − F(t)``: reads early in the distribution are dear and late ones cheap. Plans are
-therefore sparse (``wait_max`` apart) where most jobs are still running and dense once most
-have finished; the point where they turn dense and how dense is searched for the least cost.
+therefore sparse (``wait_max`` apart) where most jobs are still running, and reads are added
+one at a time where each finds the most completions quickly for its cost (:func:`build`).
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ from dataclasses import dataclass
 Quantile = Callable[[float], float]
 Cdf = Callable[[float], float]
 
+#: the share of ``miss`` spent before the first read; the rest goes past the plan's end,
+#: where reads are cheap (made by the few jobs still running), so it gets little
+EARLY_SHARE = 0.9
 #: no two planned reads closer than this (seconds)
 MIN_GAP = 1.0
 #: past the bulk, each gap is longer by this share of the time since the bulk's end
@@ -43,7 +46,7 @@ class Targets:
     #: found within ``wait_median``: over a half, for a margin (the samples are not the jobs)
     quick_share: float = 0.58
     #: the share of finished tasks allowed to wait longer than ``wait_max``
-    miss: float = 0.001
+    miss: float = 0.0005
 
 
 @dataclass(frozen=True)
@@ -92,9 +95,9 @@ def build(cdf: Cdf, quantile: Quantile, targets: Targets) -> Plan:
     ``wait_median`` before it, which were found late; it is made by the jobs still running at
     it, so its worth is that mass over the share still running (the hazard rate, highest a
     little past the median of a log-normal)."""
-    half = max(0.0, targets.miss) / 2.0
-    end = quantile(1.0 - half)
-    first = min(quantile(half) + targets.wait_max, end)
+    miss = max(0.0, targets.miss)
+    end = quantile(1.0 - (1.0 - EARLY_SHARE) * miss)
+    first = min(quantile(EARLY_SHARE * miss) + targets.wait_max, end)
     reads = _sparse(first, end, targets)
     cost, quick = _score(cdf, reads, targets)
     m = targets.wait_median

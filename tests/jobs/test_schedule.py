@@ -7,6 +7,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.jobs.plan import EARLY_SHARE, Targets
 from bot.jobs.schedule import Completions, CompletionTimes
 
 
@@ -37,10 +38,10 @@ def test_checks_are_dense_where_completions_are_and_sparse_elsewhere() -> None:
     times = CompletionTimes(30.0, prior_weight=0)
     times.extend(float(s) for s in range(40, 61))  # every job takes 40–60 s
     first = times.next_check(0.0, floor=1.0, cap=15.0, first=True)
-    # no read is wasted long before the first completions: 4 s (the longest wait) after
-    # all but 0.05% of jobs are still running (21 samples: the far end is a smooth guess)
+    # no read is wasted long before the first completions: 4 s (the longest wait) after all
+    # but 0.045% of jobs are still running (21 samples: the far end is a smooth guess)
     assert 35.0 <= first <= 42.0
-    assert abs(first - (times.quantile(0.0005) + 4.0)) < 0.01
+    assert abs(first - (times.quantile(EARLY_SHARE * Targets().miss) + 4.0)) < 0.01
     assert times.next_check(first, floor=1.0, cap=15.0) == 4.0  # most still running: sparse
     # once most have finished reads are cheap (few jobs make them): dense
     assert times.next_check(times.quantile(0.9), floor=1.0, cap=15.0) <= 1.5
