@@ -52,7 +52,7 @@ class Targets:
 @dataclass(frozen=True)
 class Plan:
     """Read times (seconds after the create request, increasing), their average cost in reads
-    per job, and the share of completions each target was met for (by the distribution)."""
+    per job, and the share of completions found within ``wait_median`` (by the distribution)."""
 
     reads: tuple[float, ...]
     cost: float
@@ -101,7 +101,7 @@ def build(cdf: Cdf, quantile: Quantile, targets: Targets) -> Plan:
     reads = _sparse(first, end, targets)
     cost, quick = _score(cdf, reads, targets)
     m = targets.wait_median
-    heap: list[tuple[float, float, float]] = []  # (−worth, new read, its predecessor)
+    heap: list[tuple[float, float, float]] = []  # (−worth, new read, completions it finds)
 
     def offer(a: float, b: float) -> None:
         x = b - m
