@@ -282,7 +282,7 @@ class SqlJobs:
         """Succeeded jobs whose next delivery attempt is due (without images)."""
         return await self._jobs(
             "SELECT * FROM jobs WHERE status = 'succeeded' "
-            "AND COALESCE(next_delivery_at, 0) <= ? ORDER BY next_delivery_at LIMIT ?",
+            "AND COALESCE(next_delivery_at, 0) <= ? ORDER BY COALESCE(next_delivery_at, 0) LIMIT ?",
             (now, limit),
         )
 
