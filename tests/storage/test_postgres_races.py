@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -63,7 +64,7 @@ async def test_exactly_one_of_many_racing_transitions_wins(stores) -> None:
         job = await stores[0].jobs.admit(new_job(f"u{round_}"), active_limit=9, allowance=None)
         moved = await race(
             [
-                lambda s=s, j=job.id: s.jobs.transition(j, JobStatus.SUBMITTING, now=NOW)
+                partial(s.jobs.transition, job.id, JobStatus.SUBMITTING, now=NOW)
                 for s in stores
                 for _ in range(5)
             ]
@@ -81,7 +82,7 @@ async def test_delivery_racing_failure_settles_the_credits_once(stores) -> None:
     moved = ok(
         await race(
             [
-                lambda s=s, to=to: s.jobs.transition(job.id, to, now=NOW + 1)
+                partial(s.jobs.transition, job.id, to, now=NOW + 1)
                 for s, to in zip(stores * 2, endings, strict=True)
             ]
         )
@@ -96,7 +97,7 @@ async def test_delivery_racing_failure_settles_the_credits_once(stores) -> None:
 async def test_racing_admissions_never_pass_a_users_active_limit(stores) -> None:
     results = await race(
         [
-            lambda s=s: s.jobs.admit(new_job("u1"), active_limit=3, allowance=None)
+            partial(s.jobs.admit, new_job("u1"), active_limit=3, allowance=None)
             for s in stores
             for _ in range(6)
         ]
@@ -108,7 +109,7 @@ async def test_racing_admissions_never_pass_a_users_active_limit(stores) -> None
 async def test_racing_admissions_never_pass_a_users_allowance(stores) -> None:
     results = await race(
         [
-            lambda s=s: s.jobs.admit(new_job("u1"), active_limit=1000, allowance=5)
+            partial(s.jobs.admit, new_job("u1"), active_limit=1000, allowance=5)
             for s in stores
             for _ in range(10)
         ]
@@ -127,8 +128,12 @@ async def test_racing_admissions_never_pass_a_servers_budget(stores) -> None:
 
     results = await race(
         [
-            lambda s=stores[i % STORES], i=i: s.jobs.admit(
-                in_guild(i), active_limit=3, allowance=100, budget=budget
+            partial(
+                stores[i % STORES].jobs.admit,
+                in_guild(i),
+                active_limit=3,
+                allowance=100,
+                budget=budget,
             )
             for i in range(24)
         ]
