@@ -15,7 +15,8 @@ from bot.storage.postgres.blobs import ORPHAN_AGE
 from bot.storage.postgres.db import PgDatabase, shown
 from bot.storage.postgres.migrate import latest_version, migrate, schema_version
 from bot.storage.postgres.placeholders import bind, translate
-from bot.storage.postgres.store import PostgresStore, SchemaBehindError
+from bot.storage.postgres.problems import PgOpenError
+from bot.storage.postgres.store import PostgresStore
 from tests.pg import pg_schema
 
 
@@ -82,7 +83,7 @@ async def test_processes_migrating_at_once_apply_each_migration_once() -> None:
 
 async def test_a_store_that_must_not_migrate_refuses_a_missing_schema() -> None:
     async with pg_schema() as url:
-        with pytest.raises(SchemaBehindError, match="missing; run `python -m bot migrate`"):
+        with pytest.raises(PgOpenError, match="schema is missing: run `python -m bot migrate`"):
             await PostgresStore.open(url, apply_migrations=False)
         await (await PostgresStore.open(url)).close()
         await (await PostgresStore.open(url, apply_migrations=False)).close()

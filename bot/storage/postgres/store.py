@@ -6,7 +6,9 @@ Implements :class:`bot.jobs.ports.Store`. Many processes may share one database.
 
 from __future__ import annotations
 
-from bot.jobs.ports import Compaction
+import asyncpg
+
+from bot.jobs.ports import Compaction, StoreUnavailableError
 from bot.storage.guilds import SqlGuilds
 from bot.storage.images import JobImages
 from bot.storage.jobs import SqlJobs
@@ -14,6 +16,7 @@ from bot.storage.meta import SqlMeta
 from bot.storage.postgres.blobs import PgBlobs
 from bot.storage.postgres.db import PgDatabase
 from bot.storage.postgres.migrate import latest_version, migrate, schema_version
+from bot.storage.postgres.problems import PgOpenError, SchemaBehindError
 from bot.storage.quota import SqlQuota
 from bot.storage.retention import SqlRetention
 
@@ -22,16 +25,6 @@ _SIZE = (
     "JOIN pg_namespace n ON n.oid = c.relnamespace "
     "WHERE n.nspname = current_schema() AND c.relkind = 'r'"
 )
-
-
-class SchemaBehindError(Exception):
-    """The database's schema is older than this version's (``version`` None: never created)."""
-
-    def __init__(self, version: int | None, latest: int) -> None:
-        found = "missing" if version is None else f"at version {version} of {latest}"
-        super().__init__(f"the PostgreSQL schema is {found}; run `python -m bot migrate`")
-        self.version = version
-        self.latest = latest
 
 
 class PgRetention(SqlRetention):
@@ -60,9 +53,14 @@ class PostgresStore:
     @classmethod
     async def open(cls, url: str, *, apply_migrations: bool = True) -> PostgresStore:
         """Connect to ``url``, apply pending migrations (or, without ``apply_migrations``,
-        refuse a schema that is behind: :class:`SchemaBehindError`), and delete old blobs no
-        row names. Nothing is left open when it fails."""
-        db = await PgDatabase.open(url)
+        refuse a schema that is behind), and delete old blobs no row names.
+
+        :class:`~bot.storage.postgres.problems.PgOpenError` (nothing left open) when the
+        server cannot be reached, refuses us, or the schema is behind."""
+        try:
+            db = await PgDatabase.open(url)
+        except (StoreUnavailableError, asyncpg.PostgresError, OSError) as exc:
+            raise PgOpenError.of(url, exc) from exc
         try:
             if apply_migrations:
                 await migrate(db)
@@ -72,6 +70,9 @@ class PostgresStore:
                     raise SchemaBehindError(version, latest_version())
             store = cls(db)
             await JobImages(db, store.files).tidy()
+        except (StoreUnavailableError, SchemaBehindError) as exc:
+            await db.close()
+            raise PgOpenError.of(url, exc) from exc
         except BaseException:
             await db.close()
             raise
