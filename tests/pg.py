@@ -1,7 +1,8 @@
 """The PostgreSQL the tests use: ``BANANABOT_TEST_DATABASE_URL`` (default the local server's
 ``test`` database). Each user of :func:`pg_schema` gets a schema of its own with a random
 name, dropped after, so test runs sharing the server never see each other's rows. When the
-server cannot be reached the PostgreSQL tests are skipped, saying so."""
+server cannot be reached the PostgreSQL tests are skipped, saying so (failed instead when
+``BANANABOT_REQUIRE_POSTGRES`` is set, as ``.ci/run`` does)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,15 @@ import pytest
 from bot.storage.postgres.db import shown
 
 PG_URL = os.environ.get("BANANABOT_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+#: set (CI): an unreachable server fails the PostgreSQL tests instead of skipping them
+REQUIRED = bool(os.environ.get("BANANABOT_REQUIRE_POSTGRES"))
 _unreachable: list[str] = []  # the reason, once known
+
+
+def _unavailable(reason: str) -> None:
+    if REQUIRED:
+        pytest.fail(f"{reason} (BANANABOT_REQUIRE_POSTGRES is set)", pytrace=False)
+    pytest.skip(reason)
 
 
 def with_search_path(url: str, schema: str) -> str:
@@ -30,7 +39,7 @@ async def pg_schema() -> AsyncIterator[str]:
     """A fresh, empty schema; yields a URL that uses it. Skips the test when PostgreSQL at
     :data:`PG_URL` cannot be reached."""
     if _unreachable:
-        pytest.skip(_unreachable[0])
+        _unavailable(_unreachable[0])
     schema = f"bb_test_{secrets.token_hex(6)}"
     try:
         admin = await asyncpg.connect(PG_URL, timeout=5)
@@ -39,7 +48,7 @@ async def pg_schema() -> AsyncIterator[str]:
             f"PostgreSQL at {shown(PG_URL)} is not reachable ({type(exc).__name__}: {exc}); "
             "PostgreSQL tests skipped (set BANANABOT_TEST_DATABASE_URL)"
         )
-        pytest.skip(_unreachable[0])
+        _unavailable(_unreachable[0])
     try:
         await admin.execute(f'CREATE SCHEMA "{schema}"')
         try:

@@ -1,5 +1,6 @@
-"""The SQLite store: one database file holding jobs, the quota ledger and key/value facts, and
-beside it a directory of the jobs' image files (``<db>.blobs``, see :mod:`bot.storage.blobs`).
+"""The SQLite store, the default (:mod:`bot.storage.postgres` is the other): one database
+file holding jobs, the quota ledger and key/value facts, and beside it a directory of the
+jobs' image files (``<db>.blobs``, see :mod:`bot.storage.blobs`).
 
 Implements :class:`bot.jobs.ports.Store`, the protocol any storage backend implements. One
 process owns a database at a time.
