@@ -7,7 +7,6 @@ import time
 
 import pytest
 
-from bot.storage.store import SqliteStore
 from tests.discord.bot_harness import (
     imagine,
     job_id_of,
@@ -99,7 +98,6 @@ async def test_a_rerun_after_the_references_were_deleted_is_refused_with_the_rea
 async def test_a_request_while_the_database_refuses_writes_is_told_plainly(fake, tmp_path):
     async with running_bot(fake, settings_for(fake, tmp_path)) as runtime:
         user = fake.add_user("dee")
-        assert isinstance(runtime.store, SqliteStore)
         async with failing(runtime.store, StoreFault.READ_ONLY):
             ix = await imagine(fake, user)
             text = await status_text(fake, ix, "❌")
