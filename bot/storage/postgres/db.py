@@ -62,7 +62,8 @@ def is_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, asyncpg.PostgresError):
         return str(exc.sqlstate or "").startswith(UNAVAILABLE)
     if isinstance(exc, asyncpg.InterfaceError):
-        return "closed" in str(exc).lower()  # a connection lost while in use
+        text = str(exc).lower()  # a connection lost while in use, a pool shutting down
+        return "closed" in text or "closing" in text
     return isinstance(exc, OSError | TimeoutError)
 
 
