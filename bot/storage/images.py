@@ -1,5 +1,6 @@
-"""Reference and result images of jobs: the bytes in files (:mod:`bot.storage.blobs`), the
-rows (``job_references``, ``job_results``) naming them in ``data_file``.
+"""Reference and result images of jobs: the bytes in blobs (:class:`bot.storage.blobs.Blobs`:
+files beside SQLite, a table in PostgreSQL), the rows (``job_references``, ``job_results``)
+naming them in ``data_file``.
 
 A job's files are staged (written and fsynced, outside any lock) before the transaction that
 names them; after a transaction that did not name them they are discarded. Result files go
