@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import socket
 
+from bot.logs import secret_values
+from bot.settings import Settings
 from bot.storage.postgres.migrate import latest_version
 from tests.cli.test_check import check
 from tests.cli.test_cli import bot
@@ -62,3 +64,10 @@ def test_a_url_that_is_not_postgresql_is_refused_without_its_password(tmp_path):
     assert result.returncode == 1
     assert "DATABASE_URL: " in result.stderr and "must be a postgresql://" in result.stderr
     assert "hunter2secret" not in result.stderr
+
+
+def test_the_urls_password_is_masked_on_its_own_too() -> None:
+    settings = Settings(_env_file=None, database_url="postgresql://bot:pw-secret-1@db:5432/bot")
+    found = secret_values(settings)
+    assert "pw-secret-1" in found
+    assert "postgresql://bot:pw-secret-1@db:5432/bot" in found
