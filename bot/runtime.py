@@ -157,6 +157,9 @@ async def build_runtime(
         ReferenceLoader(fetcher),
         ServerRules(store.guilds, engine.config.allowance),
     )
+    if settings.shard_count is not None:  # else discord.py asks Discord how many
+        client_options.setdefault("shard_count", settings.shard_count)
+        client_options.setdefault("shard_ids", settings.shards())
     bot = BananaBot(Services(engine, intake, store.meta, store.guilds, metrics), **client_options)
     runtime = Runtime(
         settings, store, providers, http, engine, bot, unconfigured=unconfigured, metrics=metrics

@@ -33,6 +33,7 @@ async def check_command(
     """Print one line per check; exit 1 if anything would stop the bot from working."""
     lines: list[Line] = []
     lines.append(await _discord(settings))
+    lines.append(_shards(settings))
     lines.append(await _database(settings))
     lines.extend(await _providers(settings, provider_settings))
     lines.append(await _callbacks(settings))
@@ -63,6 +64,19 @@ async def _discord(settings: Settings) -> Line:
     if response.status_code != 200:
         return FAIL, f"Discord answered HTTP {response.status_code} to the token check"
     return OK, f"Discord token accepted (bot {response.json().get('username', '?')})"
+
+
+def _shards(settings: Settings) -> Line:
+    shards = settings.shards()
+    if shards is None:
+        return OK, "gateway shards: as many as Discord recommends, all in this process"
+    sync = (
+        "this process syncs the commands"
+        if settings.syncs_commands
+        else "the process running shard 0 syncs the commands"
+    )
+    ids = ",".join(map(str, shards))
+    return OK, f"gateway shards: {ids} of SHARD_COUNT={settings.shard_count} here; {sync}"
 
 
 async def _database(settings: Settings) -> Line:
