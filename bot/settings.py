@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     shard_ids: Annotated[list[int] | None, NoDecode] = None
 
     bananabot_db: Path = Path("bananabot.db")
+    #: ``postgresql://…``: PostgreSQL instead of SQLite (``BANANABOT_DB`` is then ignored)
+    database_url: SecretStr | None = None
 
     callback_public_url: str | None = None
     callback_host: str = "0.0.0.0"  # noqa: S104 - the receiver must be reachable by providers
@@ -92,6 +94,17 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return value.strip().upper() or None
         return value
+
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _postgresql_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        scheme = value.get_secret_value().strip().partition("://")[0].lower()
+        if scheme not in ("postgresql", "postgres"):
+            # the value itself is not repeated: it may hold a password
+            raise ValueError("must be a postgresql:// (or postgres://) URL")
+        return SecretStr(value.get_secret_value().strip())
 
     @field_validator("shard_ids", mode="before")
     @classmethod

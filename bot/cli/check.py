@@ -80,6 +80,11 @@ def _shards(settings: Settings) -> Line:
 
 
 async def _database(settings: Settings) -> Line:
+    if settings.database_url is not None:
+        from bot.storage.postgres.commands import check_postgres
+
+        ok, text = await check_postgres(settings.database_url.get_secret_value())
+        return (OK if ok else FAIL), text
     path = settings.bananabot_db
     try:
         state = await asyncio.to_thread(schema_state, path)

@@ -1,10 +1,11 @@
-"""Workers and their claims on jobs in SQLite (:class:`bot.jobs.ports.LeaseStore`).
+"""Workers and their claims on jobs (:class:`bot.jobs.ports.LeaseStore`), in portable SQL.
 
-One process owns an SQLite store (it is not *shared*), so a claim only keeps this process's
-own engine from starting the same work twice; the SQL is still the shared-store design, in
-portable SQL: each claim selects and marks its jobs in one ``BEGIN IMMEDIATE`` transaction
-(the write lock serialises claimers). A claim looks first without the lock, so a pass with
-nothing due never takes it."""
+Each claim selects and marks its jobs in one transaction: in SQLite ``BEGIN IMMEDIATE``
+serialises claimers (one process owns the file, so the store is not *shared*: a claim only
+keeps this engine from starting work twice); PostgreSQL's subclass
+(:mod:`bot.storage.postgres.leases`) locks the selected rows and skips those another
+claimer holds, and counts a provider's jobs under an advisory lock. A claim looks first
+without any lock, so a pass with nothing due takes none."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from bot.jobs.models import Job
 from bot.jobs.ports import Unlisten, Wake
 from bot.jobs.states import AT_PROVIDER, TRACKED, JobStatus
 from bot.storage.admission import record_event
-from bot.storage.db import Database
 from bot.storage.rows import in_list, job_from_row
+from bot.storage.sql import Database, Transaction
 
 #: a worker not seen for this long is forgotten (its jobs were taken over long before)
 FORGET_AFTER = 7 * 24 * 3600.0
@@ -41,8 +42,11 @@ async def _nothing() -> None:
     return None
 
 
-class SqliteLeases:
+class SqlLeases:
     """SQL for the ``workers`` table and the jobs' ``claimed_by``."""
+
+    #: what a claim's ``SELECT`` adds to lock the rows it takes (none: the write lock does)
+    LOCK_ROWS = ""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -51,6 +55,9 @@ class SqliteLeases:
     def shared(self) -> bool:
         """No: one process owns an SQLite store."""
         return False
+
+    async def notify(self, tx: Transaction) -> None:
+        """Wake the other processes when ``tx`` commits (nobody else here)."""
 
     async def beat(self, worker: str, now: float) -> None:
         """Record the worker as seen at ``now`` (forgetting workers long gone)."""
@@ -63,8 +70,10 @@ class SqliteLeases:
             await tx.execute("DELETE FROM workers WHERE seen_at < ?", (now - FORGET_AFTER,))
 
     async def release(self, worker: str) -> None:
-        """Forget the worker."""
-        await self.db.execute("DELETE FROM workers WHERE id = ?", (worker,))
+        """Forget the worker (the others then take over its submits at once)."""
+        async with self.db.transaction() as tx:
+            await tx.execute("DELETE FROM workers WHERE id = ?", (worker,))
+            await self.notify(tx)
 
     async def claim_submit(
         self, job_id: str, *, worker: str, now: float, concurrency: int
@@ -76,6 +85,7 @@ class SqliteLeases:
             )
             if current is None:
                 return None
+            await tx.lock(f"bananabot:provider:{current['provider']}")  # counted alone
             busy = await tx.fetchone(
                 f"SELECT COUNT(*) FROM jobs WHERE provider = ? AND status IN "
                 f"({in_list(AT_PROVIDER)})",
@@ -111,7 +121,9 @@ class SqliteLeases:
             return []  # nothing due: the write lock is not taken
         async with self.db.transaction() as tx:
             rows = await tx.fetchall(
-                f"SELECT * FROM jobs WHERE {due} ORDER BY {column}, id LIMIT :limit", params
+                f"SELECT * FROM jobs WHERE {due} ORDER BY {column}, id LIMIT :limit"
+                + self.LOCK_ROWS,
+                params,
             )
             if rows:
                 marks, ids = _marks("j", [str(row["id"]) for row in rows])
