@@ -1,0 +1,12 @@
+"""The takeover benchmark runs, tiny, in the suite (on PostgreSQL; skipped, saying so,
+without it)."""
+
+from __future__ import annotations
+
+from benchmarks import takeover
+
+
+async def test_takeover_benchmark_runs(capsys):
+    figures = await takeover.main(jobs=6, lease=1.0)
+    assert figures["settled"] == 6 and figures["twice"] == 0
+    assert "death to the last of its held jobs ended" in capsys.readouterr().out
