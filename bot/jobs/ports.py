@@ -2,8 +2,10 @@
 
 A storage backend implements :class:`Store` (jobs with their quota ledger, and small
 key/value facts), raising :class:`StoreUnavailableError` when its disk or server fails; the
-SQLite one is :mod:`bot.storage`, and a PostgreSQL one would be a sibling package passing the
-same contract tests (``tests/storage``). Whatever shows results to people
+SQLite one is :mod:`bot.storage`, the PostgreSQL one :mod:`bot.storage.postgres`, both passing
+the same contract tests (``tests/storage``). Several processes may share a store: their
+engines claim work through :class:`LeaseStore` (see :mod:`bot.jobs.leases`). Whatever shows
+results to people
 implements :class:`Notifier`: Discord messages in :mod:`bot.discord`, files in the CLI.
 """
 

@@ -1,6 +1,6 @@
 """Leases in one engine on SQLite (bot/jobs/leases.py): the worker's row, its heartbeat, a slow
 delivery's claim kept while it runs. Engines sharing one store (PostgreSQL) are tested in
-tests/storage/pg/test_engines_share.py."""
+tests/jobs/test_engines_share.py."""
 
 from __future__ import annotations
 
