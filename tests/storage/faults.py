@@ -19,8 +19,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from enum import StrEnum
 
-import aiosqlite
-
 from bot.storage.store import SqliteStore
 
 
@@ -29,13 +27,9 @@ class StoreFault(StrEnum):
     READ_ONLY = "read-only"
 
 
-def _writer(store: SqliteStore) -> aiosqlite.Connection:
-    return store.db._conn
-
-
 async def _pragma(store: SqliteStore, sql: str) -> int | None:
-    async with store.db._lock:  # between transactions, never inside one
-        rows = list(await _writer(store).execute_fetchall(sql))
+    async with store.db.exclusive() as writer:  # between transactions, never inside one
+        rows = list(await writer.execute_fetchall(sql))
     return int(rows[0][0]) if rows else None
 
 
