@@ -98,6 +98,8 @@ class JobImages:
         names: Sequence[str | None],
     ) -> None:
         """The rows of ``images`` (``job_references`` or ``job_results``) naming their files."""
+        if not images:
+            return
         rows = [
             (job_id, i, image.url, name, image.mime_type, getattr(image, "caption", None))
             for i, (image, name) in enumerate(zip(images, names, strict=True))
