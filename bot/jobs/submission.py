@@ -47,6 +47,8 @@ class Submission:
         self._positions: dict[str, tuple[int, float]] = {}
         #: submits spawned that have not yet marked their job ``submitting`` (id: provider)
         self._unmarked: dict[str, str] = {}
+        #: jobs the provider has answered for good, their answer not yet being recorded
+        self._answered: dict[str, str] = {}
         #: when the whole queue is listed next (0: at the next pass)
         self._scan_at = 0.0
         #: one dispatch at a time (the loop's, and a finished submit's for its free place)
@@ -121,13 +123,21 @@ class Submission:
             ctx.wake()
 
     async def _counts(self) -> dict[str, int]:
-        """How many jobs each provider has, or is about to have (spawned submits)."""
+        """How many jobs each provider has, or is about to have (spawned submits), less
+        those it has answered for good.
+
+        Never fewer than it has: a spawned submit is taken before the read (it is counted
+        twice if it marks its job meanwhile); an answered job after it (it leaves that set
+        before its answer is written, so the read saw it still ``submitting``).
+        """
         tasks = self.ctx.tasks
         self._unmarked = {i: p for i, p in self._unmarked.items() if tasks.busy("submit", i)}
-        spawned = list(self._unmarked.values())  # before the read: at worst counted twice
+        spawned = list(self._unmarked.values())
         counts = await self.ctx.store.jobs.at_provider_counts()
         for provider in spawned:
             counts[provider] = counts.get(provider, 0) + 1
+        for provider in self._answered.values():
+            counts[provider] = counts.get(provider, 0) - 1
         return counts
 
     def _starting(self, job: Job) -> bool:
@@ -190,15 +200,30 @@ class Submission:
             reason = f"{job.provider} is no longer configured"
             record: Write = functools.partial(ctx.fail, job, FailureKind.BAD_KEY, reason)
         else:
-            record = await self._send(job, provider, self._callback_url(job, provider))
+            record, done = await self._send(job, provider, self._callback_url(job, provider))
+            if done:
+                await self._free(job)
         write = functools.partial(self._record, job, record)
         try:
             await write()
         except StoreUnavailableError as exc:  # the provider's answer must not be lost
             ctx.guard.keep("submit", job.id, write, exc)
+
+    async def _free(self, job: Job) -> None:
+        """The provider answered the job for good: its place goes to the next in line at
+        once, while the answer is recorded (until then the job is counted as answered, see
+        :meth:`_counts`)."""
+        if not self.ctx.guard.healthy:
             return
-        if ctx.guard.healthy:  # its place at the provider may be free: fill it now
+        self._answered[job.id] = job.provider
+        try:
             await self.dispatch(scan=False)
+        except StoreUnavailableError as exc:  # the answer is still to be recorded
+            self.ctx.guard.failed(exc)
+        except Exception:
+            log.exception("job %s: starting the next job failed", job.id)
+        finally:
+            del self._answered[job.id]
 
     def _callback_url(self, job: Job, provider: Provider) -> str | None:
         config = self.ctx.config
@@ -207,8 +232,11 @@ class Submission:
             return f"{base}/callbacks/{job.id}/{job.callback_token}"
         return None
 
-    async def _send(self, job: Job, provider: Provider, callback_url: str | None) -> Write:
-        """Send the create request; how to record the provider's answer (whatever it was)."""
+    async def _send(
+        self, job: Job, provider: Provider, callback_url: str | None
+    ) -> tuple[Write, bool]:
+        """Send the create request; how to record the provider's answer (whatever it was), and
+        whether the provider is done with the job (it answered with a result or an error)."""
         ctx = self.ctx
         try:
             with ctx.meters.provider_call(job.provider, job.model, "submit"):
@@ -216,36 +244,48 @@ class Submission:
                     status = await provider.submit(job.request, callback_url=callback_url)
         except TimeoutError:
             ctx.meters.provider_error(job.provider, "submit", FailureKind.TIMED_OUT, None)
-            return functools.partial(
-                ctx.fail,
-                job,
-                FailureKind.TIMED_OUT,
-                f"{job.provider} did not answer before the job's deadline; it was not sent "
-                "again, and a late result will not be charged",
-                to=JobStatus.TIMED_OUT,
+            return (
+                functools.partial(
+                    ctx.fail,
+                    job,
+                    FailureKind.TIMED_OUT,
+                    f"{job.provider} did not answer before the job's deadline; it was not sent "
+                    "again, and a late result will not be charged",
+                    to=JobStatus.TIMED_OUT,
+                ),
+                True,
             )
         except SubmitOutcomeUnknownError as exc:
             ctx.meters.provider_error(job.provider, "submit", FailureKind.UNKNOWN_OUTCOME, exc)
             log.warning("job %s: submit outcome unknown: %s (%s)", job.id, exc, exc.detail)
-            return functools.partial(
-                ctx.fail,
-                job,
-                FailureKind.UNKNOWN_OUTCOME,
-                f"{exc}; it was not sent again, to avoid paying twice",
+            return (
+                functools.partial(
+                    ctx.fail,
+                    job,
+                    FailureKind.UNKNOWN_OUTCOME,
+                    f"{exc}; it was not sent again, to avoid paying twice",
+                ),
+                True,
             )
         except ProviderError as exc:
             kind = failure_kind(exc)
             ctx.meters.provider_error(job.provider, "submit", kind, exc)
             log.info("job %s: submit failed: %s (%s)", job.id, exc, exc.detail)
-            return functools.partial(ctx.fail, job, kind, str(exc))
+            return functools.partial(ctx.fail, job, kind, str(exc)), True
         except Exception as exc:
             ctx.meters.provider_error(job.provider, "submit", FailureKind.INTERNAL, exc)
             log.exception("job %s: unexpected submit error", job.id)
-            return functools.partial(
-                ctx.fail, job, FailureKind.INTERNAL, "an unexpected error (see the logs)"
+            return (
+                functools.partial(
+                    ctx.fail, job, FailureKind.INTERNAL, "an unexpected error (see the logs)"
+                ),
+                True,
             )
-        return functools.partial(
-            self._submitted, job, status, expect_callback=callback_url is not None
+        return (
+            functools.partial(
+                self._submitted, job, status, expect_callback=callback_url is not None
+            ),
+            status.state.terminal,
         )
 
     async def _record(self, job: Job, record: Write) -> None:

@@ -1,8 +1,10 @@
 """Group commit: the transactions that queue for the one writing connection together share
 one ``BEGIN IMMEDIATE`` … ``COMMIT``, and so one fsync.
 
-Each transaction runs alone on the connection, inside its own ``SAVEPOINT``: a statement that
-fails rolls back that transaction only, and only its caller sees the error. When it is done
+Each transaction runs alone on the connection, inside its own ``SAVEPOINT`` (one round trip
+to the connection's thread; one that succeeded is left open, and ``COMMIT`` takes them all): a
+statement that fails rolls back that transaction only (``ROLLBACK TO`` the latest savepoint,
+its own), and only its caller sees the error. When it is done
 and another transaction is already waiting, the connection passes to that one with the outer
 transaction still open; the last of the batch (or the :data:`MAX_BATCH`-th) commits it. Every
 caller returns only once the ``COMMIT`` containing its change is on disk, as with a
@@ -67,8 +69,7 @@ class Writer:
             await self._release()
             raise
         try:
-            yield
-            await self._conn.execute("RELEASE member")
+            yield  # a savepoint that succeeded stays open: COMMIT takes it with the rest
         except BaseException as exc:
             await asyncio.shield(self._undo(batch, exc))
             await self._release()

@@ -290,9 +290,15 @@ class Transaction:
         self._conn = conn
 
     async def execute(self, sql: str, params: Params = ()) -> int:
-        """Run a statement; returns the number of rows changed."""
-        async with self._conn.execute(sql, params) as cursor:
-            return cursor.rowcount
+        """Run a statement; returns the number of rows changed.
+
+        One round trip to the connection's thread: a statement without ``RETURNING`` is
+        finished once it has run, so its cursor needs no closing there (rows to read are
+        for :meth:`fetchall`)."""
+        if "RETURNING" in sql.upper():
+            raise ValueError("a statement with RETURNING goes to fetchone or fetchall")
+        cursor = await self._conn.execute(sql, params)
+        return cursor.rowcount
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         """Run a statement once per row."""

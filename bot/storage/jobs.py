@@ -213,6 +213,16 @@ class SqliteJobs:
         if not images:
             row = await self.db.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
             return job_from_row(row) if row is not None else None
+        # one statement (one state of the database) when the job has no images, as most have
+        # at most steps; the three reads together only when it has some
+        row = await self.db.fetchone(
+            "SELECT *, EXISTS (SELECT 1 FROM job_references WHERE job_id = jobs.id) "
+            "OR EXISTS (SELECT 1 FROM job_results WHERE job_id = jobs.id) AS has_images "
+            "FROM jobs WHERE id = ?",
+            (job_id,),
+        )
+        if row is None or not row["has_images"]:
+            return job_from_row(row) if row is not None else None
         rows, refs, results = await self.db.fetch_together(
             ("SELECT * FROM jobs WHERE id = ?", (job_id,)),
             (
