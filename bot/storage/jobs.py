@@ -148,10 +148,13 @@ class SqliteJobs:
         staged: list[str | None],
     ) -> tuple[aiosqlite.Row | None, JobStatus | None, list[str]]:
         job_id, to, now = params["id"], JobStatus(params["to"]), params["now"]
-        current = await tx.fetchone("SELECT status FROM jobs WHERE id = ?", (job_id,))
-        if current is None or JobStatus(current["status"]) not in allowed:
-            return None, None, []
-        params["previous"] = current["status"]
+        if len(allowed) == 1:  # the compare-and-set needs no read first (most moves)
+            params["previous"] = next(iter(allowed)).value
+        else:
+            current = await tx.fetchone("SELECT status FROM jobs WHERE id = ?", (job_id,))
+            if current is None or JobStatus(current["status"]) not in allowed:
+                return None, None, []
+            params["previous"] = current["status"]
         row = await tx.fetchone(
             f"UPDATE jobs SET status = :to, updated_at = :now{assignments} "
             "WHERE id = :id AND status = :previous RETURNING *",
@@ -159,8 +162,9 @@ class SqliteJobs:
         )
         if row is None:
             return None, None, []
+        previous = JobStatus(params["previous"])
         await self.images.insert(tx, "job_results", job_id, results, staged)
-        await record_event(tx, job_id, current["status"], to, note, now)
+        await record_event(tx, job_id, previous.value, to, note, now)
         if to is JobStatus.DELIVERED:
             await quota.settle(tx, job_id, "commit", now)
         elif to in REFUNDED:
@@ -170,7 +174,7 @@ class SqliteJobs:
         dropped = await self.images.drop_results(tx, job_id) if to in FINAL else []
         if to in FINAL and to is not JobStatus.DELIVERED:
             dropped += await self.images.drop_references(tx, [job_id], now)
-        return row, JobStatus(current["status"]), dropped
+        return row, previous, dropped
 
     async def update(
         self, job_id: str, *, when: Iterable[JobStatus], **fields: Unpack[JobFields]

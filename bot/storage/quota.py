@@ -76,29 +76,16 @@ async def settle(tx: Transaction, job_id: str, entry: str, at: float) -> bool:
 
     False if it was already settled (or there was no reservation).
     """
+    # the reservation read and its settlement written in one statement
     reservation = await tx.fetchone(
-        "SELECT user_id, day, credits, guild_id FROM quota_ledger "
-        "WHERE job_id = ? AND entry = 'reserve'",
-        (job_id,),
+        "INSERT INTO quota_ledger (job_id, user_id, day, entry, credits, at, guild_id) "
+        "SELECT job_id, user_id, day, :entry, credits, :at, guild_id FROM quota_ledger "
+        "WHERE job_id = :job AND entry = 'reserve' AND NOT EXISTS (SELECT 1 FROM quota_ledger "
+        "WHERE job_id = :job AND entry IN ('commit', 'refund')) "
+        "RETURNING user_id, day, credits, guild_id",
+        {"job": job_id, "entry": entry, "at": at},
     )
     if reservation is None:
-        return False
-    inserted = await tx.execute(
-        "INSERT INTO quota_ledger (job_id, user_id, day, entry, credits, at, guild_id) "
-        "SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM quota_ledger "
-        "WHERE job_id = ? AND entry IN ('commit', 'refund'))",
-        (
-            job_id,
-            reservation["user_id"],
-            reservation["day"],
-            entry,
-            reservation["credits"],
-            at,
-            reservation["guild_id"],
-            job_id,
-        ),
-    )
-    if inserted != 1:
         return False
     await tx.execute(
         "UPDATE quota_usage SET reserved = reserved - :credits, spent = spent + :spent "
