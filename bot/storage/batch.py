@@ -59,19 +59,25 @@ class Writer:
         self._batch: _Batch | None = None
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
+    async def transaction(self, *, one_statement: bool = False) -> AsyncIterator[None]:
         """A transaction's turn: inside, the connection is in a savepoint of the open batch;
-        returns once the batch's ``COMMIT`` is on disk (raising what it raised)."""
+        returns once the batch's ``COMMIT`` is on disk (raising what it raised).
+
+        ``one_statement``: the block runs one statement, which SQLite itself undoes if it
+        fails, so it needs no savepoint (one round trip fewer)."""
         await self._turn(joins=True)
         try:
-            batch = await self._join()
+            batch = await self._join(savepoint=not one_statement)
         except BaseException:
             await self._release()
             raise
         try:
             yield  # a savepoint that succeeded stays open: COMMIT takes it with the rest
         except BaseException as exc:
-            await asyncio.shield(self._undo(batch, exc))
+            if one_statement:
+                self._check(batch, exc)
+            else:
+                await asyncio.shield(self._undo(batch, exc))
             await self._release()
             raise
         await self._release()
@@ -86,7 +92,7 @@ class Writer:
         finally:
             await self._release()
 
-    async def _join(self) -> _Batch:
+    async def _join(self, *, savepoint: bool) -> _Batch:
         batch = self._batch
         if batch is None:
             if self._conn.in_transaction:  # a ROLLBACK that failed with the disk
@@ -99,9 +105,15 @@ class Writer:
                     await asyncio.shield(self._conn.execute("ROLLBACK"))
                 raise
             batch = self._batch = _Batch(asyncio.get_running_loop().create_future())
-        await self._conn.execute("SAVEPOINT member")
+        if savepoint:
+            await self._conn.execute("SAVEPOINT member")
         batch.members += 1
         return batch
+
+    def _check(self, batch: _Batch, error: BaseException) -> None:
+        """After a failed lone statement: the batch is lost if SQLite rolled it all back."""
+        if not self._conn.in_transaction:
+            batch.lost = batch.lost or error
 
     async def _undo(self, batch: _Batch, error: BaseException) -> None:
         """Roll back one member's statements; if the outer transaction is gone, the batch

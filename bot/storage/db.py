@@ -176,14 +176,15 @@ class Database:
         await self._conn.close()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
+    async def transaction(self, *, one_statement: bool = False) -> AsyncIterator[Transaction]:
         """A transaction, committed (on disk) when the block ends; rolled back on any error
         in it. Transactions that queue together share one ``BEGIN IMMEDIATE`` … ``COMMIT``
         (:mod:`bot.storage.batch`), each in its own savepoint: a failing statement fails only
         its own transaction, a failed ``COMMIT`` (a full disk may refuse it) every one it
-        carried."""
+        carried. ``one_statement``: the block runs a single statement (it needs no savepoint:
+        SQLite undoes a failed statement itself)."""
         with unavailable_as_store_error():
-            async with self._writer.transaction():
+            async with self._writer.transaction(one_statement=one_statement):
                 yield Transaction(self._conn)
 
     @asynccontextmanager
@@ -238,7 +239,7 @@ class Database:
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """One write in its own transaction; returns the number of rows changed."""
-        async with self.transaction() as tx:
+        async with self.transaction(one_statement=True) as tx:
             return await tx.execute(sql, params)
 
     async def vacuum(self) -> None:

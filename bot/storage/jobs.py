@@ -202,7 +202,7 @@ class SqliteJobs:
 
     async def count_delivery_attempt(self, job_id: str) -> int:
         """Record that a delivery is about to be attempted; return the attempt number."""
-        async with self.db.transaction() as tx:
+        async with self.db.transaction(one_statement=True) as tx:
             row = await tx.fetchone(
                 "UPDATE jobs SET delivery_attempts = delivery_attempts + 1 WHERE id = ? "
                 "RETURNING delivery_attempts",
