@@ -3,7 +3,7 @@ otherwise.
 
 Totals per user and UTC day live in ``quota_usage``; every movement is a ``quota_ledger`` row,
 unique per (job, entry), so a commit or refund can happen once per job whatever races occur.
-The reservation is one conditional UPDATE: 100 simultaneous requests against an allowance of
+The reservation is one conditional upsert: 100 simultaneous requests against an allowance of
 5 admit exactly 5. Writes happen inside the job store's transactions.
 """
 
@@ -43,13 +43,12 @@ async def reserve(
     caller's transaction then rolls back).
     """
     day = utc_day(at)
-    await tx.execute(
-        "INSERT INTO quota_usage (user_id, day) VALUES (?, ?) ON CONFLICT DO NOTHING",
-        (user_id, day),
-    )
+    # the day's row made or updated in one statement, only while the credits fit
     row = await tx.fetchone(
-        "UPDATE quota_usage SET reserved = reserved + :credits "
-        "WHERE user_id = :user AND day = :day AND reserved + spent + :credits <= :limit "
+        "INSERT INTO quota_usage (user_id, day, reserved) "
+        "SELECT :user, :day, :credits WHERE :credits <= :limit "
+        "ON CONFLICT (user_id, day) DO UPDATE SET reserved = reserved + :credits "
+        "WHERE reserved + spent + :credits <= :limit "
         "RETURNING reserved",
         {
             "credits": credits,
