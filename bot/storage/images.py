@@ -155,7 +155,9 @@ class JobImages:
             )
         return [str(row[0]) for row in rows]
 
-    async def load(self, rows: Sequence[aiosqlite.Row]) -> list[Mapping[str, Any]]:
+    async def load(
+        self, rows: Sequence[aiosqlite.Row | Mapping[str, Any]]
+    ) -> list[Mapping[str, Any]]:
         """Image rows with their bytes read back (``data``), in a worker thread."""
         found = await self.files.read([row["data_file"] for row in rows])
         return [{**dict(row), "data": data} for row, data in zip(rows, found, strict=True)]

@@ -26,6 +26,16 @@ from providers.base import ResultImage
 
 _COLUMNS = frozenset(JobFields.__annotations__)
 
+#: a job's row once per image (once without any), references then results, each in order
+_WITH_IMAGES = (
+    "SELECT jobs.*, i.image_of, i.image_url, i.image_data_file, i.image_mime_type, "
+    "i.image_caption FROM jobs LEFT JOIN ("
+    "SELECT 'ref' AS image_of, job_id, position, url AS image_url, data_file AS image_data_file, "
+    "mime_type AS image_mime_type, caption AS image_caption FROM job_references "
+    "UNION ALL SELECT 'res', job_id, position, url, data_file, mime_type, NULL FROM job_results"
+    ") AS i ON i.job_id = jobs.id WHERE jobs.id = ? ORDER BY i.image_of, i.position"
+)
+
 
 def _params(fields: JobFields) -> dict[str, Any]:
     """Bind values for ``fields``; only known column names ever reach the SQL text."""
@@ -217,31 +227,20 @@ class SqliteJobs:
         if not images:
             row = await self.db.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
             return job_from_row(row) if row is not None else None
-        # one statement (one state of the database) when the job has no images, as most have
-        # at most steps; the three reads together only when it has some
-        row = await self.db.fetchone(
-            "SELECT *, EXISTS (SELECT 1 FROM job_references WHERE job_id = jobs.id) "
-            "OR EXISTS (SELECT 1 FROM job_results WHERE job_id = jobs.id) AS has_images "
-            "FROM jobs WHERE id = ?",
-            (job_id,),
-        )
-        if row is None or not row["has_images"]:
-            return job_from_row(row) if row is not None else None
-        rows, refs, results = await self.db.fetch_together(
-            ("SELECT * FROM jobs WHERE id = ?", (job_id,)),
-            (
-                "SELECT url, data_file, mime_type, caption FROM job_references "
-                "WHERE job_id = ? ORDER BY position",
-                (job_id,),
-            ),
-            (
-                "SELECT url, data_file, mime_type FROM job_results WHERE job_id = ? "
-                "ORDER BY position",
-                (job_id,),
-            ),
-        )
+        # the row and its images in one statement: one state of the database, one round trip
+        rows = await self.db.fetchall(_WITH_IMAGES, (job_id,))
         if not rows:
             return None
+        found: dict[str, list[dict[str, Any]]] = {"ref": [], "res": []}
+        for row in rows:
+            if row["image_of"] is not None:
+                found[row["image_of"]].append(
+                    {
+                        name: row[f"image_{name}"]
+                        for name in ("url", "data_file", "mime_type", "caption")
+                    }
+                )
+        refs, results = found["ref"], found["res"]
         return job_from_row(rows[0], await self.images.load(refs), await self.images.load(results))
 
     async def resume(self, now: float) -> int:
