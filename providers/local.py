@@ -56,13 +56,23 @@ def render_image(
     """Draw the prompt on a colour gradient (derived from the prompt) and encode it.
 
     ``noise`` adds per-pixel noise so the image compresses badly, like a photo (used by
-    tests that need a large file).
+    tests that need a large file). A plain PNG (no noise, no reference) is drawn with a
+    palette: a byte a pixel encodes in a quarter of the time of RGB (3 ms at 1K, not 14).
     """
     digest = hashlib.sha256(f"{seed}:{prompt}".encode()).digest()
     start, end = digest[0:3], digest[3:6]
     width, height = size
-    gradient = Image.linear_gradient("L").resize((width, height))
-    image = ImageOps.colorize(gradient, tuple(start), tuple(end)).convert("RGB")
+    # the gradient runs down the picture: colour one column, then widen it
+    column = Image.linear_gradient("L").resize((1, height))
+    paletted = not noise and reference is None and image_format.upper() == "PNG"
+    if paletted:
+        image = _paletted(column, start, end).resize((width, height), Image.Resampling.NEAREST)
+        fill: int | tuple[int, int, int] = _WHITE
+        stroke_fill: int | tuple[int, int, int] = _BLACK
+    else:
+        coloured = ImageOps.colorize(column, tuple(start), tuple(end)).convert("RGB")
+        image = coloured.resize((width, height), Image.Resampling.NEAREST)
+        fill, stroke_fill = (255, 255, 255), (0, 0, 0)
     if noise:
         grain = Image.effect_noise((width, height), 64).convert("RGB")
         image = Image.blend(image, grain, 0.35)
@@ -86,10 +96,10 @@ def render_image(
     draw.multiline_text(
         (margin, height // 20),
         "\n".join(lines),
-        fill=(255, 255, 255),
+        fill=fill,
         font=font,
         stroke_width=stroke,
-        stroke_fill=(0, 0, 0),
+        stroke_fill=stroke_fill,
     )
     out = io.BytesIO()
     if image_format.upper() in ("JPEG", "JPG"):
@@ -97,6 +107,24 @@ def render_image(
     else:
         image.save(out, "PNG", compress_level=1)
     return out.getvalue()
+
+
+#: palette entries of the text (the gradient takes the 254 before them)
+_WHITE, _BLACK = 254, 255
+
+
+def _paletted(column: Image.Image, start: bytes, end: bytes) -> Image.Image:
+    """``column`` (grey levels) as palette indices 0–253 into the gradient from ``start`` to
+    ``end`` (as :func:`ImageOps.colorize` draws it), with white and black for the text."""
+    steps = _WHITE - 1
+    levels = column.point(lambda value: value * steps // 255)
+    colours = bytes(
+        round(low + (high - low) * index / steps)
+        for index in range(_WHITE)
+        for low, high in zip(start, end, strict=True)
+    )
+    levels.putpalette(colours + bytes((255, 255, 255, 0, 0, 0)))
+    return levels
 
 
 def wrap_text(

@@ -15,3 +15,9 @@ async def test_throughput_benchmark_runs(capsys):
     figures = await throughput.main(jobs=6)
     assert figures["delivered"] == 6 and figures["rate"] > 0
     assert "jobs per second" in capsys.readouterr().out
+
+
+def test_throughput_benchmark_profiles_the_loop(capsys):
+    throughput._profiled(3)
+    out = capsys.readouterr().out
+    assert "jobs per second" in out and "Duration" in out

@@ -15,7 +15,7 @@ from bot.jobs.models import FailureKind, Job, Progress, Receipt, Stage
 from bot.jobs.ports import DeliveryError, StoreUnavailableError
 from bot.jobs.states import FINAL, JobStatus
 from bot.media.fetch import FetchError
-from bot.media.sniff import ImageFile, NotAnImageError, inspect_image_async
+from bot.media.sniff import ImageFile, NotAnImageError, inspect_whole_async
 from providers.base import ResultImage
 
 log = logging.getLogger(__name__)
@@ -175,7 +175,7 @@ class Delivery:
     async def _image(self, result: ResultImage) -> ImageFile:
         if result.data is not None:
             try:
-                info = await inspect_image_async(result.data)
+                info = await inspect_whole_async(result.data)  # whole, not decoded
             except NotAnImageError as exc:
                 raise DeliveryError(
                     f"the provider returned a broken image ({exc})", permanent=True

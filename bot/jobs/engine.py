@@ -117,6 +117,8 @@ class JobEngine:
         except UserLimitError:
             self.meters.quota_refused("user_limit")
             raise
+        if self._stages is not None:
+            self._stages.submission.joined()
         self._wake.set()
         await self._nudge()
         return job
@@ -277,6 +279,8 @@ class JobEngine:
     async def stop(self, grace: float = 5.0) -> None:
         """Stop the loop; in-flight work gets ``grace`` seconds, then is cancelled."""
         self._stopping = True
+        if self._stages is not None:
+            self._stages.submission.halted = True
         self._wake.set()
         if self._loop_task is not None:
             await asyncio.gather(self._loop_task, return_exceptions=True)
@@ -290,6 +294,8 @@ class JobEngine:
         """Stop at once, as a dying process would: the loop and every in-flight task are
         cancelled mid-step, nothing is finished or reported (crash tests; a restart resumes)."""
         self._stopping = True
+        if self._stages is not None:
+            self._stages.submission.halted = True
         if self._loop_task is not None:
             self._loop_task.cancel()
             await asyncio.gather(self._loop_task, return_exceptions=True)

@@ -226,8 +226,15 @@ class Tracking:
             fields["task_id"] = status.task_id or None
         if status.sources:
             fields["sources_json"] = encode_sources(status.sources)
+        # straight from the create request the job is ``submitting``: saying so spares the
+        # store a read before its compare-and-set
         done = await ctx.transition(
-            job.id, JobStatus.SUCCEEDED, now=now, results=status.images, **fields
+            job.id,
+            JobStatus.SUCCEEDED,
+            now=now,
+            results=status.images,
+            only_from=[JobStatus.SUBMITTING] if submitted else None,
+            **fields,
         )
         if done is not None:
             times = self._times(job.provider, job.model)

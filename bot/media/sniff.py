@@ -4,7 +4,9 @@ safely: the one guard against decompression bombs and corrupt files lives here."
 from __future__ import annotations
 
 import io
+import struct
 import warnings
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -126,3 +128,62 @@ def inspect_image(data: bytes) -> ImageInfo:
 async def inspect_image_async(data: bytes) -> ImageInfo:
     """:func:`inspect_image` in the bounded CPU pool (decoding takes up to a second)."""
     return await cpu.run(inspect_image, data)
+
+
+def inspect_whole(data: bytes) -> ImageInfo:
+    """:func:`inspect_image` without decoding the pixels, for a provider's result: the type
+    from the magic bytes, the size from the header (the bomb guard applies), and the file
+    checked to be whole (every PNG chunk's CRC and its end chunk, JPEG's end marker, GIF's
+    trailer, WebP's RIFF length), at a small fraction of a decode's cost."""
+    mime = sniff_mime(data)
+    if mime is None:
+        raise NotAnImageError("not a PNG, JPEG, WebP or GIF image")
+    if not _whole(data, mime):
+        raise NotAnImageError("truncated or corrupt image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=list(FORMATS)) as image:
+                width, height = image.size
+                frames = int(getattr(image, "n_frames", 1))
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise NotAnImageError(f"image too large (over {MAX_PIXELS:,} pixels)") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise NotAnImageError(f"corrupt or truncated image ({exc})") from exc
+    if width * height > MAX_PIXELS:
+        raise NotAnImageError(f"image too large ({width}x{height} pixels)")
+    return ImageInfo(mime_type=mime, width=width, height=height, frames=frames)
+
+
+async def inspect_whole_async(data: bytes) -> ImageInfo:
+    """:func:`inspect_whole` in the bounded CPU pool (the CRCs of a large PNG take a few
+    milliseconds)."""
+    return await cpu.run(inspect_whole, data)
+
+
+def _whole(data: bytes, mime: str) -> bool:
+    """Whether the file ends where its format says it does."""
+    if mime == "image/png":
+        return _png_whole(data)
+    if mime == "image/jpeg":
+        return data.rstrip(b"\x00").endswith(b"\xff\xd9")
+    if mime == "image/gif":
+        return data.endswith(b"\x3b")
+    return len(data) >= 8 + int.from_bytes(data[4:8], "little")  # WebP: the RIFF length
+
+
+def _png_whole(data: bytes) -> bool:
+    """Every chunk complete with a matching CRC, up to ``IEND``."""
+    at = 8
+    while at + 12 <= len(data):
+        length, kind = struct.unpack(">I4s", data[at : at + 8])
+        end = at + 12 + length
+        if end > len(data):
+            return False
+        crc = struct.unpack(">I", data[end - 4 : end])[0]
+        if zlib.crc32(data[at + 4 : end - 4]) != crc:
+            return False
+        if kind == b"IEND":
+            return True
+        at = end
+    return False

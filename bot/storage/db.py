@@ -4,8 +4,8 @@
 WAL journal, foreign keys, a busy timeout, ``synchronous = FULL`` (every commit is on disk
 before the next side effect), and explicit ``BEGIN IMMEDIATE`` transactions: a writer takes
 the write lock at the start, so two processes (or a crashed one's successor) never interleave a
-read-then-write. Inside this process an asyncio lock serialises transactions on the writing
-connection.
+read-then-write. Inside this process transactions take turns on the writing connection, and
+those that queue together share one commit (:mod:`bot.storage.batch`).
 
 Reads outside a transaction never touch that lock: in WAL mode a reader sees the last commit
 and never waits for a writer, so a read (``/quota``, a listing) never queues behind a write.
@@ -35,6 +35,7 @@ from pathlib import Path
 import aiosqlite
 
 from bot.jobs.ports import StoreUnavailableError
+from bot.storage.batch import Writer
 from bot.storage.sql import Params
 
 #: SQLite result codes (and their extended forms) meaning the database cannot be used just
@@ -129,10 +130,10 @@ class Database:
     ) -> None:
         self._conn = connection
         self.path = path
-        self._lock = asyncio.Lock()
-        self._shared = readers is None  # in memory: reads share the writer and its lock
+        self._writer = Writer(connection)
+        self._shared = readers is None  # in memory: reads share the writer and take turns on it
         self._reader, self._snapshots = readers or (connection, connection)
-        self._snapshot_lock = self._lock if self._shared else asyncio.Lock()
+        self._snapshot_lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: Path | str) -> Database:
@@ -174,22 +175,22 @@ class Database:
         await self._conn.close()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
-        """``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on any error, a failed ``COMMIT``
-        included: a full disk may refuse the commit itself)."""
-        async with self._lock:
-            with unavailable_as_store_error():
-                if self._conn.in_transaction:  # a ROLLBACK that failed with the disk
-                    await self._conn.execute("ROLLBACK")
-                try:
-                    await self._conn.execute("BEGIN IMMEDIATE")
-                    yield Transaction(self._conn)
-                    await self._conn.execute("COMMIT")
-                except BaseException:
-                    # also when cancelled during BEGIN: never leave the connection mid-transaction
-                    if self._conn.in_transaction:
-                        await asyncio.shield(self._conn.execute("ROLLBACK"))
-                    raise
+    async def transaction(self, *, one_statement: bool = False) -> AsyncIterator[Transaction]:
+        """A transaction, committed (on disk) when the block ends; rolled back on any error
+        in it. Transactions that queue together share one ``BEGIN IMMEDIATE`` … ``COMMIT``
+        (:mod:`bot.storage.batch`), each in its own savepoint: a failing statement fails only
+        its own transaction, a failed ``COMMIT`` (a full disk may refuse it) every one it
+        carried. ``one_statement``: the block runs a single statement (it needs no savepoint:
+        SQLite undoes a failed statement itself)."""
+        with unavailable_as_store_error():
+            async with self._writer.transaction(one_statement=one_statement):
+                yield Transaction(self._conn)
+
+    @asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The writing connection, between transactions (pragmas, maintenance)."""
+        async with self._writer.exclusive():
+            yield self._conn
 
     async def fetch_together(self, *queries: tuple[str, Params]) -> list[Sequence[aiosqlite.Row]]:
         """The rows of each query, all read from one state of the database.
@@ -203,7 +204,7 @@ class Database:
     async def _fetch_together(
         self, queries: Sequence[tuple[str, Params]]
     ) -> list[Sequence[aiosqlite.Row]]:
-        async with self._snapshot_lock:
+        async with self._snapshot_turn():
             await self._snapshots.execute("BEGIN")
             try:
                 return [
@@ -212,6 +213,15 @@ class Database:
                 ]
             finally:
                 await self._snapshots.execute("COMMIT")
+
+    @asynccontextmanager
+    async def _snapshot_turn(self) -> AsyncIterator[None]:
+        if self._shared:  # in memory: the one connection, between transactions
+            async with self._writer.exclusive():
+                yield
+        else:
+            async with self._snapshot_lock:
+                yield
 
     async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
         """The first row of a read outside any transaction (never waits for a writer)."""
@@ -223,28 +233,28 @@ class Database:
         with unavailable_as_store_error():
             if not self._shared:  # one call on the reader's thread: nothing interleaves with it
                 return list(await self._reader.execute_fetchall(sql, params))
-            async with self._lock:
+            async with self._writer.exclusive():
                 return list(await self._reader.execute_fetchall(sql, params))
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """One write in its own transaction; returns the number of rows changed."""
-        async with self.transaction() as tx:
+        async with self.transaction(one_statement=True) as tx:
             return await tx.execute(sql, params)
 
     async def vacuum(self) -> None:
         """Rebuild the file without its free pages (holds the write lock meanwhile)."""
-        async with self._lock:
+        async with self._writer.exclusive():
             await self._conn.execute_fetchall("VACUUM")
 
     async def checkpoint(self) -> None:
         """Copy the write-ahead log into the file and truncate it (what readers still need
         stays)."""
-        async with self._lock:
+        async with self._writer.exclusive():
             await self._conn.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def executescript(self, script: str) -> None:
         """Run a whole SQL script (migrations); the script manages its own transaction."""
-        async with self._lock:
+        async with self._writer.exclusive():
             try:
                 await self._conn.executescript(script)
             except BaseException:
@@ -280,9 +290,15 @@ class Transaction:
         self._conn = conn
 
     async def execute(self, sql: str, params: Params = ()) -> int:
-        """Run a statement; returns the number of rows changed."""
-        async with self._conn.execute(sql, params) as cursor:
-            return cursor.rowcount
+        """Run a statement; returns the number of rows changed.
+
+        One round trip to the connection's thread: a statement without ``RETURNING`` is
+        finished once it has run, so its cursor needs no closing there (rows to read are
+        for :meth:`fetchall`)."""
+        if "RETURNING" in sql.upper():
+            raise ValueError("a statement with RETURNING goes to fetchone or fetchall")
+        cursor = await self._conn.execute(sql, params)
+        return cursor.rowcount
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         """Run a statement once per row."""

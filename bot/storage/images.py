@@ -96,6 +96,8 @@ class JobImages:
         names: Sequence[str | None],
     ) -> None:
         """The rows of ``images`` (``job_references`` or ``job_results``) naming their files."""
+        if not images:
+            return
         rows = [
             (job_id, i, image.url, name, image.mime_type, getattr(image, "caption", None))
             for i, (image, name) in enumerate(zip(images, names, strict=True))
@@ -151,7 +153,7 @@ class JobImages:
             )
         return [str(row[0]) for row in rows]
 
-    async def load(self, rows: Sequence[Row]) -> list[Mapping[str, Any]]:
+    async def load(self, rows: Sequence[Row | Mapping[str, Any]]) -> list[Mapping[str, Any]]:
         """Image rows with their bytes read back (``data``), in a worker thread."""
         found = await self.files.read([row["data_file"] for row in rows])
         return [{**dict(row), "data": data} for row, data in zip(rows, found, strict=True)]

@@ -25,6 +25,16 @@ from providers.base import ResultImage
 
 _COLUMNS = frozenset(JobFields.__annotations__)
 
+#: a job's row once per image (once without any), references then results, each in order
+_WITH_IMAGES = (
+    "SELECT jobs.*, i.image_of, i.image_url, i.image_data_file, i.image_mime_type, "
+    "i.image_caption FROM jobs LEFT JOIN ("
+    "SELECT 'ref' AS image_of, job_id, position, url AS image_url, data_file AS image_data_file, "
+    "mime_type AS image_mime_type, caption AS image_caption FROM job_references "
+    "UNION ALL SELECT 'res', job_id, position, url, data_file, mime_type, NULL FROM job_results"
+    ") AS i ON i.job_id = jobs.id WHERE jobs.id = ? ORDER BY i.image_of, i.position"
+)
+
 
 def _params(fields: JobFields) -> dict[str, Any]:
     """Bind values for ``fields``; only known column names ever reach the SQL text."""
@@ -147,10 +157,13 @@ class SqlJobs:
         staged: list[str | None],
     ) -> tuple[Row | None, JobStatus | None, list[str]]:
         job_id, to, now = params["id"], JobStatus(params["to"]), params["now"]
-        current = await tx.fetchone("SELECT status FROM jobs WHERE id = ?", (job_id,))
-        if current is None or JobStatus(current["status"]) not in allowed:
-            return None, None, []
-        params["previous"] = current["status"]
+        if len(allowed) == 1:  # the compare-and-set needs no read first (most moves)
+            params["previous"] = next(iter(allowed)).value
+        else:
+            current = await tx.fetchone("SELECT status FROM jobs WHERE id = ?", (job_id,))
+            if current is None or JobStatus(current["status"]) not in allowed:
+                return None, None, []
+            params["previous"] = current["status"]
         row = await tx.fetchone(
             f"UPDATE jobs SET status = :to, updated_at = :now{assignments} "
             "WHERE id = :id AND status = :previous RETURNING *",
@@ -158,8 +171,9 @@ class SqlJobs:
         )
         if row is None:
             return None, None, []
+        previous = JobStatus(params["previous"])
         await self.images.insert(tx, "job_results", job_id, results, staged)
-        await record_event(tx, job_id, current["status"], to, note, now)
+        await record_event(tx, job_id, previous.value, to, note, now)
         if to is JobStatus.DELIVERED:
             await quota.settle(tx, job_id, "commit", now)
         elif to in REFUNDED:
@@ -169,7 +183,7 @@ class SqlJobs:
         dropped = await self.images.drop_results(tx, job_id) if to in FINAL else []
         if to in FINAL and to is not JobStatus.DELIVERED:
             dropped += await self.images.drop_references(tx, [job_id], now)
-        return row, JobStatus(current["status"]), dropped
+        return row, previous, dropped
 
     async def update(
         self, job_id: str, *, when: Iterable[JobStatus], **fields: Unpack[JobFields]
@@ -197,7 +211,7 @@ class SqlJobs:
 
     async def count_delivery_attempt(self, job_id: str) -> int:
         """Record that a delivery is about to be attempted; return the attempt number."""
-        async with self.db.transaction() as tx:
+        async with self.db.transaction(one_statement=True) as tx:
             row = await tx.fetchone(
                 "UPDATE jobs SET delivery_attempts = delivery_attempts + 1 WHERE id = ? "
                 "RETURNING delivery_attempts",
@@ -212,21 +226,20 @@ class SqlJobs:
         if not images:
             row = await self.db.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
             return job_from_row(row) if row is not None else None
-        rows, refs, results = await self.db.fetch_together(
-            ("SELECT * FROM jobs WHERE id = ?", (job_id,)),
-            (
-                "SELECT url, data_file, mime_type, caption FROM job_references "
-                "WHERE job_id = ? ORDER BY position",
-                (job_id,),
-            ),
-            (
-                "SELECT url, data_file, mime_type FROM job_results WHERE job_id = ? "
-                "ORDER BY position",
-                (job_id,),
-            ),
-        )
+        # the row and its images in one statement: one state of the database, one round trip
+        rows = await self.db.fetchall(_WITH_IMAGES, (job_id,))
         if not rows:
             return None
+        found: dict[str, list[dict[str, Any]]] = {"ref": [], "res": []}
+        for row in rows:
+            if row["image_of"] is not None:
+                found[row["image_of"]].append(
+                    {
+                        name: row[f"image_{name}"]
+                        for name in ("url", "data_file", "mime_type", "caption")
+                    }
+                )
+        refs, results = found["ref"], found["res"]
         return job_from_row(rows[0], await self.images.load(refs), await self.images.load(results))
 
     async def group(self, group_id: str, *, images: bool = True) -> list[Job]:

@@ -3,8 +3,8 @@ otherwise.
 
 Totals per user and UTC day live in ``quota_usage``; every movement is a ``quota_ledger`` row,
 unique per (job, entry), so a commit or refund can happen once per job whatever races occur.
-The reservation is one conditional UPDATE: 100 simultaneous requests against an allowance of
-5 admit exactly 5 (in PostgreSQL too: a concurrent UPDATE of the row waits for the other to
+The reservation is one conditional upsert: 100 simultaneous requests against an allowance of
+5 admit exactly 5 (in PostgreSQL too: a concurrent upsert of the row waits for the other to
 commit, then checks the condition again on the row as written). Writes happen inside the job
 store's transactions.
 """
@@ -43,13 +43,14 @@ async def reserve(
     caller's transaction then rolls back).
     """
     day = utc_day(at)
-    await tx.execute(
-        "INSERT INTO quota_usage (user_id, day) VALUES (?, ?) ON CONFLICT DO NOTHING",
-        (user_id, day),
-    )
+    # the day's row made or updated in one statement, only while the credits fit
     row = await tx.fetchone(
-        "UPDATE quota_usage SET reserved = reserved + :credits "
-        "WHERE user_id = :user AND day = :day AND reserved + spent + :credits <= :limit "
+        # (typed for PostgreSQL, which cannot deduce a parameter's type from a comparison)
+        "INSERT INTO quota_usage (user_id, day, reserved) "
+        "SELECT :user, :day, CAST(:credits AS BIGINT) "
+        "WHERE CAST(:credits AS BIGINT) <= CAST(:limit AS BIGINT) "
+        "ON CONFLICT (user_id, day) DO UPDATE SET reserved = quota_usage.reserved + :credits "
+        "WHERE quota_usage.reserved + quota_usage.spent + :credits <= CAST(:limit AS BIGINT) "
         "RETURNING reserved",
         {
             "credits": credits,
@@ -76,29 +77,16 @@ async def settle(tx: Transaction, job_id: str, entry: str, at: float) -> bool:
 
     False if it was already settled (or there was no reservation).
     """
+    # the reservation read and its settlement written in one statement
     reservation = await tx.fetchone(
-        "SELECT user_id, day, credits, guild_id FROM quota_ledger "
-        "WHERE job_id = ? AND entry = 'reserve'",
-        (job_id,),
+        "INSERT INTO quota_ledger (job_id, user_id, day, entry, credits, at, guild_id) "
+        "SELECT job_id, user_id, day, :entry, credits, :at, guild_id FROM quota_ledger "
+        "WHERE job_id = :job AND entry = 'reserve' AND NOT EXISTS (SELECT 1 FROM quota_ledger "
+        "WHERE job_id = :job AND entry IN ('commit', 'refund')) "
+        "RETURNING user_id, day, credits, guild_id",
+        {"job": job_id, "entry": entry, "at": at},
     )
     if reservation is None:
-        return False
-    inserted = await tx.execute(
-        "INSERT INTO quota_ledger (job_id, user_id, day, entry, credits, at, guild_id) "
-        "SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM quota_ledger "
-        "WHERE job_id = ? AND entry IN ('commit', 'refund'))",
-        (
-            job_id,
-            reservation["user_id"],
-            reservation["day"],
-            entry,
-            reservation["credits"],
-            at,
-            reservation["guild_id"],
-            job_id,
-        ),
-    )
-    if inserted != 1:
         return False
     await tx.execute(
         "UPDATE quota_usage SET reserved = reserved - :credits, spent = spent + :spent "

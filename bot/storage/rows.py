@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -17,6 +18,13 @@ def in_list(statuses: Iterable[JobStatus]) -> str:
     return ", ".join(f"'{s.value}'" for s in statuses)
 
 
+@functools.lru_cache(maxsize=1024)
+def _request(request_json: str) -> GenerationRequest:
+    """A stored request without references (frozen: one is shared by every read of a job, so
+    a busy queue's listings decode each once)."""
+    return GenerationRequest.model_validate_json(request_json)
+
+
 def job_from_row(
     row: Row,
     refs: Sequence[Mapping[str, Any]] = (),
@@ -24,16 +32,20 @@ def job_from_row(
 ) -> Job:
     """The job in ``row``, with the given reference and result images (none: no images), each
     a mapping with ``url``, ``data``, ``mime_type`` (and ``caption`` for references)."""
-    request = GenerationRequest.model_validate(
-        {
-            **json.loads(row["request_json"]),
-            "references": [
-                ReferenceImage(
-                    url=r["url"], data=r["data"], mime_type=r["mime_type"], caption=r["caption"]
-                )
-                for r in refs
-            ],
-        }
+    request = (
+        GenerationRequest.model_validate(
+            {
+                **json.loads(row["request_json"]),
+                "references": [
+                    ReferenceImage(
+                        url=r["url"], data=r["data"], mime_type=r["mime_type"], caption=r["caption"]
+                    )
+                    for r in refs
+                ],
+            }
+        )
+        if refs
+        else _request(row["request_json"])
     )
     return Job(
         id=row["id"],

@@ -53,8 +53,12 @@ class Transaction(Protocol):
 class Database(Protocol):
     """An open database."""
 
-    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
-        """One transaction: committed when the block ends, rolled back on any error."""
+    def transaction(
+        self, *, one_statement: bool = False
+    ) -> AbstractAsyncContextManager[Transaction]:
+        """One transaction: committed when the block ends, rolled back on any error.
+        ``one_statement``: the block runs a single statement (a backend may spare it a
+        savepoint)."""
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """The first row of a read outside any transaction."""

@@ -248,13 +248,13 @@ async def test_request_too_large_is_fitted_smaller_and_sent_again(fake, tmp_path
     """The server's real limit is below what the bot was told (a boost ran out, say): 40005
     makes the images smaller for the next try, never the same bytes again."""
     async with running_bot(fake, settings_for(fake, tmp_path)) as runtime:
-        fake.guild.attachment_size_limit = 40_000  # Discord's side only: the bot thinks 10 MiB
+        fake.guild.attachment_size_limit = 20_000  # Discord's side only: the bot thinks 10 MiB
         user = fake.add_user("mo")
         ix = await imagine(fake, user, resolution="2K")
         await ix.wait_callback()
         fake.expire_token(ix)
         result = await result_of(fake, ix)
-        assert all(len(a.data) <= 40_000 for a in result.attachments)
+        assert all(len(a.data) <= 20_000 for a in result.attachments)
         posts = fake.requests_to(f"/channels/{fake.channel.id}/messages", "POST")
         assert posts[0].status == 413 and posts[-1].status == 200
         sizes = [p.size for p in posts]

@@ -19,8 +19,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from enum import StrEnum
 
-import aiosqlite
-
 from bot.storage.backend import AnyStore
 from bot.storage.store import SqliteStore
 
@@ -30,18 +28,14 @@ class StoreFault(StrEnum):
     READ_ONLY = "read-only"
 
 
-def _writer(store: AnyStore) -> aiosqlite.Connection:
-    return _sqlite(store).db._conn
-
-
 def _sqlite(store: AnyStore) -> SqliteStore:
     assert isinstance(store, SqliteStore), "these faults are SQLite's own"
     return store
 
 
 async def _pragma(store: AnyStore, sql: str) -> int | None:
-    async with _sqlite(store).db._lock:  # between transactions, never inside one
-        rows = list(await _writer(store).execute_fetchall(sql))
+    async with _sqlite(store).db.exclusive() as writer:  # between transactions, never inside one
+        rows = list(await writer.execute_fetchall(sql))
     return int(rows[0][0]) if rows else None
 
 

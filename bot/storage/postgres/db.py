@@ -151,8 +151,9 @@ class PgDatabase:
             self._pool.terminate()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[PgTransaction]:
-        """``BEGIN`` … ``COMMIT`` on a pooled connection (``ROLLBACK`` on any error)."""
+    async def transaction(self, *, one_statement: bool = False) -> AsyncIterator[PgTransaction]:
+        """``BEGIN`` … ``COMMIT`` on a pooled connection (``ROLLBACK`` on any error);
+        ``one_statement`` changes nothing here."""
         with unavailable_as_store_error():
             async with self._pool.acquire() as conn, conn.transaction():
                 yield PgTransaction(conn)
