@@ -10,6 +10,7 @@ import sqlite3
 from pathlib import Path
 
 from bot.jobs.models import Job, Origin
+from bot.jobs.ports import JobFields
 from bot.jobs.quota import BudgetSnapshot, QuotaSnapshot, ServerBudget
 from bot.jobs.states import JobStatus
 from bot.moderation.audit import AuditEvent, AuditKind
@@ -82,7 +83,9 @@ async def _populate(path: Path) -> Seen:
                         if step is JobStatus.SUCCEEDED
                         else []
                     )
-                    extra = {"task_id": f"t-{job.id}"} if step is JobStatus.SUBMITTED else {}
+                    extra: JobFields = (
+                        {"task_id": f"t-{job.id}"} if step is JobStatus.SUBMITTED else {}
+                    )
                     await store.jobs.transition(job.id, step, now=NOW + i, results=results, **extra)
         event = AuditEvent(GUILD, AuditKind.SETTINGS, NOW, actor_id="admin", detail={"k": 1})
         await store.guilds.change(GUILD, lambda p: p.model_copy(update={"budget_daily": 7}), event)
