@@ -163,8 +163,10 @@ class JobEngine:
         """A provider callback: check it (see :mod:`bot.jobs.callbacks`) and poll the job soon,
         repeats coalesced (see :mod:`bot.jobs.coalesce`)."""
         with self.guard.watching():
-            await check_callback(self.store, self.providers, job_id, token, headers, body)
-            poll_at = self._coalescer.when(job_id, delivery_id(headers), self.clock())
+            claim = await check_callback(self.store, self.providers, job_id, token, headers, body)
+            poll_at = self._coalescer.when(
+                job_id, delivery_id(headers), self.clock(), finished=claim.state.terminal
+            )
             if poll_at is None:
                 return
             await self.store.jobs.hint(job_id, poll_at)
