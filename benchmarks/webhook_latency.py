@@ -132,6 +132,12 @@ async def measure(jobs: int, step: float = 1.0) -> dict[str, list[float]]:
                 )
                 await asyncio.gather(*(ix.wait_callback() for ix in asked))
                 await fake.wait_for(all_posted, timeout=30 + 4 * step, what="every result")
+                for _ in range(100):  # the deliveries recorded, the last edits made
+                    counts = await runtime.store.jobs.status_counts()
+                    if sum(c for _, s, c in counts if s == "delivered") >= jobs:
+                        break
+                    await asyncio.sleep(0.05)
+                await asyncio.sleep(0.5)
                 figures: dict[str, list[float]] = {"added": [], "found": [], "post": []}
                 for job_id, at in posted.items():
                     job = await runtime.store.jobs.get(job_id, images=False)
