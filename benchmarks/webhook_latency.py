@@ -88,7 +88,8 @@ def _percentile(values: list[float], share: float) -> float:
 
 async def measure(jobs: int, step: float = 1.0) -> dict[str, list[float]]:
     """One run: ``jobs`` at once; per job, the added latency and its two parts (seconds)."""
-    async with FakeDiscord() as fake, TimedMagnific() as magnific:
+    magnific = TimedMagnific()
+    async with FakeDiscord() as fake, magnific:
         fake.keep_requests = False
         magnific.step_seconds = step
         magnific.draw_ahead()

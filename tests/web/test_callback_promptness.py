@@ -30,7 +30,8 @@ class TimedMagnific(FakeMagnific):
 
 
 async def test_a_task_finishing_soon_after_it_started_is_delivered_at_once(tmp_path) -> None:
-    async with TimedMagnific() as magnific:
+    magnific = TimedMagnific()
+    async with magnific:
         magnific.step_seconds = 0.3  # "started" callback at 0.3 s, "finished" at 0.6 s
         provider = MagnificProvider(
             provider_settings(MagnificProvider, magnific, webhook_secret=SecretStr(SECRET))
