@@ -173,8 +173,11 @@ class JobEngine:
             )
             if poll_at is None:
                 return
+            # a task said to be finished is read while its hint is stored; one still running
+            # after (a read racing the hint's write would be followed by a needless second)
+            polling = claim.state.terminal and poll_at <= now and self._poll_now(job)
             await self.store.jobs.hint(job_id, poll_at)
-        if poll_at <= now and self._poll_now(job):
+        if polling or (poll_at <= now and self._poll_now(job)):
             return  # read at once, not at the loop's next pass
         if len(self._hinted) >= MAX_HINTED:
             self._hinted.clear()
