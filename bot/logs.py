@@ -31,6 +31,7 @@ import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, SecretStr
 
@@ -172,4 +173,17 @@ def secret_values(*models: BaseModel) -> list[str]:
             value = getattr(model, name)
             if isinstance(value, SecretStr) and value.get_secret_value():
                 found.append(value.get_secret_value())
+                password = _url_password(value.get_secret_value())
+                if password:  # a database URL's password, wherever it shows up alone
+                    found.append(password)
     return found
+
+
+def _url_password(value: str) -> str | None:
+    """The password in ``value`` when it is a URL with one (``scheme://user:pw@host``)."""
+    if "://" not in value:
+        return None
+    try:
+        return urlsplit(value).password
+    except ValueError:
+        return None

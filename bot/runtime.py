@@ -30,7 +30,7 @@ from bot.logs import active_scrubber, secret_values
 from bot.media.fetch import ImageFetcher
 from bot.media.references import ReferenceLoader
 from bot.settings import Settings
-from bot.storage.store import SqliteStore
+from bot.storage.backend import AnyStore, open_store
 from bot.web.app import start_receiver, start_status
 from bot.web.lag import LagCollector, LagMonitor
 from bot.web.sockets import listen
@@ -66,7 +66,7 @@ class Runtime:
     """Everything the running bot owns, built once and closed in reverse."""
 
     settings: Settings
-    store: SqliteStore
+    store: AnyStore
     providers: dict[str, Provider]
     http: httpx.AsyncClient
     engine: JobEngine
@@ -130,7 +130,8 @@ async def build_runtime(
                 settings.metrics_host, settings.metrics_port, ("METRICS_HOST", "METRICS_PORT")
             )
             bound.append(metrics_listener)
-        store = await SqliteStore.open(settings.bananabot_db)
+        url = settings.database_url.get_secret_value() if settings.database_url else None
+        store = await open_store(url, settings.bananabot_db)
     except BaseException:
         for sock in bound:
             sock.close()
@@ -156,6 +157,9 @@ async def build_runtime(
         ReferenceLoader(fetcher),
         ServerRules(store.guilds, engine.config.allowance),
     )
+    if settings.shard_count is not None:  # else discord.py asks Discord how many
+        client_options.setdefault("shard_count", settings.shard_count)
+        client_options.setdefault("shard_ids", settings.shards())
     bot = BananaBot(Services(engine, intake, store.meta, store.guilds, metrics), **client_options)
     runtime = Runtime(
         settings, store, providers, http, engine, bot, unconfigured=unconfigured, metrics=metrics

@@ -6,10 +6,15 @@ reads its own (``<NAME>_API_KEY``…) with its settings class, through
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from bot.jobs.config import DEFAULT_COSTS, EngineConfig
 from providers.config import file_sources
@@ -45,7 +50,14 @@ class Settings(BaseSettings):
     discord_api_base: str | None = None
     discord_gateway_url: str | None = None
 
+    #: the gateway shards of the whole bot, and those this process runs (comma-separated);
+    #: both unset: this process runs every shard Discord recommends
+    shard_count: int | None = Field(default=None, ge=1)
+    shard_ids: Annotated[list[int] | None, NoDecode] = None
+
     bananabot_db: Path = Path("bananabot.db")
+    #: ``postgresql://…``: PostgreSQL instead of SQLite (``BANANABOT_DB`` is then ignored)
+    database_url: SecretStr | None = None
 
     callback_public_url: str | None = None
     callback_host: str = "0.0.0.0"  # noqa: S104 - the receiver must be reachable by providers
@@ -82,6 +94,67 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return value.strip().upper() or None
         return value
+
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _postgresql_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        scheme = value.get_secret_value().strip().partition("://")[0].lower()
+        if scheme not in ("postgresql", "postgres"):
+            # the value itself is not repeated: it may hold a password
+            raise ValueError("must be a postgresql:// (or postgres://) URL")
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.split(",")]
+            if parts == [""]:
+                return None
+            try:
+                return [int(part) for part in parts]
+            except ValueError:
+                raise ValueError("expected shard numbers separated by commas, e.g. 0,1") from None
+        return value
+
+    @field_validator("shard_ids")
+    @classmethod
+    def _shards_of_count(cls, value: list[int] | None, info: ValidationInfo) -> list[int] | None:
+        if value is None:
+            return None
+        count = info.data.get("shard_count")
+        if count is None:
+            raise ValueError(
+                "needs SHARD_COUNT too (the number of shards of the whole bot, all "
+                "processes together)"
+            )
+        if not value:
+            raise ValueError("expected at least one shard number")
+        wrong = [i for i in value if not 0 <= i < count]
+        if wrong:
+            raise ValueError(
+                f"shard {wrong[0]} does not exist: with SHARD_COUNT={count} shards are "
+                f"numbered 0 to {count - 1}"
+            )
+        if len(set(value)) != len(value):
+            raise ValueError("a shard is named twice")
+        return value
+
+    def shards(self) -> list[int] | None:
+        """The shards this process runs, or None for every shard Discord recommends."""
+        if self.shard_ids is not None:
+            return list(self.shard_ids)
+        if self.shard_count is not None:
+            return list(range(self.shard_count))
+        return None
+
+    @property
+    def syncs_commands(self) -> bool:
+        """Whether this process syncs the application commands: the one running shard 0."""
+        shards = self.shards()
+        return shards is None or 0 in shards
 
     def engine_config(self) -> EngineConfig:
         """The job engine's limits and timings."""

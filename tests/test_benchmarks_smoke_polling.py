@@ -8,7 +8,12 @@ from benchmarks import polling
 def test_the_polling_benchmark_runs_tiny() -> None:
     rows = polling.main(["--tiny"])
     names = [row[0] for row in rows]
-    assert any("after 500 jobs: discovery delay median" in name for name in names)
+    for spread in ("realistic", "even"):
+        for figure in ("delay median", "delay p99", "delay max", "reads per job"):
+            assert any(
+                name.startswith(spread) and f"after 500 jobs: {figure}" in name for name in names
+            )
+    assert any("fewest for max ≤ 4 s (hindsight)" in name for name in names)
     assert any("waiting, budget: reads/s" in name for name in names)
     budget = [row for row in rows if "waiting, budget" in row[0]]
     assert all(row[3] == "yes" for row in budget)  # the budget holds

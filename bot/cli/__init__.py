@@ -88,7 +88,12 @@ def _dispatch(
 
 
 async def migrate_command(settings: Settings) -> int:
-    """Apply pending migrations to ``BANANABOT_DB`` and say what was done."""
+    """Apply pending migrations to ``DATABASE_URL`` (else ``BANANABOT_DB``) and say what was
+    done."""
+    if settings.database_url is not None:
+        from bot.storage.postgres.commands import migrate_postgres
+
+        return await migrate_postgres(settings.database_url.get_secret_value())
     path = settings.bananabot_db
     db = await Database.open(path)
     try:

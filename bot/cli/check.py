@@ -33,6 +33,7 @@ async def check_command(
     """Print one line per check; exit 1 if anything would stop the bot from working."""
     lines: list[Line] = []
     lines.append(await _discord(settings))
+    lines.append(_shards(settings))
     lines.append(await _database(settings))
     lines.extend(await _providers(settings, provider_settings))
     lines.append(await _callbacks(settings))
@@ -65,7 +66,25 @@ async def _discord(settings: Settings) -> Line:
     return OK, f"Discord token accepted (bot {response.json().get('username', '?')})"
 
 
+def _shards(settings: Settings) -> Line:
+    shards = settings.shards()
+    if shards is None:
+        return OK, "gateway shards: as many as Discord recommends, all in this process"
+    sync = (
+        "this process syncs the commands"
+        if settings.syncs_commands
+        else "the process running shard 0 syncs the commands"
+    )
+    ids = ",".join(map(str, shards))
+    return OK, f"gateway shards: {ids} of SHARD_COUNT={settings.shard_count} here; {sync}"
+
+
 async def _database(settings: Settings) -> Line:
+    if settings.database_url is not None:
+        from bot.storage.postgres.commands import check_postgres
+
+        ok, text = await check_postgres(settings.database_url.get_secret_value())
+        return (OK if ok else FAIL), text
     path = settings.bananabot_db
     try:
         state = await asyncio.to_thread(schema_state, path)

@@ -146,6 +146,8 @@ def _expected(error: Mapping[str, Any]) -> str:
     }
     if kind in bounds:
         return "expected a number " + bounds[kind].format(**ctx)
+    if kind == "value_error":  # a validator's own words
+        return str(ctx.get("error", error.get("msg", "invalid value")))
     if kind == "literal_error":
         return f"expected one of {ctx.get('expected', '?')}"
     message = str(error.get("msg", "invalid value"))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from bot.logs import active_scrubber
 from bot.storage.db import DatabaseOpenError, OpenProblem
+from bot.storage.postgres.problems import PgOpenError
 from providers.base import ProviderError, RequestInvalidError
 from providers.config import ConfigFileError
 
@@ -57,6 +58,8 @@ def explain(exc: BaseException) -> FatalError:
         return exc
     if isinstance(exc, DatabaseOpenError):
         return FatalError(_database_line(exc))
+    if isinstance(exc, PgOpenError):
+        return FatalError(str(exc))
     if "bot.runtime" in sys.modules:  # only `run` can fail these ways (no import otherwise)
         found = _runtime_error(exc)
         if found is not None:

@@ -71,7 +71,9 @@ class BananaBot(commands.AutoShardedBot):
     """The bot, built with everything it uses (:class:`Services`).
 
     Auto-sharded: it runs as many gateway shards as Discord recommends (one until the bot is
-    in 2,500 servers, when Discord requires more). Its commands are declared for servers that
+    in 2,500 servers, when Discord requires more), or the ``shard_ids`` of ``shard_count``
+    given (``SHARD_IDS``, ``SHARD_COUNT``: a process's share when several run the bot); only
+    the process running shard 0 syncs the commands. Its commands are declared for servers that
     installed it and for DMs with it; user installs are not offered (results are posted by
     the bot, which needs to be in the server).
     """
@@ -154,8 +156,18 @@ class BananaBot(commands.AutoShardedBot):
         payload.sort(key=lambda c: (c.get("type", 1), c["name"]))
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
+    @property
+    def syncs_commands(self) -> bool:
+        """Whether this process syncs the commands: it runs shard 0 (every process of a bot
+        loads the same commands, so one PUT is enough; DMs also arrive on shard 0)."""
+        return self.shard_ids is None or 0 in self.shard_ids
+
     async def sync_commands_if_changed(self) -> None:
-        """Sync global commands only when they differ from the last sync (kept in the store)."""
+        """Sync global commands only when they differ from the last sync (kept in the store),
+        and only from the process running shard 0 (:attr:`syncs_commands`)."""
+        if not self.syncs_commands:
+            log.info("application commands are synced by the process running shard 0")
+            return
         digest = self.commands_hash()
         key = f"{SYNC_KEY}:{self.application_id}"  # another bot on this database syncs anew
         record = self.services.sync_record

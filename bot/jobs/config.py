@@ -24,11 +24,15 @@ class EngineConfig:
     #: with callbacks expected, the first poll waits this many typical durations (fallback)
     callback_grace: float = 2.0
     #: status reads of one job are at least ``poll_floor`` and at most ``poll_cap`` seconds
-    #: apart; between, they follow the learned completion times (:mod:`bot.jobs.schedule`)
+    #: apart; between, they follow a plan made from the learned completion times
+    #: (:mod:`bot.jobs.schedule`, :mod:`bot.jobs.plan`)
     poll_floor: float = 1.0
     poll_cap: float = 15.0
-    #: the share of a model's completion-time distribution between two status reads
-    poll_step: float = 0.05
+    #: the plan's targets: a finished task found within ``poll_wait_max`` seconds (all but a
+    #: share ``poll_miss`` of them), at least half within ``poll_wait_median``
+    poll_wait_max: float = 4.0
+    poll_wait_median: float = 1.5
+    poll_miss: float = 0.0005
     #: completion times remembered per provider and model
     poll_samples: int = 500
     poll_interval: float | None = None  # a fixed interval (tests, benchmarks)

@@ -1,15 +1,15 @@
 """When to read a provider task's status: the math, with no I/O.
 
 Each provider and model has a :class:`CompletionTimes`: the seconds from the create request to
-completion of the jobs the bot has seen (the last ``max_samples``), blended with a prior — a
-log-normal around the documented ``typical_seconds`` — that fades as samples arrive.
+completion of the jobs the bot has seen (the last ``max_samples``), blended with a smooth
+log-normal component that starts as the prior around the documented ``typical_seconds`` and
+moves to the samples' own centre and spread as they arrive (it counts as ``prior_weight``
+samples, so its share fades; it gives the far ends, which a few hundred samples cannot).
 
-Checks are spaced by probability, not by seconds (:meth:`CompletionTimes.next_check`): the next
-one comes when a further ``step`` of the distribution's mass has passed, so each check has
-about the same chance of finding the task done. The expected number of checks per job is then
-about ``1 / (2 step)`` whatever the distribution, and the gap between checks — the longest a
-finished task waits to be found — is short where completions are dense and long where they
-are rare, always within ``[floor, cap]``.
+Checks follow a plan (:mod:`bot.jobs.plan`) made from the distribution and remade as it
+changes: sparse where most jobs are still running (each read there is made by nearly every
+job), dense once most have finished, and never further apart than the targets allow where
+completions are at all likely.
 """
 
 from __future__ import annotations
@@ -19,12 +19,22 @@ import math
 from collections import deque
 from collections.abc import Iterable
 
+from bot.jobs.plan import Plan, Targets, build, tail_gap
+
 #: prior spread: a log-normal with this sigma puts 90% of completions within ×0.37…×2.7 of typical
 PRIOR_SIGMA = 0.6
 #: the prior counts as this many samples (half the weight once that many have been seen)
 PRIOR_WEIGHT = 20
 #: bisection steps for a quantile (the result is within hi / 2**QUANTILE_STEPS)
 QUANTILE_STEPS = 48
+#: the plan is remade once this share of the samples it was made from has changed (at least 1)
+REPLAN_SHARE = 0.1
+#: completion times under this are taken as this in the log-normal fit (instant providers)
+LEAST_SECONDS = 0.01
+#: a planned read this close before now is the one just made (seconds)
+SAME_READ = 1e-6
+#: the smooth component's least sigma (log seconds)
+LEAST_SIGMA = 0.01
 
 
 class CompletionTimes:
@@ -37,12 +47,20 @@ class CompletionTimes:
         max_samples: int = 500,
         prior_sigma: float = PRIOR_SIGMA,
         prior_weight: int = PRIOR_WEIGHT,
+        targets: Targets | None = None,
     ) -> None:
         self.typical = max(0.1, float(typical_seconds))
         self.sigma = max(0.05, prior_sigma)
         self.prior_weight = max(0, prior_weight)
+        self.targets = targets or Targets()
         self._recent: deque[float] = deque(maxlen=max(1, max_samples))
         self._sorted: list[float] = []
+        self._log_sum = 0.0
+        self._log_squares = 0.0
+        self._changes = 0
+        self._plan: Plan | None = None
+        self._planned_from = 0
+        self._smoothed: tuple[float, float] | None = None
 
     def __len__(self) -> int:
         return len(self._recent)
@@ -54,43 +72,81 @@ class CompletionTimes:
         if len(self._recent) == self._recent.maxlen:
             old = self._recent[0]
             del self._sorted[bisect.bisect_left(self._sorted, old)]
+            self._fit(old, -1.0)
         self._recent.append(seconds)
         bisect.insort(self._sorted, seconds)
+        self._fit(seconds, 1.0)
+        self._changes += 1
+        self._smoothed = None
 
     def extend(self, samples: Iterable[float]) -> None:
         """:meth:`add` each sample, oldest first."""
         for seconds in samples:
             self.add(seconds)
 
-    def _prior_cdf(self, t: float) -> float:
+    def _fit(self, seconds: float, sign: float) -> None:
+        x = math.log(max(LEAST_SECONDS, seconds))
+        self._log_sum += sign * x
+        self._log_squares += sign * x * x
+
+    def _smooth(self) -> tuple[float, float]:
+        """Centre (log seconds) and sigma of the smooth component: the prior's, counted as
+        ``prior_weight`` samples, pooled with the samples' own."""
+        if self._smoothed is None:
+            self._smoothed = self._pooled()
+        return self._smoothed
+
+    def _pooled(self) -> tuple[float, float]:
+        """Centres averaged, sigmas too on a log scale (a wide prior does not swamp a narrow
+        spread seen in hundreds of samples)."""
+        n = len(self._recent)
+        if n == 0:
+            return math.log(self.typical), self.sigma
+        mean = self._log_sum / n
+        spread = math.sqrt(max(0.0, self._log_squares / n - mean * mean))
+        k = self.prior_weight
+        mu = (k * math.log(self.typical) + n * mean) / (k + n)
+        log_sigma = (k * math.log(self.sigma) + n * math.log(max(LEAST_SIGMA, spread))) / (k + n)
+        return mu, max(LEAST_SIGMA, math.exp(log_sigma))
+
+    def _smooth_cdf(self, t: float) -> float:
         if t <= 0:
             return 0.0
-        z = (math.log(t) - math.log(self.typical)) / (self.sigma * math.sqrt(2.0))
+        mu, sigma = self._smooth()
+        z = (math.log(t) - mu) / (sigma * math.sqrt(2.0))
         return 0.5 * (1.0 + math.erf(z))
 
     def _empirical_cdf(self, t: float) -> float:
-        """Piecewise linear through the order statistics (0 below the least, 1 from the most)."""
+        """Piecewise linear through the order statistics, the ``i``-th of ``n`` at
+        ``i / (n + 1)``; beyond the least and the most, the last ``1 / (n + 1)`` each side
+        falls off like the smooth component (a few hundred samples cannot show the far ends,
+        yet the next job may well fall there)."""
         xs = self._sorted
         n = len(xs)
+        edge = 1.0 / (n + 1)
         i = bisect.bisect_right(xs, t)  # samples <= t
         if i == 0:
-            return 0.0
+            below = self._smooth_cdf(xs[0])
+            return edge * self._smooth_cdf(t) / below if below > 0 else 0.0
         if i == n:
-            return 1.0
+            above = 1.0 - self._smooth_cdf(xs[-1])
+            left = (1.0 - self._smooth_cdf(t)) / above if above > 0 else 0.0
+            return 1.0 - edge * left
         lo, hi = xs[i - 1], xs[i]
         frac = (t - lo) / (hi - lo) if hi > lo else 0.0
-        return (i + frac) / n
+        return (i + frac) * edge
 
     def cdf(self, t: float) -> float:
         """The probability that a job completes within ``t`` seconds of its create request."""
         n = len(self._sorted)
         if n == 0:
-            return self._prior_cdf(t)
+            return self._smooth_cdf(t)
         w = self.prior_weight / (self.prior_weight + n)
-        return w * self._prior_cdf(t) + (1.0 - w) * self._empirical_cdf(t)
+        return w * self._smooth_cdf(t) + (1.0 - w) * self._empirical_cdf(t)
 
     def _upper(self) -> float:
-        top = self.typical * math.exp(6.0 * self.sigma)
+        mu, sigma = self._smooth()
+        top = math.exp(mu + 6.0 * sigma)
         return max(top, self._sorted[-1] if self._sorted else 0.0) + 1.0
 
     def quantile(self, p: float) -> float:
@@ -109,23 +165,26 @@ class CompletionTimes:
                 lo = mid
         return hi
 
-    def next_check(
-        self, elapsed: float, *, step: float, floor: float, cap: float, first: bool = False
-    ) -> float:
+    def plan(self) -> Plan:
+        """The current plan of reads (remade once enough samples have changed)."""
+        if self._plan is None or self._changes >= max(1, REPLAN_SHARE * self._planned_from):
+            self._plan = build(self.cdf, self.quantile, self.targets)
+            self._changes = 0
+            self._planned_from = len(self._recent)
+        return self._plan
+
+    def next_check(self, elapsed: float, *, floor: float, cap: float, first: bool = False) -> float:
         """Seconds from now (``elapsed`` seconds after the create request) to the next status
-        read: when a further ``step`` of the distribution has passed, kept within
-        ``[floor, cap]`` — except the ``first`` read, which may come later than ``cap``
-        (nothing is likely to be finished before it)."""
+        read: the plan's next, kept within ``[floor, cap]`` — except the plan's first read,
+        which may come later than ``cap`` for a ``first`` read (nothing is likely to be
+        finished before it)."""
         elapsed = max(0.0, elapsed)
-        step = min(1.0, max(1e-3, step))
-        done = self.cdf(elapsed)
-        if 1.0 - done < step:
-            # past the bulk: its average spacing, growing the longer the task overstays
-            late = self.quantile(0.95)
-            spacing = step * (late - self.quantile(0.05)) / 0.9
-            return max(floor, min(cap, spacing + step * max(0.0, elapsed - late)))
-        gap = max(floor, self.quantile(done + step) - elapsed)
-        return gap if first else min(cap, gap)
+        plan = self.plan()
+        i = bisect.bisect_right(plan.reads, elapsed + SAME_READ)
+        if i < len(plan.reads):
+            gap = max(floor, plan.reads[i] - elapsed)
+            return gap if first and i == 0 else min(cap, gap)
+        return max(floor, min(cap, tail_gap(plan, elapsed, self.targets)))
 
     def done_by(self, elapsed: float) -> float:
         """How likely a job submitted ``elapsed`` seconds ago has completed (for ranking)."""
@@ -135,8 +194,9 @@ class CompletionTimes:
 class Completions:
     """The :class:`CompletionTimes` of every provider and model, made on first use."""
 
-    def __init__(self, *, max_samples: int = 500) -> None:
+    def __init__(self, *, max_samples: int = 500, targets: Targets | None = None) -> None:
         self.max_samples = max_samples
+        self.targets = targets or Targets()
         self._models: dict[tuple[str, str], CompletionTimes] = {}
 
     def of(self, provider: str, model: str, typical_seconds: float) -> CompletionTimes:
@@ -144,7 +204,9 @@ class Completions:
         key = (provider, model)
         found = self._models.get(key)
         if found is None:
-            found = CompletionTimes(typical_seconds, max_samples=self.max_samples)
+            found = CompletionTimes(
+                typical_seconds, max_samples=self.max_samples, targets=self.targets
+            )
             self._models[key] = found
         return found
 

@@ -17,6 +17,7 @@ from bot.jobs.budget import Due, StatusBudget, choose
 from bot.jobs.context import EngineContext, failure_kind
 from bot.jobs.delivery import Delivery
 from bot.jobs.models import FailureKind, Job, Progress, Stage, encode_sources
+from bot.jobs.plan import Targets
 from bot.jobs.ports import JobFields, StoreUnavailableError
 from bot.jobs.schedule import Completions, CompletionTimes
 from bot.jobs.states import TRACKED, JobStatus
@@ -38,10 +39,16 @@ class Tracking:
     def __init__(self, ctx: EngineContext, delivery: Delivery) -> None:
         self.ctx = ctx
         self.delivery = delivery
-        self.completions = Completions(max_samples=ctx.config.poll_samples)
+        config = ctx.config
+        targets = Targets(
+            wait_max=config.poll_wait_max,
+            wait_median=config.poll_wait_median,
+            miss=config.poll_miss,
+        )
+        self.completions = Completions(max_samples=config.poll_samples, targets=targets)
         self.budgets: dict[str, StatusBudget] = {}
         for name in ctx.providers:
-            rate = ctx.config.status_rate(name)
+            rate = config.status_rate(name)
             if rate is not None:
                 self.budgets[name] = StatusBudget(rate)
 
@@ -66,8 +73,8 @@ class Tracking:
         return max(0.0, now - (job.submitted_at if job.submitted_at is not None else now))
 
     def poll_delay(self, job: Job, n: int, *, expect_callback: bool = False) -> float:
-        """Seconds before status read ``n`` of the job: where the model's learned completion
-        times say the next share of completions falls (or the configured fixed interval)."""
+        """Seconds before status read ``n`` of the job: the next read of the plan made from the
+        model's learned completion times (or the configured fixed interval)."""
         config = self.ctx.config
         if config.poll_interval is not None:
             return config.poll_interval
@@ -78,7 +85,6 @@ class Tracking:
             return max(config.poll_floor, times.typical * config.callback_grace)
         return times.next_check(
             self._elapsed(job, self.ctx.clock()),
-            step=config.poll_step,
             floor=config.poll_floor,
             cap=config.poll_cap,
             first=n == 0,

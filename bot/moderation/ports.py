@@ -1,5 +1,5 @@
 """What moderation needs from storage: each server's policy, the audit log and usage figures.
-The storage package implements it (:class:`bot.storage.guilds.SqliteGuilds`)."""
+The storage package implements it (:class:`bot.storage.guilds.SqlGuilds`)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
-"""The SQLite storage backend: one connection owner, numbered SQL migrations, and the job
-store, quota ledger and key/value facts that implement :mod:`bot.jobs.ports`.
+"""Storage: repositories (jobs, admission, the quota ledger, server budgets, servers, key/value
+facts, retention, images) written once against the small :class:`~bot.storage.sql.Database`
+protocol, and two backends implementing :mod:`bot.jobs.ports` with them: SQLite (``db.py``,
+``migrations/``, ``store.py``: the embedded default) and PostgreSQL (``postgres/``, chosen by
+``DATABASE_URL``; see :mod:`bot.storage.backend`).
 
-Nothing here imports ``discord``, and the engine never imports this package: a PostgreSQL
-backend is a sibling package implementing the same protocols.
+Nothing here imports ``discord``, and the engine never imports this package.
 """

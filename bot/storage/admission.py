@@ -1,21 +1,24 @@
-"""Admission in SQLite: the user's active jobs checked, the credits reserved (the user's and,
+"""Admission: the user's active jobs checked, the credits reserved (the user's and,
 in a server, the server budget's) and the queued rows inserted with their references, all in
-one transaction; and the audit trail's entry every status change writes."""
+one transaction; and the audit trail's entry every status change writes.
+
+Counting the active jobs and then inserting is a read-then-write, so the transaction first
+takes a lock on the user (:meth:`~bot.storage.sql.Transaction.lock`): two processes admitting
+for one user take turns. The credits need no such lock: they are conditional UPDATEs
+(:mod:`.quota`, :mod:`.budget`), exact under any concurrency."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-import aiosqlite
 
 from bot.jobs.models import NewJob
 from bot.jobs.ports import UserLimitError
 from bot.jobs.quota import ServerBudget
 from bot.jobs.states import ACTIVE, JobStatus
 from bot.storage import quota
-from bot.storage.db import Database, Transaction
 from bot.storage.images import JobImages
 from bot.storage.rows import in_list
+from bot.storage.sql import Database, Row, Transaction
 
 
 async def admit_rows(
@@ -27,12 +30,13 @@ async def admit_rows(
     active_limit: int,
     allowance: int | None,
     budget: ServerBudget | None,
-) -> list[aiosqlite.Row]:
+) -> list[Row]:
     """In one transaction: refuse with :class:`UserLimitError` when the user has
     ``active_limit`` active jobs (a group counts once), then reserve and insert each of
     ``jobs`` with its ``staged`` reference files; the inserted rows."""
     user_id = jobs[0].origin.user_id
     async with db.transaction() as tx:
+        await tx.lock(f"admit:{user_id}")  # the count below and the insert, one user at a time
         active = await tx.fetchone(
             "SELECT COUNT(DISTINCT COALESCE(group_id, id)) FROM jobs "
             f"WHERE user_id = ? AND status IN ({in_list(ACTIVE)})",
@@ -54,7 +58,7 @@ async def _insert(
     *,
     allowance: int | None,
     budget: ServerBudget | None,
-) -> aiosqlite.Row:
+) -> Row:
     origin = job.origin
     day = await quota.reserve(
         tx,

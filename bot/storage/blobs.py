@@ -23,11 +23,32 @@ import re
 import secrets
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]+/(ref|res)-\d+-[0-9a-f]+$")
 _TMP = ".tmp"
+
+
+class Blobs(Protocol):
+    """Where a store keeps image bytes, each under a name its row holds (``data_file``):
+    files here, a table in PostgreSQL (:mod:`bot.storage.postgres.blobs`)."""
+
+    def new_name(self, job_id: str, kind: str, position: int) -> str:
+        """A fresh name for image ``position`` (``kind``: ``ref`` or ``res``) of ``job_id``."""
+
+    async def write(self, files: Sequence[tuple[str, bytes]]) -> None:
+        """Keep every ``(name, data)`` durably; returns once all are kept."""
+
+    async def read(self, names: Sequence[str | None]) -> list[bytes | None]:
+        """The bytes of each name (None for None, or for one that is gone)."""
+
+    async def remove(self, names: Iterable[str]) -> None:
+        """Delete the named blobs (those already gone are ignored)."""
+
+    async def remove_orphans(self, named: set[str]) -> int:
+        """Delete the blobs no row names (left by a crash); returns how many."""
 
 
 class BlobFiles:
@@ -73,6 +94,10 @@ class BlobFiles:
         names = list(names)
         if names:
             await asyncio.to_thread(self.remove_sync, names)
+
+    async def remove_orphans(self, named: set[str]) -> int:
+        """:meth:`remove_orphans_sync` in a worker thread."""
+        return await asyncio.to_thread(self.remove_orphans_sync, named)
 
     # ------------------------------------------------------------------ the blocking work
 
@@ -125,7 +150,7 @@ class BlobFiles:
             with contextlib.suppress(OSError):  # not empty (or already gone)
                 parent.rmdir()
 
-    def remove_orphans(self, named: set[str]) -> int:
+    def remove_orphans_sync(self, named: set[str]) -> int:
         """Delete every file (and temporary file) that no row names; returns how many.
 
         Only safe while nothing writes new files: call it when the store opens.

@@ -1,4 +1,4 @@
-"""Server budgets in SQLite: what every member of a server reserved and spent together, per
+"""Server budgets: what every member of a server reserved and spent together, per
 UTC day and per UTC month (``guild_usage``, keyed ``YYYY-MM-DD`` and ``YYYY-MM``).
 
 Every job in a server counts, budget or not, so a budget set in the middle of a day starts
@@ -9,8 +9,6 @@ refund move the same credits (the ledger row remembers the server, see :mod:`.qu
 
 from __future__ import annotations
 
-import aiosqlite
-
 from bot.jobs.quota import (
     BudgetExceededError,
     BudgetSnapshot,
@@ -18,7 +16,7 @@ from bot.jobs.quota import (
     utc_day,
     utc_month,
 )
-from bot.storage.db import Database, Transaction
+from bot.storage.sql import Database, Row, Transaction
 
 _UNLIMITED = 2**62
 _USED = (
@@ -85,9 +83,7 @@ def _params(guild_id: str, at: float) -> dict[str, str]:
     return {"guild": guild_id, "day": utc_day(at), "month": utc_month(at)}
 
 
-def _snapshot(
-    guild_id: str, at: float, budget: ServerBudget, row: aiosqlite.Row | None
-) -> BudgetSnapshot:
+def _snapshot(guild_id: str, at: float, budget: ServerBudget, row: Row | None) -> BudgetSnapshot:
     day_used, month_used = (int(row[0]), int(row[1])) if row is not None else (0, 0)
     return BudgetSnapshot(
         guild_id=guild_id,

@@ -1,4 +1,5 @@
-"""The one owner of the SQLite connections: one that writes, two that read.
+"""The one owner of the SQLite connections: one that writes, two that read (the SQLite
+:class:`~bot.storage.sql.Database`).
 
 WAL journal, foreign keys, a busy timeout, ``synchronous = FULL`` (every commit is on disk
 before the next side effect), and explicit ``BEGIN IMMEDIATE`` transactions: a writer takes
@@ -30,13 +31,11 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 import aiosqlite
 
 from bot.jobs.ports import StoreUnavailableError
-
-Params = Sequence[Any] | dict[str, Any]
+from bot.storage.sql import Params
 
 #: SQLite result codes (and their extended forms) meaning the database cannot be used just
 #: now, as opposed to a mistake in a query
@@ -192,7 +191,7 @@ class Database:
                         await asyncio.shield(self._conn.execute("ROLLBACK"))
                     raise
 
-    async def fetch_together(self, *queries: tuple[str, Params]) -> list[list[aiosqlite.Row]]:
+    async def fetch_together(self, *queries: tuple[str, Params]) -> list[Sequence[aiosqlite.Row]]:
         """The rows of each query, all read from one state of the database.
 
         Runs to the end even if the caller is cancelled, so the connection is never left
@@ -203,7 +202,7 @@ class Database:
 
     async def _fetch_together(
         self, queries: Sequence[tuple[str, Params]]
-    ) -> list[list[aiosqlite.Row]]:
+    ) -> list[Sequence[aiosqlite.Row]]:
         async with self._snapshot_lock:
             await self._snapshots.execute("BEGIN")
             try:
@@ -297,3 +296,6 @@ class Transaction:
     async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
         """Every row of a query (in one round trip to the connection's thread)."""
         return list(await self._conn.execute_fetchall(sql, params))
+
+    async def lock(self, key: str) -> None:
+        """Nothing to do: ``BEGIN IMMEDIATE`` already keeps every other writer out."""

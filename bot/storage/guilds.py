@@ -1,4 +1,4 @@
-"""Moderated servers in SQLite (:class:`bot.moderation.ports.GuildStore`): each server's policy
+"""Moderated servers (:class:`bot.moderation.ports.GuildStore`): each server's policy
 as one validated JSON document, the audit log, and usage read from the quota ledger."""
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from bot.jobs.models import Job
 from bot.moderation.audit import AuditEvent, AuditKind, DailyCredits, UserCredits
 from bot.moderation.policy import GuildPolicy
 from bot.moderation.ports import Change
-from bot.storage.db import Database, Transaction
 from bot.storage.rows import job_from_row
+from bot.storage.sql import Database, Transaction
 
 log = logging.getLogger(__name__)
 
 
-class SqliteGuilds:
+class SqlGuilds:
     """Per-server settings, audit log and usage."""
 
     def __init__(self, db: Database) -> None:
@@ -32,6 +32,7 @@ class SqliteGuilds:
     async def change(self, guild_id: str, change: Change, event: AuditEvent) -> GuildPolicy:
         """Apply ``change`` and record ``event`` in one transaction; the new policy."""
         async with self.db.transaction() as tx:
+            await tx.lock(f"guild:{guild_id}")  # read, change, write: one change at a time
             row = await tx.fetchone(
                 "SELECT settings_json FROM guild_settings WHERE guild_id = ?", (guild_id,)
             )

@@ -1,5 +1,6 @@
-"""Reference and result images of jobs: the bytes in files (:mod:`bot.storage.blobs`), the
-rows (``job_references``, ``job_results``) naming them in ``data_file``.
+"""Reference and result images of jobs: the bytes in blobs (:class:`bot.storage.blobs.Blobs`:
+files beside SQLite, a table in PostgreSQL), the rows (``job_references``, ``job_results``)
+naming them in ``data_file``.
 
 A job's files are staged (written and fsynced, outside any lock) before the transaction that
 names them; after a transaction that did not name them they are discarded. Result files go
@@ -10,19 +11,16 @@ and, for a delivered one, once its re-roll retention is over (:mod:`bot.storage.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import aiosqlite
-
 from bot.jobs.ports import StoreUnavailableError
 from bot.jobs.states import FINAL
-from bot.storage.blobs import BlobFiles
-from bot.storage.db import Database, Transaction
+from bot.storage.blobs import Blobs
 from bot.storage.rows import in_list
+from bot.storage.sql import Database, Row, Transaction
 from providers.base import ReferenceImage, ResultImage
 
 log = logging.getLogger(__name__)
@@ -36,7 +34,7 @@ _NAMED = (
 class JobImages:
     """The image files of one database's jobs."""
 
-    def __init__(self, db: Database, files: BlobFiles) -> None:
+    def __init__(self, db: Database, files: Blobs) -> None:
         self.db = db
         self.files = files
 
@@ -153,7 +151,7 @@ class JobImages:
             )
         return [str(row[0]) for row in rows]
 
-    async def load(self, rows: Sequence[aiosqlite.Row]) -> list[Mapping[str, Any]]:
+    async def load(self, rows: Sequence[Row]) -> list[Mapping[str, Any]]:
         """Image rows with their bytes read back (``data``), in a worker thread."""
         found = await self.files.read([row["data_file"] for row in rows])
         return [{**dict(row), "data": data} for row, data in zip(rows, found, strict=True)]
@@ -165,7 +163,7 @@ class JobImages:
         files no row names (a crash between writing a file and committing its row)."""
         await self._move_old_bytes()
         named = {str(row[0]) for row in await self.db.fetchall(_NAMED.format(job=""))}
-        await asyncio.to_thread(self.files.remove_orphans, named)
+        await self.files.remove_orphans(named)
 
     async def _move_old_bytes(self) -> None:
         # ended jobs' results are never shown again

@@ -1,8 +1,9 @@
-"""Job rows in SQLite (:class:`bot.jobs.ports.JobStore`): admission, reads, and compare-and-set
-status changes with their audit events and ledger effects, each in one transaction.
+"""Job rows (:class:`bot.jobs.ports.JobStore`) on any :class:`~bot.storage.sql.Database`:
+admission, reads, and compare-and-set status changes with their audit events and ledger
+effects, each in one transaction.
 
-Image bytes never enter a transaction: they are written to files first and the rows name them
-(:mod:`bot.storage.images`); reads go to the reading connection, never behind a writer."""
+Image bytes never enter a transaction: they are written first (:mod:`bot.storage.blobs`) and
+the rows name them (:mod:`bot.storage.images`); reads never wait behind a writer."""
 
 from __future__ import annotations
 
@@ -11,17 +12,15 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Any, Unpack
 
-import aiosqlite
-
 from bot.jobs.models import FailureKind, Job, NewJob
 from bot.jobs.ports import JobFields, StoreUnavailableError
 from bot.jobs.quota import ServerBudget
 from bot.jobs.states import AT_PROVIDER, FINAL, REFUNDED, TRACKED, JobStatus, sources
 from bot.storage import quota
 from bot.storage.admission import admit_rows, record_event
-from bot.storage.db import Database, Transaction
 from bot.storage.images import JobImages
 from bot.storage.rows import in_list, job_from_row
+from bot.storage.sql import Database, Row, Transaction
 from providers.base import ResultImage
 
 _COLUMNS = frozenset(JobFields.__annotations__)
@@ -39,7 +38,7 @@ def _params(fields: JobFields) -> dict[str, Any]:
     return params
 
 
-class SqliteJobs:
+class SqlJobs:
     """SQL for the ``jobs`` table and its children."""
 
     def __init__(self, db: Database, images: JobImages) -> None:
@@ -146,7 +145,7 @@ class SqliteJobs:
         note: str | None,
         results: list[ResultImage],
         staged: list[str | None],
-    ) -> tuple[aiosqlite.Row | None, JobStatus | None, list[str]]:
+    ) -> tuple[Row | None, JobStatus | None, list[str]]:
         job_id, to, now = params["id"], JobStatus(params["to"]), params["now"]
         current = await tx.fetchone("SELECT status FROM jobs WHERE id = ?", (job_id,))
         if current is None or JobStatus(current["status"]) not in allowed:
@@ -191,8 +190,8 @@ class SqliteJobs:
         submit lands)."""
         await self.db.execute(
             "UPDATE jobs SET callback_hinted = 1, "
-            f"next_poll_at = CASE WHEN status IN ({in_list(TRACKED)}) "
-            "THEN MIN(COALESCE(next_poll_at, :now), :now) ELSE next_poll_at END WHERE id = :id",
+            f"next_poll_at = CASE WHEN status NOT IN ({in_list(TRACKED)}) THEN next_poll_at "
+            "WHEN next_poll_at < :now THEN next_poll_at ELSE :now END WHERE id = :id",
             {"now": now, "id": job_id},
         )
 
@@ -274,7 +273,8 @@ class SqliteJobs:
     async def completion_times(self, limit: int = 5000) -> list[tuple[str, str, float]]:
         """(provider, model, seconds from create to completion) of the latest successes."""
         sql = "SELECT provider, model, completed_at - submitted_at AS s FROM jobs WHERE status "
-        sql += "IN ('succeeded', 'delivered') AND s IS NOT NULL ORDER BY completed_at DESC LIMIT ?"
+        sql += "IN ('succeeded', 'delivered') AND completed_at IS NOT NULL "
+        sql += "AND submitted_at IS NOT NULL ORDER BY completed_at DESC LIMIT ?"
         rows = await self.db.fetchall(sql, (limit,))
         return [(str(r[0]), str(r[1]), float(r[2])) for r in reversed(rows)]
 
@@ -282,7 +282,7 @@ class SqliteJobs:
         """Succeeded jobs whose next delivery attempt is due (without images)."""
         return await self._jobs(
             "SELECT * FROM jobs WHERE status = 'succeeded' "
-            "AND COALESCE(next_delivery_at, 0) <= ? ORDER BY next_delivery_at LIMIT ?",
+            "AND COALESCE(next_delivery_at, 0) <= ? ORDER BY COALESCE(next_delivery_at, 0) LIMIT ?",
             (now, limit),
         )
 
@@ -292,7 +292,7 @@ class SqliteJobs:
             "SELECT MIN(due) FROM ("
             f"SELECT MIN(next_poll_at) AS due FROM jobs WHERE status IN ({in_list(TRACKED)}) "
             "UNION ALL SELECT MIN(COALESCE(next_delivery_at, 0)) FROM jobs "
-            "WHERE status = 'succeeded')"
+            "WHERE status = 'succeeded') AS due_times"
         )
         return float(row[0]) if row and row[0] is not None else None
 
@@ -320,5 +320,5 @@ class SqliteJobs:
         return [(str(r[0]), str(r[1]), int(r[2])) for r in rows]
 
     async def _jobs(self, sql: str, params: tuple[Any, ...]) -> list[Job]:
-        rows: list[aiosqlite.Row] = await self.db.fetchall(sql, params)
+        rows = await self.db.fetchall(sql, params)
         return [job_from_row(row) for row in rows]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bot.storage.db import Database
+from bot.storage.sql import Database
 
 
-class SqliteMeta:
+class SqlMeta:
     """The ``meta`` table (:class:`bot.jobs.ports.MetaStore`)."""
 
     def __init__(self, db: Database) -> None:

@@ -13,10 +13,11 @@ log = logging.getLogger(__name__)
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
-def migration_files() -> list[tuple[int, str, str]]:
-    """(version, name, sql) for every migration, in order; versions must be 1..N with no gaps."""
+def migration_files(package: str = "bot.storage.migrations") -> list[tuple[int, str, str]]:
+    """(version, name, sql) for every migration in ``package`` (SQLite's unless named), in
+    order; versions must be 1..N with no gaps."""
     found = []
-    for entry in resources.files("bot.storage.migrations").iterdir():
+    for entry in resources.files(package).iterdir():
         match = _NAME.match(entry.name)
         if match:
             found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))

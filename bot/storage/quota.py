@@ -1,15 +1,15 @@
-"""The quota ledger in SQLite: reserve when a job is admitted, commit when delivered, refund
+"""The quota ledger: reserve when a job is admitted, commit when delivered, refund
 otherwise.
 
 Totals per user and UTC day live in ``quota_usage``; every movement is a ``quota_ledger`` row,
 unique per (job, entry), so a commit or refund can happen once per job whatever races occur.
 The reservation is one conditional UPDATE: 100 simultaneous requests against an allowance of
-5 admit exactly 5. Writes happen inside the job store's transactions.
+5 admit exactly 5 (in PostgreSQL too: a concurrent UPDATE of the row waits for the other to
+commit, then checks the condition again on the row as written). Writes happen inside the job
+store's transactions.
 """
 
 from __future__ import annotations
-
-import aiosqlite
 
 from bot.jobs.quota import (
     BudgetSnapshot,
@@ -20,7 +20,7 @@ from bot.jobs.quota import (
     utc_day,
 )
 from bot.storage import budget as budget_ledger
-from bot.storage.db import Database, Transaction
+from bot.storage.sql import Database, Row, Transaction
 
 _UNLIMITED = 2**62
 
@@ -124,9 +124,7 @@ async def settle(tx: Transaction, job_id: str, entry: str, at: float) -> bool:
 _USAGE = "SELECT reserved, spent FROM quota_usage WHERE user_id = ? AND day = ?"
 
 
-def _snapshot(
-    user_id: str, day: str, allowance: int | None, row: aiosqlite.Row | None
-) -> QuotaSnapshot:
+def _snapshot(user_id: str, day: str, allowance: int | None, row: Row | None) -> QuotaSnapshot:
     return QuotaSnapshot(
         user_id=user_id,
         day=day,
@@ -136,7 +134,7 @@ def _snapshot(
     )
 
 
-class SqliteQuota:
+class SqlQuota:
     """Quota reads (:class:`bot.jobs.ports.QuotaStore`)."""
 
     def __init__(self, db: Database) -> None:

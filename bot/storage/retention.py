@@ -1,10 +1,10 @@
-"""What the SQLite store keeps, and for how long: the reference images of delivered jobs only
-while a re-roll may still need them, and a database file that gives back the space its deleted
-rows left.
+"""What a store keeps, and for how long: the reference images of delivered jobs only while a
+re-roll may still need them, and (SQLite) a database file that gives back the space its
+deleted rows left.
 
 Reference files of a job that ended undelivered go in the transaction ending it
-(:meth:`bot.storage.jobs.SqliteJobs.transition`); result files go when any job ends. What is
-left for :meth:`SqliteRetention.purge_references` is a delivered job's references, kept for
+(:meth:`bot.storage.jobs.SqlJobs.transition`); result files go when any job ends. What is
+left for :meth:`SqlRetention.purge_references` is a delivered job's references, kept for
 ``REFERENCE_RETENTION_HOURS`` after it ended. :meth:`SqliteRetention.compact` checkpoints the
 write-ahead log and, once enough of the file is free pages, rebuilds it (``VACUUM``).
 """
@@ -15,9 +15,10 @@ import logging
 
 from bot.jobs.ports import Compaction
 from bot.jobs.states import FINAL
-from bot.storage.db import Database
+from bot.storage.db import Database as SqliteDatabase
 from bot.storage.images import JobImages
 from bot.storage.rows import in_list
+from bot.storage.sql import Database
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +28,8 @@ FREE_SHARE = 0.25
 MIN_FREE_PAGES = 256
 
 
-class SqliteRetention:
-    """Deletes what is no longer needed; see the module docstring."""
+class SqlRetention:
+    """Deletes the reference images no longer needed (any backend); see the module docstring."""
 
     def __init__(self, db: Database, images: JobImages) -> None:
         self.db = db
@@ -53,6 +54,14 @@ class SqliteRetention:
             log.info("deleted the reference images of %d ended job(s)", len(job_ids))
         return len(job_ids)
 
+
+class SqliteRetention(SqlRetention):
+    """:class:`SqlRetention`, and compaction of the SQLite file."""
+
+    def __init__(self, db: SqliteDatabase, images: JobImages) -> None:
+        super().__init__(db, images)
+        self.sqlite = db
+
     async def compact(self) -> Compaction:
         """Checkpoint the write-ahead log into the file and truncate it; rebuild the file when
         at least :data:`FREE_SHARE` of it (and :data:`MIN_FREE_PAGES`) is free."""
@@ -61,9 +70,9 @@ class SqliteRetention:
         page_size = await self._pragma("page_size")
         rebuilt = free >= MIN_FREE_PAGES and free >= pages * FREE_SHARE
         if rebuilt:
-            await self.db.vacuum()
+            await self.sqlite.vacuum()
             log.info("database compacted: %d free page(s) of %d given back", free, pages)
-        await self.db.checkpoint()
+        await self.sqlite.checkpoint()
         after = await self._pragma("page_count")
         return Compaction(
             bytes_before=pages * page_size, bytes_after=after * page_size, rebuilt=rebuilt

@@ -6,10 +6,9 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import aiosqlite
-
 from bot.jobs.models import FailureKind, Job, Origin, decode_sources
 from bot.jobs.states import JobStatus
+from bot.storage.sql import Row
 from providers.base import GenerationRequest, ReferenceImage, ResultImage
 
 
@@ -19,7 +18,7 @@ def in_list(statuses: Iterable[JobStatus]) -> str:
 
 
 def job_from_row(
-    row: aiosqlite.Row,
+    row: Row,
     refs: Sequence[Mapping[str, Any]] = (),
     results: Sequence[Mapping[str, Any]] = (),
 ) -> Job:

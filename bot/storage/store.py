@@ -1,5 +1,6 @@
-"""The SQLite store: one database file holding jobs, the quota ledger and key/value facts, and
-beside it a directory of the jobs' image files (``<db>.blobs``, see :mod:`bot.storage.blobs`).
+"""The SQLite store, the default (:mod:`bot.storage.postgres` is the other): one database
+file holding jobs, the quota ledger and key/value facts, and beside it a directory of the
+jobs' image files (``<db>.blobs``, see :mod:`bot.storage.blobs`).
 
 Implements :class:`bot.jobs.ports.Store`, the protocol any storage backend implements. One
 process owns a database at a time.
@@ -13,12 +14,12 @@ from pathlib import Path
 from bot.jobs.ports import StoreUnavailableError
 from bot.storage.blobs import BlobFiles
 from bot.storage.db import Database, DatabaseOpenError
-from bot.storage.guilds import SqliteGuilds
+from bot.storage.guilds import SqlGuilds
 from bot.storage.images import JobImages
-from bot.storage.jobs import SqliteJobs
-from bot.storage.meta import SqliteMeta
+from bot.storage.jobs import SqlJobs
+from bot.storage.meta import SqlMeta
 from bot.storage.migrate import migrate
-from bot.storage.quota import SqliteQuota
+from bot.storage.quota import SqlQuota
 from bot.storage.retention import SqliteRetention
 
 
@@ -29,11 +30,11 @@ class SqliteStore:
         self.db = db
         self.files = files
         images = JobImages(db, files)
-        self._jobs = SqliteJobs(db, images)
+        self._jobs = SqlJobs(db, images)
         self._retention = SqliteRetention(db, images)
-        self._guilds = SqliteGuilds(db)
-        self._quota = SqliteQuota(db)
-        self._meta = SqliteMeta(db)
+        self._guilds = SqlGuilds(db)
+        self._quota = SqlQuota(db)
+        self._meta = SqlMeta(db)
 
     @classmethod
     async def open(cls, path: Path | str) -> SqliteStore:
@@ -60,22 +61,22 @@ class SqliteStore:
         return cls(db, files)
 
     @property
-    def jobs(self) -> SqliteJobs:
+    def jobs(self) -> SqlJobs:
         """Jobs and the ledger effects of their status changes."""
         return self._jobs
 
     @property
-    def quota(self) -> SqliteQuota:
+    def quota(self) -> SqlQuota:
         """Quota reads."""
         return self._quota
 
     @property
-    def meta(self) -> SqliteMeta:
+    def meta(self) -> SqlMeta:
         """Key/value facts."""
         return self._meta
 
     @property
-    def guilds(self) -> SqliteGuilds:
+    def guilds(self) -> SqlGuilds:
         """Moderated servers: settings, audit log, usage."""
         return self._guilds
 

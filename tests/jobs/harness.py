@@ -1,4 +1,5 @@
-"""Builds a real engine (real SQLite file, real providers, real receiver) for tests."""
+"""Builds a real engine (real SQLite file, or a given store; real providers, real receiver)
+for tests."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from bot.jobs.engine import JobEngine
 from bot.jobs.models import Job, JobSpec, Origin, Receipt
 from bot.media.fetch import ImageFetcher
 from bot.media.sniff import ImageFile
+from bot.storage.backend import AnyStore
 from bot.storage.store import SqliteStore
 from bot.web.app import ReceiverLimits, start_receiver, start_status
 from bot.web.sockets import listen
@@ -43,7 +45,7 @@ class CountingNotifier(FileNotifier):
 @dataclasses.dataclass
 class Harness:
     engine: JobEngine
-    store: SqliteStore
+    store: AnyStore
     delivery: CountingNotifier
     client: httpx.AsyncClient
     runner: web.AppRunner | None = None
@@ -81,8 +83,11 @@ async def make_harness(
     clock: Callable[[], float] = time.time,
     allow_private: bool = True,
     receiver_limits: ReceiverLimits | None = None,
+    store: AnyStore | None = None,
 ) -> Harness:
-    store = await SqliteStore.open(tmp_path / "bananabot.db")
+    """``store``: the one to use (the harness closes it); default a new SQLite file."""
+    if store is None:
+        store = await SqliteStore.open(tmp_path / "bananabot.db")
     client = httpx.AsyncClient()
     delivery = CountingNotifier(tmp_path / "out")
     config = dataclasses.replace(config, allowance=allowance)

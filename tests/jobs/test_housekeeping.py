@@ -9,6 +9,7 @@ from PIL import Image
 
 from bot.jobs.config import EngineConfig
 from bot.jobs.states import JobStatus
+from bot.storage.store import SqliteStore
 from providers.base import Mode, ReferenceImage
 from providers.local import LocalProvider, LocalSettings
 from tests.jobs.harness import ManualClock, make_harness, spec, until
@@ -33,6 +34,7 @@ async def test_references_are_deleted_after_their_retention_by_the_running_engin
         job = await h.engine.accept(spec(mode=Mode.EDIT, references=(ref,)))
         done = await h.engine.wait(job.id, 20)
         assert done.status is JobStatus.DELIVERED
+        assert isinstance(h.store, SqliteStore)
         blobs = h.store.files.root
         assert len(list(blobs.glob("*/ref-*"))) == 1  # kept: a re-roll sends it again
 

@@ -7,6 +7,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.jobs.plan import EARLY_SHARE, Targets
 from bot.jobs.schedule import Completions, CompletionTimes
 
 
@@ -36,12 +37,15 @@ def test_memory_is_bounded_and_the_oldest_samples_go_first() -> None:
 def test_checks_are_dense_where_completions_are_and_sparse_elsewhere() -> None:
     times = CompletionTimes(30.0, prior_weight=0)
     times.extend(float(s) for s in range(40, 61))  # every job takes 40–60 s
-    first = times.next_check(0.0, step=0.05, floor=1.0, cap=15.0, first=True)
-    assert 40.0 <= first <= 42.0  # no read is wasted on the first 40 s
-    assert times.next_check(45.0, step=0.05, floor=1.0, cap=15.0) <= 1.5
-    # just past them all: the bulk's average spacing (0.05 × 20 s / 0.9), not a leap to cap
-    assert 1.0 <= times.next_check(61.0, step=0.05, floor=1.0, cap=15.0) <= 1.3
-    assert times.next_check(500.0, step=0.05, floor=1.0, cap=15.0) == 15.0  # long overstayed
+    first = times.next_check(0.0, floor=1.0, cap=15.0, first=True)
+    # no read is wasted long before the first completions: 4 s (the longest wait) after all
+    # but 0.045% of jobs are still running (21 samples: the far end is a smooth guess)
+    assert 35.0 <= first <= 42.0
+    assert abs(first - (times.quantile(EARLY_SHARE * Targets().miss) + 4.0)) < 0.01
+    assert times.next_check(first, floor=1.0, cap=15.0) == 4.0  # most still running: sparse
+    # once most have finished reads are cheap (few jobs make them): dense
+    assert times.next_check(times.quantile(0.9), floor=1.0, cap=15.0) <= 1.5
+    assert times.next_check(500.0, floor=1.0, cap=15.0) == 15.0  # long overstayed
 
 
 def test_distributions_are_per_provider_and_model() -> None:
@@ -56,7 +60,6 @@ def test_distributions_are_per_provider_and_model() -> None:
     typical=st.floats(0.5, 600.0),
     samples=st.lists(st.floats(0.0, 1000.0), max_size=40),
     elapsed=st.floats(0.0, 2000.0),
-    step=st.floats(0.0, 1.0),
     floor=st.floats(0.05, 5.0),
     extra=st.floats(0.0, 60.0),
 )
@@ -64,7 +67,6 @@ def test_the_next_check_is_always_within_floor_and_cap(
     typical: float,
     samples: list[float],
     elapsed: float,
-    step: float,
     floor: float,
     extra: float,
 ) -> None:
@@ -72,9 +74,9 @@ def test_the_next_check_is_always_within_floor_and_cap(
     times.extend(samples)
     cap = floor + extra
     assert len(times) <= 16
-    gap = times.next_check(elapsed, step=step, floor=floor, cap=cap)
+    gap = times.next_check(elapsed, floor=floor, cap=cap)
     assert floor <= gap <= cap
-    first = times.next_check(elapsed, step=step, floor=floor, cap=cap, first=True)
+    first = times.next_check(elapsed, floor=floor, cap=cap, first=True)
     # the first read may come after the cap (nothing is likely done before it), never after
     # the whole distribution; past its bulk it keeps within the cap like any other
     assert floor <= first <= max(cap, times.quantile(1.0) + floor)

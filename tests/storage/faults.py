@@ -21,6 +21,7 @@ from enum import StrEnum
 
 import aiosqlite
 
+from bot.storage.backend import AnyStore
 from bot.storage.store import SqliteStore
 
 
@@ -29,34 +30,39 @@ class StoreFault(StrEnum):
     READ_ONLY = "read-only"
 
 
-def _writer(store: SqliteStore) -> aiosqlite.Connection:
-    return store.db._conn
+def _writer(store: AnyStore) -> aiosqlite.Connection:
+    return _sqlite(store).db._conn
 
 
-async def _pragma(store: SqliteStore, sql: str) -> int | None:
-    async with store.db._lock:  # between transactions, never inside one
+def _sqlite(store: AnyStore) -> SqliteStore:
+    assert isinstance(store, SqliteStore), "these faults are SQLite's own"
+    return store
+
+
+async def _pragma(store: AnyStore, sql: str) -> int | None:
+    async with _sqlite(store).db._lock:  # between transactions, never inside one
         rows = list(await _writer(store).execute_fetchall(sql))
     return int(rows[0][0]) if rows else None
 
 
-async def disk_full(store: SqliteStore) -> None:
+async def disk_full(store: AnyStore) -> None:
     """Writes needing a new page fail with SQLITE_FULL."""
     pages = await _pragma(store, "PRAGMA page_count")
     await _pragma(store, f"PRAGMA max_page_count = {pages}")
 
 
-async def read_only(store: SqliteStore) -> None:
+async def read_only(store: AnyStore) -> None:
     """Every write fails with SQLITE_READONLY."""
     await _pragma(store, "PRAGMA query_only = ON")
 
 
-async def restore(store: SqliteStore) -> None:
+async def restore(store: AnyStore) -> None:
     """Lift both faults."""
     await _pragma(store, "PRAGMA query_only = OFF")
     await _pragma(store, "PRAGMA max_page_count = 1073741823")  # SQLite's default
 
 
-async def apply(store: SqliteStore, fault: StoreFault) -> None:
+async def apply(store: AnyStore, fault: StoreFault) -> None:
     """Make ``fault`` happen now."""
     if fault is StoreFault.DISK_FULL:
         await disk_full(store)
@@ -65,7 +71,7 @@ async def apply(store: SqliteStore, fault: StoreFault) -> None:
 
 
 @contextlib.asynccontextmanager
-async def failing(store: SqliteStore, fault: StoreFault) -> AsyncIterator[None]:
+async def failing(store: AnyStore, fault: StoreFault) -> AsyncIterator[None]:
     """``fault`` for the duration of the block, then lifted."""
     await apply(store, fault)
     try:

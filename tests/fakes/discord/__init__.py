@@ -40,6 +40,7 @@ The package, one concern a module:
 * :mod:`.ratelimits` - per-route buckets, the global limit, their headers and 429s;
 * :mod:`.clock` - the clock the fake judges time by;
 * :mod:`.gateway` - the websocket gateway;
+* :mod:`.shards` - gateway sharding: shard checks on IDENTIFY, guild-to-shard routing;
 * :mod:`.rest` - the REST routes and Discord's checks on them;
 * :mod:`.messages` - messages built and edited as Discord does (attachments, mentions);
 * :mod:`.validation` - Discord's error format and its limits on request bodies;
@@ -97,6 +98,7 @@ from tests.fakes.discord.models import (
 from tests.fakes.discord.ratelimits import RateLimit, RateLimitConfig
 from tests.fakes.discord.rest import USER_INSTALL_FOLLOWUP_LIMIT, CommandSync, RestApi, RestRequest
 from tests.fakes.discord.server import FakeDiscord, point_discord_py_at
+from tests.fakes.discord.shards import Session, shard_of
 from tests.fakes.discord.state import DiscordState, Snowflakes, WorldObserver
 from tests.fakes.discord.validation import DiscordAPIError
 
@@ -155,9 +157,11 @@ __all__ = [
     "RestApi",
     "RestRequest",
     "Resume",
+    "Session",
     "Snowflakes",
     "SystemClock",
     "UploadedFile",
     "WorldObserver",
     "point_discord_py_at",
+    "shard_of",
 ]

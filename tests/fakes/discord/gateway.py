@@ -1,10 +1,12 @@
 """The gateway: Discord's websocket, from HELLO to dispatches.
 
-HELLO with the heartbeat interval, heartbeat ACKs, IDENTIFY (token and privileged intents
-checked, closes 4004 / 4014) answered with READY and a GUILD_CREATE per guild, RESUME with
-replay of the dispatches the client missed (op 9 when the session is gone), REQUEST_GUILD_MEMBERS
-answered with one chunk, and op 7 / op 9 / server-side closes on demand. Dispatches carry
-sequence numbers; those sent while the bot is disconnected are kept for the RESUME.
+HELLO with the heartbeat interval, heartbeat ACKs, IDENTIFY (token, privileged intents and
+shard checked, closes 4004 / 4014 / 4010 / 4011) answered with READY and a GUILD_CREATE per
+guild of the shard, RESUME with replay of the dispatches the client missed (op 9 when the
+session is gone), REQUEST_GUILD_MEMBERS answered with one chunk, and op 7 / op 9 / server-side
+closes on demand. Each shard is its own session (:mod:`.shards`): a guild's dispatches go to
+the shard that owns it, DMs to shard 0; they carry the session's sequence numbers, and those
+sent while it is disconnected are kept for its RESUME.
 
 As the state's :class:`~tests.fakes.discord.state.WorldObserver` it turns world changes into
 dispatches, and :meth:`Gateway.message_event` sends message events the way the bot's intents
@@ -33,6 +35,14 @@ from tests.fakes.discord.models import (
     Intent,
     Perm,
 )
+from tests.fakes.discord.shards import (
+    Connection,
+    Session,
+    ShardRefused,
+    guild_of,
+    identify_shard,
+    shard_of,
+)
 from tests.fakes.discord.state import DiscordState, WorldObserver
 
 
@@ -45,6 +55,8 @@ class GatewayFrame:
     t: str | None
     s: int | None
     d: Any = field(repr=False)
+    #: the shard of the session the frame went to or came from (None: not identified yet)
+    shard: int | None = None
 
 
 @dataclass
@@ -55,17 +67,14 @@ class Resume:
     replayed: list[str]
 
 
-@dataclass(eq=False)
-class _Connection:
-    ws: web.WebSocketResponse
-    query: dict[str, str]
-
-
 class Gateway(WorldObserver):
-    """The websocket endpoint at ``/gateway`` and the bot's one session."""
+    """The websocket endpoint at ``/gateway`` and the bot's sessions, one per shard."""
 
     heartbeat_interval_ms: int = 41250
     ack_heartbeats: bool = True
+    #: the shards the bot needs (``/gateway/bot``'s ``shards``): above 1, an IDENTIFY must
+    #: name one of at least this many
+    shard_count: int = 1
 
     def __init__(self, state: DiscordState, *, allowed_privileged_intents: int) -> None:
         """Serve ``state``'s world; IDENTIFY may ask for ``allowed_privileged_intents``."""
@@ -76,13 +85,13 @@ class Gateway(WorldObserver):
         self.resumes: list[Resume] = []
         self.heartbeats = 0
         self.connections = 0
-        self.session_id: str | None = None
+        #: the sessions by shard id (0 alone when the bot does not shard)
+        self.sessions: dict[int, Session] = {}
+        #: the shard count the bot identified with
+        self.num_shards = 1
         self.intents = 0
-        self._seq = 0
-        self._events: list[JSON] = []
         self._pending: list[tuple[str, JSON]] = []
-        self._active: _Connection | None = None
-        self._all_connections: set[_Connection] = set()
+        self._all_connections: set[Connection] = set()
         self._gateway_lock = asyncio.Lock()
         self._gateway_open = asyncio.Event()
         self._gateway_open.set()
@@ -112,9 +121,24 @@ class Gateway(WorldObserver):
         task.add_done_callback(self._background.discard)
 
     @property
+    def session_id(self) -> str | None:
+        """Shard 0's session id (the bot's one session when it does not shard)."""
+        session = self.sessions.get(0)
+        return session.session_id if session is not None else None
+
+    @property
     def connected(self) -> bool:
-        """A gateway connection is open and identified or resumed."""
-        return self._active is not None and not self._active.ws.closed
+        """A gateway connection is open and identified or resumed, for every session."""
+        return bool(self.sessions) and all(s.connected for s in self.sessions.values())
+
+    def session(self, shard: int | None = None) -> Session:
+        """The session of ``shard`` (default: shard 0, or the only one); RuntimeError if none."""
+        if shard is None and len(self.sessions) == 1:
+            return next(iter(self.sessions.values()))
+        session = self.sessions.get(shard or 0)
+        if session is None:
+            raise RuntimeError(f"no gateway session for shard {shard or 0}")
+        return session
 
     @property
     def identify_count(self) -> int:
@@ -131,7 +155,7 @@ class Gateway(WorldObserver):
     async def _gateway(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(timeout=2.0, max_msg_size=16 * 1024 * 1024)
         await ws.prepare(request)
-        conn = _Connection(ws, dict(request.query))
+        conn = Connection(ws, dict(request.query))
         self._all_connections.add(conn)
         self.connections += 1
         self.state.changed()
@@ -160,12 +184,13 @@ class Gateway(WorldObserver):
                     break
         finally:
             self._all_connections.discard(conn)
-            if self._active is conn:
-                self._active = None
+            for session in self.sessions.values():
+                if session.active is conn:
+                    session.active = None
             self.state.changed()
         return ws
 
-    async def _send(self, conn: _Connection, frame: JSON) -> bool:
+    async def _send(self, conn: Connection, frame: JSON, shard: int | None = None) -> bool:
         if conn.ws.closed:
             return False
         try:
@@ -173,11 +198,11 @@ class Gateway(WorldObserver):
         except (ConnectionError, RuntimeError):
             return False
         self.gateway_frames.append(
-            GatewayFrame("send", frame["op"], frame.get("t"), frame.get("s"), frame.get("d"))
+            GatewayFrame("send", frame["op"], frame.get("t"), frame.get("s"), frame.get("d"), shard)
         )
         return True
 
-    async def _on_gateway_frame(self, conn: _Connection, frame: JSON) -> None:
+    async def _on_gateway_frame(self, conn: Connection, frame: JSON) -> None:
         op = frame.get("op")
         raw = frame.get("d")
         data: JSON = raw if isinstance(raw, dict) else {}
@@ -193,7 +218,7 @@ class Gateway(WorldObserver):
             await self._request_members(conn, data)
         # op 3 (presence), 4 (voice) and others are accepted and ignored
 
-    async def _identify(self, conn: _Connection, data: JSON) -> None:
+    async def _identify(self, conn: Connection, data: JSON) -> None:
         if data.get("token") != self.state.token:
             await conn.ws.close(code=4004, message=b"Authentication failed.")
             return
@@ -201,15 +226,22 @@ class Gateway(WorldObserver):
         if intents & PRIVILEGED_INTENTS & ~self.allowed_privileged_intents:
             await conn.ws.close(code=4014, message=b"Disallowed intent(s).")
             return
+        try:
+            shard_id, num_shards = identify_shard(data, self.shard_count)
+        except ShardRefused as refused:
+            await conn.ws.close(code=refused.code, message=refused.reason.encode())
+            return
         async with self._gateway_lock:
             self.identifies.append(data)
             self.intents = intents
-            self.session_id = secrets.token_hex(16)
-            self._seq = 0
-            self._events = []
-            self._pending = []
-            self._active = conn
-            guilds = [g for g in self.state.guilds.values() if self.state.bot_user.id in g.members]
+            self.num_shards = num_shards
+            session = Session(shard_id, num_shards, secrets.token_hex(16), active=conn)
+            self.sessions[shard_id] = session
+            guilds = [
+                g
+                for g in self.state.guilds.values()
+                if self.state.bot_user.id in g.members and shard_of(g.id, num_shards) == shard_id
+            ]
             ready: JSON = {
                 "v": 10,
                 "user": {
@@ -219,7 +251,7 @@ class Gateway(WorldObserver):
                     "flags": 0,
                 },
                 "guilds": [{"id": g.id, "unavailable": True} for g in guilds],
-                "session_id": self.session_id,
+                "session_id": session.session_id,
                 "session_type": "normal",
                 "resume_gateway_url": self.state.gateway_url,
                 "application": {"id": self.state.application_id, "flags": 0},
@@ -231,32 +263,35 @@ class Gateway(WorldObserver):
             }
             if "shard" in data:
                 ready["shard"] = data["shard"]
-            await self._dispatch_locked("READY", ready)
+            await self._dispatch_locked(session, "READY", ready)
             for guild in guilds:
-                await self._dispatch_locked("GUILD_CREATE", self.guild_create_payload(guild))
+                await self._dispatch_locked(
+                    session, "GUILD_CREATE", self.guild_create_payload(guild)
+                )
 
-    async def _resume(self, conn: _Connection, data: JSON) -> None:
+    async def _resume(self, conn: Connection, data: JSON) -> None:
         if data.get("token") != self.state.token:
             await conn.ws.close(code=4004, message=b"Authentication failed.")
             return
         async with self._gateway_lock:
             seq = int(data.get("seq") or 0)
-            if (
-                self.session_id is None
-                or data.get("session_id") != self.session_id
-                or seq > self._seq
-            ):
+            session = next(
+                (s for s in self.sessions.values() if s.session_id == data.get("session_id")),
+                None,
+            )
+            if session is None or seq > session.seq:
                 await self._send(conn, {"op": 9, "d": False, "s": None, "t": None})
                 return
-            self._active = conn
-            missed = [frame for frame in self._events if frame["s"] > seq]
+            session.active = conn
+            missed = [frame for frame in session.events if frame["s"] > seq]
             for frame in missed:
-                await self._send(conn, frame)
-            self._seq += 1
-            await self._send(conn, {"op": 0, "t": "RESUMED", "s": self._seq, "d": {}})
+                await self._send(conn, frame, session.shard_id)
+            session.seq += 1
+            resumed = {"op": 0, "t": "RESUMED", "s": session.seq, "d": {}}
+            await self._send(conn, resumed, session.shard_id)
             self.resumes.append(Resume(seq, [frame["t"] for frame in missed]))
 
-    async def _request_members(self, conn: _Connection, data: JSON) -> None:
+    async def _request_members(self, conn: Connection, data: JSON) -> None:
         guild = self.state.guilds.get(str(data.get("guild_id")))
         if guild is None:
             return
@@ -294,27 +329,34 @@ class Gateway(WorldObserver):
         ]
         return guild.payload(members=members, joined_at=self._joined_at, threads=threads)
 
-    async def _dispatch_locked(self, event: str, data: JSON) -> int:
-        self._seq += 1
-        frame: JSON = {"op": 0, "t": event, "s": self._seq, "d": data}
-        self._events.append(frame)
-        if self._active is not None:
-            await self._send(self._active, frame)
-        return self._seq
+    async def _dispatch_locked(self, session: Session, event: str, data: JSON) -> int:
+        session.seq += 1
+        frame: JSON = {"op": 0, "t": event, "s": session.seq, "d": data}
+        session.events.append(frame)
+        if session.active is not None:
+            await self._send(session.active, frame, session.shard_id)
+        return session.seq
+
+    def route(self, event: str, data: JSON) -> Session | None:
+        """The session that receives the event: the shard owning its guild (DMs: shard 0)."""
+        return self.sessions.get(shard_of(guild_of(event, data), self.num_shards))
 
     async def dispatch(self, event: str, data: JSON) -> int:
-        """Send a dispatch (op 0) event; return its seq.
+        """Send a dispatch (op 0) event to the shard it belongs to; return its seq there.
 
-        Events dispatched while the bot is disconnected are buffered and replayed on RESUME.
-        RuntimeError if the bot never identified (there is no session to deliver to).
+        Events dispatched while that shard is disconnected are buffered and replayed on its
+        RESUME. RuntimeError if that shard never identified (no session to deliver to).
         """
         async with self._gateway_lock:
-            if self.session_id is None:
+            session = self.route(event, data)
+            if session is None:
+                shard = shard_of(guild_of(event, data), self.num_shards)
                 raise RuntimeError(
-                    f"cannot dispatch {event}: no gateway session (bot not connected)"
+                    f"cannot dispatch {event}: no gateway session for shard {shard} "
+                    "(bot not connected)"
                 )
             await self._flush_pending_locked()
-            seq = await self._dispatch_locked(event, data)
+            seq = await self._dispatch_locked(session, event, data)
         self.state.changed()
         return seq
 
@@ -323,7 +365,7 @@ class Gateway(WorldObserver):
 
         Queued events go out in order, before any later :meth:`dispatch`.
         """
-        if self.session_id is None:
+        if not self.sessions:
             return
         self._pending.append((event, build()))
         self._spawn(self._flush_pending())
@@ -336,38 +378,42 @@ class Gateway(WorldObserver):
     async def _flush_pending_locked(self) -> None:
         while self._pending:
             event, data = self._pending.pop(0)
-            if self.session_id is not None:
-                await self._dispatch_locked(event, data)
+            session = self.route(event, data)
+            if session is not None:
+                await self._dispatch_locked(session, event, data)
 
-    async def disconnect(self, code: int = 4000, *, invalidate_session: bool = False) -> None:
-        """Close the bot's gateway socket from the server side (4000: the client RESUMEs).
+    def _open(self, shard: int | None) -> tuple[Session, Connection]:
+        session = self.session(shard)
+        if session.active is None:
+            raise RuntimeError("no active gateway connection")
+        return session, session.active
+
+    async def disconnect(
+        self, code: int = 4000, *, invalidate_session: bool = False, shard: int | None = None
+    ) -> None:
+        """Close a shard's gateway socket from the server side (4000: the client RESUMEs).
 
         ``invalidate_session`` drops the session so a RESUME gets op 9 and the bot identifies.
         """
-        conn = self._active
-        if conn is None:
-            raise RuntimeError("no active gateway connection")
-        self._active = None
+        session, conn = self._open(shard)
+        session.active = None
         if invalidate_session:
-            self.session_id = None
+            del self.sessions[session.shard_id]
         await conn.ws.close(code=code, message=b"closed by fake discord")
         self.state.changed()
 
-    async def send_reconnect(self) -> None:
+    async def send_reconnect(self, shard: int | None = None) -> None:
         """Send op 7 RECONNECT: the client closes and RESUMEs."""
-        conn = self._active
-        if conn is None:
-            raise RuntimeError("no active gateway connection")
-        await self._send(conn, {"op": 7, "d": None, "s": None, "t": None})
+        session, conn = self._open(shard)
+        await self._send(conn, {"op": 7, "d": None, "s": None, "t": None}, session.shard_id)
 
-    async def send_invalid_session(self, resumable: bool = False) -> None:
+    async def send_invalid_session(self, resumable: bool = False, shard: int | None = None) -> None:
         """Send op 9 INVALID_SESSION; not resumable -> the client identifies again."""
-        conn = self._active
-        if conn is None:
-            raise RuntimeError("no active gateway connection")
+        session, conn = self._open(shard)
         if not resumable:
-            self.session_id = None
-        await self._send(conn, {"op": 9, "d": resumable, "s": None, "t": None})
+            del self.sessions[session.shard_id]
+        frame = {"op": 9, "d": resumable, "s": None, "t": None}
+        await self._send(conn, frame, session.shard_id)
 
     def pause_gateway(self) -> None:
         """Hold new gateway connections before HELLO (so dispatches pile up for replay)."""
@@ -448,7 +494,7 @@ class Gateway(WorldObserver):
         Without MESSAGE_CONTENT the bot gets content, embeds, attachments and components only
         for its own messages, messages mentioning it, and DMs.
         """
-        if message.ephemeral or self.session_id is None:
+        if message.ephemeral or not self.sessions:
             return
         channel = self.state.get_channel(message.channel_id)
         if channel.is_private and not channel.bot_dm:
@@ -456,6 +502,8 @@ class Gateway(WorldObserver):
         needed = Intent.DIRECT_MESSAGES if channel.is_dm else Intent.GUILD_MESSAGES
         if not self.intents & needed:
             return
+        if self.route(event, {"guild_id": message.guild_id}) is None:
+            return  # the shard that would receive it is not connected
         if event == "MESSAGE_DELETE":
             data: JSON = {"id": message.id, "channel_id": message.channel_id}
             if message.guild_id:

@@ -310,7 +310,7 @@ class RestApi:
         return json_response(
             {
                 "url": self.state.gateway_url,
-                "shards": 1,
+                "shards": self.gateway.shard_count,
                 "session_start_limit": {
                     "total": 1000,
                     "remaining": 999,

@@ -45,6 +45,7 @@ from tests.fakes.discord.models import (
 )
 from tests.fakes.discord.ratelimits import RateLimitConfig
 from tests.fakes.discord.rest import CommandSync, RestApi, RestRequest
+from tests.fakes.discord.shards import Session, shard_of
 from tests.fakes.discord.state import DiscordState
 
 _P = ParamSpec("_P")
@@ -157,6 +158,12 @@ class FakeDiscord(InteractionDriver):
     intents: _Forwarded[int] = _Forwarded("gateway")
     allowed_privileged_intents: _Forwarded[int] = _Forwarded("gateway")
     heartbeat_interval_ms: _Forwarded[int] = _Forwarded("gateway")
+    #: the shards the bot needs: ``/gateway/bot`` recommends it, and above 1 an IDENTIFY
+    #: must name a shard of at least as many (else 4011; a shard that is none: 4010)
+    shard_count: _Forwarded[int] = _Forwarded("gateway")
+    #: the gateway sessions by shard id, and the shard count the bot identified with
+    sessions: _Forwarded[dict[int, Session]] = _Forwarded("gateway")
+    num_shards: _Forwarded[int] = _Forwarded("gateway")
     ack_heartbeats: _Forwarded[bool] = _Forwarded("gateway")
 
     def __init__(
@@ -182,6 +189,7 @@ class FakeDiscord(InteractionDriver):
             IntegrationType.GUILD_INSTALL,
             IntegrationType.USER_INSTALL,
         ),
+        shard_count: int = 1,
     ) -> None:
         """Build the state; nothing listens until :meth:`start`.
 
@@ -196,6 +204,7 @@ class FakeDiscord(InteractionDriver):
         ``attachment_size_limit``: users' per-file limit (an interaction's
         ``attachment_size_limit`` is the larger of it and the guild's boost limit).
         ``integration_types``: the installation contexts the app supports (default both).
+        ``shard_count``: the shards the bot needs (see :attr:`shard_count`).
         """
         self.state = DiscordState(
             clock=clock if clock is not None else SystemClock(),
@@ -217,6 +226,7 @@ class FakeDiscord(InteractionDriver):
         self.cdn = Cdn(self.state)
         self.gateway = Gateway(self.state, allowed_privileged_intents=allowed_privileged_intents)
         self.state.observer = self.gateway
+        self.gateway.shard_count = shard_count
         self.message_writer = MessageWriter(self.state, self.cdn)
         self.rest = RestApi(self.state, self.gateway, self.message_writer, rate_limits)
         self._runner: web.AppRunner | None = None
@@ -324,6 +334,10 @@ class FakeDiscord(InteractionDriver):
     def connected(self) -> bool:
         """A gateway connection is open and identified or resumed."""
         return self.gateway.connected
+
+    def shard_of(self, guild: FakeGuild | str) -> int:
+        """The shard that receives ``guild``'s events with the bot's shard count."""
+        return shard_of(id_of(guild), self.gateway.num_shards)
 
     @property
     def identify_count(self) -> int:

@@ -1,0 +1,112 @@
+"""The PostgreSQL store: the repositories SQLite's store uses (:mod:`bot.storage.store`) over a
+:class:`~bot.storage.postgres.db.PgDatabase`, image bytes in the ``blobs`` table.
+
+Implements :class:`bot.jobs.ports.Store`. Many processes may share one database.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from bot.jobs.ports import Compaction, StoreUnavailableError
+from bot.storage.guilds import SqlGuilds
+from bot.storage.images import JobImages
+from bot.storage.jobs import SqlJobs
+from bot.storage.meta import SqlMeta
+from bot.storage.postgres.blobs import PgBlobs
+from bot.storage.postgres.db import PgDatabase
+from bot.storage.postgres.migrate import latest_version, migrate, schema_version
+from bot.storage.postgres.problems import PgOpenError, SchemaBehindError
+from bot.storage.quota import SqlQuota
+from bot.storage.retention import SqlRetention
+
+_SIZE = (
+    "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = current_schema() AND c.relkind = 'r'"
+)
+
+
+class PgRetention(SqlRetention):
+    """Reference purging as in SQLite; PostgreSQL's autovacuum gives space back by itself."""
+
+    async def compact(self) -> Compaction:
+        """Nothing to rebuild: the size of the schema's tables, before and after alike."""
+        row = await self.db.fetchone(_SIZE)
+        size = int(row[0]) if row is not None else 0
+        return Compaction(bytes_before=size, bytes_after=size, rebuilt=False)
+
+
+class PostgresStore:
+    """Jobs, quota, meta, servers and retention over one :class:`PgDatabase`."""
+
+    def __init__(self, db: PgDatabase) -> None:
+        self.db = db
+        self.files = PgBlobs(db)
+        images = JobImages(db, self.files)
+        self._jobs = SqlJobs(db, images)
+        self._retention = PgRetention(db, images)
+        self._guilds = SqlGuilds(db)
+        self._quota = SqlQuota(db)
+        self._meta = SqlMeta(db)
+
+    @classmethod
+    async def open(cls, url: str, *, apply_migrations: bool = True) -> PostgresStore:
+        """Connect to ``url``, apply pending migrations (or, without ``apply_migrations``,
+        refuse a schema that is behind), and delete old blobs no row names.
+
+        :class:`~bot.storage.postgres.problems.PgOpenError` (nothing left open) when the
+        server cannot be reached, refuses us, or the schema is behind."""
+        try:
+            db = await PgDatabase.open(url)
+        except (StoreUnavailableError, asyncpg.PostgresError, OSError) as exc:
+            raise PgOpenError.of(url, exc) from exc
+        try:
+            if apply_migrations:
+                await migrate(db)
+            else:
+                version = await schema_version(db)
+                if version is None or version < latest_version():
+                    raise SchemaBehindError(version, latest_version())
+            store = cls(db)
+            await JobImages(db, store.files).tidy()
+        except (StoreUnavailableError, SchemaBehindError) as exc:
+            await db.close()
+            raise PgOpenError.of(url, exc) from exc
+        except BaseException:
+            await db.close()
+            raise
+        return store
+
+    @property
+    def jobs(self) -> SqlJobs:
+        """Jobs and the ledger effects of their status changes."""
+        return self._jobs
+
+    @property
+    def quota(self) -> SqlQuota:
+        """Quota reads."""
+        return self._quota
+
+    @property
+    def meta(self) -> SqlMeta:
+        """Key/value facts."""
+        return self._meta
+
+    @property
+    def guilds(self) -> SqlGuilds:
+        """Moderated servers: settings, audit log, usage."""
+        return self._guilds
+
+    @property
+    def retention(self) -> PgRetention:
+        """Deleting what is no longer needed (old references)."""
+        return self._retention
+
+    async def ping(self) -> None:
+        """One round trip to the database."""
+        await self.db.fetchone("SELECT 1")
+
+    async def close(self) -> None:
+        """Close the pool."""
+        await self.db.close()
