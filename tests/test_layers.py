@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: lowest first; a package may import only from lower layers (and from itself)
 LAYERS: list[set[str]] = [
     {"providers"},  # its scrub module is the one scrubber every layer uses
-    {"bot.logs"},
+    {"bot.logs", "bot.allocator"},  # the C allocator told to give memory back
     {"bot.media"},
     {"bot.jobs"},
     {"bot.moderation"},  # a server's policy: settings, access, blocked terms, audit entries

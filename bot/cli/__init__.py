@@ -8,7 +8,6 @@ import argparse
 import asyncio
 import logging
 import os
-import sqlite3
 import sys
 import traceback
 from collections.abc import Sequence
@@ -17,10 +16,8 @@ from bot import logs
 from bot.cli.config import load_settings
 from bot.cli.errors import EXIT_USAGE, FatalError, explain, report
 from bot.cli.usage import build_parser
-from bot.jobs.ports import StoreUnavailableError
 from bot.settings import Settings
-from bot.storage.db import Database, DatabaseOpenError
-from bot.storage.migrate import migrate, schema_version
+from bot.storage.migrate import migrate_file
 from providers.settings import ProviderSettings
 
 #: what is logged when neither LOG_LEVEL nor --debug says otherwise: the service tells of
@@ -81,6 +78,10 @@ def _dispatch(
         from bot.cli.check import check_command
 
         return asyncio.run(check_command(settings, provider_settings))
+    if args.command == "migrate" and args.from_sqlite is not None:
+        from bot.cli.from_sqlite import from_sqlite_command
+
+        return asyncio.run(from_sqlite_command(settings, args.from_sqlite))
     if args.command == "migrate":
         return asyncio.run(migrate_command(settings))
     print(f"{args.command}: not implemented yet", file=sys.stderr)
@@ -94,15 +95,7 @@ async def migrate_command(settings: Settings) -> int:
         from bot.storage.postgres.commands import migrate_postgres
 
         return await migrate_postgres(settings.database_url.get_secret_value())
-    path = settings.bananabot_db
-    db = await Database.open(path)
-    try:
-        applied = await migrate(db)
-        version = await schema_version(db)
-    except (sqlite3.Error, OSError, StoreUnavailableError) as exc:  # read-only, a full disk…
-        raise DatabaseOpenError.of(path, exc) from exc
-    finally:
-        await db.close()
+    applied, version = await migrate_file(settings.bananabot_db)
     for name in applied:
         print(f"applied {name}")
     print(f"{settings.bananabot_db}: schema version {version}")

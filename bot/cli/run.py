@@ -78,8 +78,10 @@ def run_command(
             timeout=60.0,
         )
         return asyncio.run(imagine_command(demo, settings, provider_settings))
+    from bot.allocator import tune
     from bot.runtime import run_bot
 
+    tune()  # before any thread starts: memory that does not grow with attachments
     try:
         return asyncio.run(run_bot(settings, provider_settings))
     except KeyboardInterrupt:

@@ -48,7 +48,15 @@ code 1 when anything would stop the bot from working.
 
 MIGRATE_HELP = """\
 Create the database at BANANABOT_DB if needed and apply the pending schema migrations
-(`run` does this on start too). Prints each migration applied and the schema version.
+(`run` does this on start too). Prints each migration applied and the schema version. With
+DATABASE_URL set, the PostgreSQL database there is migrated instead.
+
+With --from-sqlite PATH (and DATABASE_URL set): move to PostgreSQL. Brings both schemas up to
+date (the SQLite file in place, as `run` would), then copies everything the SQLite database
+keeps (jobs and their images, the quota ledger, server settings and usage, the audit log)
+into the PostgreSQL database in one transaction, prints the rows of each table on both sides,
+and commits only when every count agrees (exit 0). Refuses a PostgreSQL database that already
+holds rows: two histories are never merged. Stop the bot using PATH first.
 """
 
 IMAGINE_HELP = """\
@@ -118,17 +126,27 @@ def build_parser() -> Parser:
         help="with no DISCORD_TOKEN, explain how to get one and run the offline demo "
         "instead, exiting 0 (what ./scripts/run does)",
     )
-    for name, summary, text in (
-        ("check", "say what is configured and what is wrong", CHECK_HELP),
-        ("migrate", "create or update the database", MIGRATE_HELP),
-    ):
-        sub.add_parser(
-            name,
-            help=summary,
-            description=text,
-            parents=[common],
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
+    sub.add_parser(
+        "check",
+        help="say what is configured and what is wrong",
+        description=CHECK_HELP,
+        parents=[common],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    migrate = sub.add_parser(
+        "migrate",
+        help="create or update the database, or copy SQLite's into PostgreSQL",
+        description=MIGRATE_HELP,
+        parents=[common],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    migrate.add_argument(
+        "--from-sqlite",
+        type=Path,
+        metavar="PATH",
+        help="copy the SQLite database at PATH (and its PATH.blobs images) into the empty "
+        "PostgreSQL database at DATABASE_URL, verified by counts",
+    )
     add_imagine_arguments(
         sub.add_parser(
             "imagine",

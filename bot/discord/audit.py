@@ -116,6 +116,14 @@ class AuditLog:
         self.guilds = guilds
         self.scrub = scrub
 
+    async def posts(self, guild_id: str) -> bool:
+        """Whether the server has an audit-log channel (its entries are posted, with a
+        thumbnail); False when the store cannot say."""
+        try:
+            return (await self.guilds.policy(guild_id)).audit_channel is not None
+        except Exception:  # the entry itself is recorded (or its loss logged) later
+            return False
+
     async def record(self, event: AuditEvent, thumbnail: bytes | None = None) -> None:
         """Store ``event`` and post it to the server's audit-log channel (best effort: a
         failure is logged, never raised)."""
@@ -176,9 +184,11 @@ class AuditedNotifier:
         await self.inner.progress(job, progress)
 
     async def deliver(self, job: Job, images: list[ImageFile], attempt: int) -> Receipt:
-        """As the Discord notifier; keeps a thumbnail of the first image for the audit log."""
+        """As the Discord notifier; keeps a thumbnail of the first image for the audit log
+        (only for a server whose entries are posted: decoding and scaling an image costs tens
+        of milliseconds of the worker pool)."""
         receipt = await self.inner.deliver(job, images, attempt)
-        if job.origin.guild_id and images:
+        if job.origin.guild_id and images and await self.audit.posts(job.origin.guild_id):
             with contextlib.suppress(NotAnImageError):
                 self._thumbnails[job.id] = await thumbnail_async(images[0].data)
             while len(self._thumbnails) > MAX_THUMBNAILS:

@@ -74,20 +74,18 @@ class _ImageButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"bb
             request = _from(job, upscale=upscale)
             if await intake.screen(interaction, request) is None:  # before downloading
                 return
-            refs = await intake.references(
-                provider, model, [(f"image {self.index + 1}", attachment)]
-            )
+            attached = [(f"image {self.index + 1}", attachment)]
+            async with intake.references(provider, model, attached) as refs:
+                await intake.start(
+                    interaction,
+                    provider.name,
+                    request.model_copy(update={"references": refs}),
+                    kind="upscale" if upscale else "vary",
+                    parent_job_id=job.id,
+                    origin_message_id=interaction.message.id if interaction.message else None,
+                )
         except UserFacingError as exc:
             await intake.tell(interaction, f"❌ {exc}")
-            return
-        await intake.start(
-            interaction,
-            provider.name,
-            request.model_copy(update={"references": refs}),
-            kind="upscale" if upscale else "vary",
-            parent_job_id=job.id,
-            origin_message_id=interaction.message.id if interaction.message else None,
-        )
 
 
 def _from(job: Job, *, upscale: bool) -> Any:

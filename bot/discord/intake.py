@@ -7,9 +7,12 @@ problem is a short private message, and no credit is reserved before the request
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from datetime import timedelta
+from typing import TypeVar
 
 import aiohttp
 import discord
@@ -30,6 +33,7 @@ from bot.jobs.models import Job, JobSpec, Origin
 from bot.jobs.ports import StoreUnavailableError, UserLimitError
 from bot.jobs.quota import BudgetExceededError, QuotaExceededError
 from bot.media.references import ReferenceImageError, ReferenceLoader
+from bot.media.spool import Spool
 from bot.moderation.policy import GuildPolicy
 from providers.base import (
     GenerationRequest,
@@ -41,10 +45,23 @@ from providers.base import (
 from providers.catalog import Catalog
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
+#: interactions whose reference images may be in memory at once (the others wait on disk)
+REFERENCES_IN_MEMORY = 4
 TOKEN_LIFETIME = timedelta(minutes=15)
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".gif")
+
+
+async def _checked(label: str, step: Awaitable[_T]) -> _T:
+    """A step with attachment ``label``, its failure made a :class:`UserFacingError`."""
+    try:
+        return await step
+    except ReferenceImageError as exc:
+        if not exc.invalid:
+            raise UserFacingError(f"`{label}` could not be downloaded.") from exc
+        raise UserFacingError(sentence(str(exc))) from exc
 
 
 class UserFacingError(Exception):
@@ -93,6 +110,7 @@ class JobIntake:
         self.catalog = catalog
         self.loader = loader
         self.rules = rules
+        self._in_memory = asyncio.Semaphore(REFERENCES_IN_MEMORY)
 
     async def screen(
         self,
@@ -126,25 +144,30 @@ class JobIntake:
         except ProviderError as exc:
             raise UserFacingError(sentence(str(exc))) from exc
 
+    @contextlib.asynccontextmanager
     async def references(
         self,
         provider: Provider,
         model: ModelCapabilities,
         attachments: Sequence[tuple[str, discord.Attachment]],
-    ) -> tuple[ReferenceImage, ...]:
-        """Download and check each attachment now (CDN URLs expire), by content.
+    ) -> AsyncIterator[tuple[ReferenceImage, ...]]:
+        """Download and check each attachment now (CDN URLs expire), by content; admit the job
+        inside (``async with intake.references(...) as refs: ... await intake.start(...)``).
 
         The count is checked against the model first, so nothing is downloaded in vain.
         URL-only providers get the attachment's URL; upload-capable ones get the bytes,
         re-encoded to fit the provider's size limit where it has one. An attachment's
         description (its alt text) becomes the reference's caption.
+
+        Memory does not grow with attachments: the downloads go to disk, and only
+        :data:`REFERENCES_IN_MEMORY` interactions at a time read theirs and hold the bytes,
+        until the block ends (the job admitted, its images files beside the database).
         """
         if len(attachments) > model.max_references:
             raise UserFacingError(
                 f"{len(attachments)} images attached; {provider.name} {model.name} accepts at "
                 f"most {model.max_references}."
             )
-        refs = []
         # a provider that takes one uploaded file only on its own gets several by link
         upload_limit = provider.capabilities.max_references_with_upload
         by_url = upload_limit is not None and len(attachments) > upload_limit
@@ -154,21 +177,33 @@ class JobIntake:
                     f"`{label}` is {attachment.size / 1e6:.1f} MB; the limit is "
                     f"{MAX_ATTACHMENT_BYTES / 1e6:.0f} MB."
                 )
-            try:  # the media layer's download: its bytes are joined off the event loop
-                refs.append(
-                    await self.loader.download(
-                        provider.capabilities,
-                        f"`{label}`",
-                        attachment.url,
-                        caption=attachment.description,  # its alt text
-                        by_url=by_url,
-                    )
+        spools: list[Spool] = []
+        try:
+            for label, attachment in attachments:
+                spools.append(
+                    await _checked(label, self.loader.spool(f"`{label}`", attachment.url))
                 )
-            except ReferenceImageError as exc:
-                if not exc.invalid:
-                    raise UserFacingError(f"`{label}` could not be downloaded.") from exc
-                raise UserFacingError(sentence(str(exc))) from exc
-        return tuple(refs)
+            async with self._in_memory if attachments else contextlib.nullcontext():
+                refs = []
+                for (label, attachment), spool in zip(attachments, spools, strict=True):
+                    refs.append(
+                        await _checked(
+                            label,
+                            self.loader.from_spool(
+                                provider.capabilities,
+                                f"`{label}`",
+                                spool,
+                                url=attachment.url,
+                                caption=attachment.description,  # its alt text
+                                by_url=by_url,
+                            ),
+                        )
+                    )
+                    spool.close()
+                yield tuple(refs)
+        finally:
+            for spool in spools:
+                spool.close()
 
     async def start(
         self,

@@ -62,16 +62,14 @@ class EditModal(discord.ui.Modal, title="Edit image"):
         if await self.intake.screen(interaction, request) is None:  # before downloading
             return
         try:
-            refs = await self.intake.references(provider, model, [("image", self.image)])
+            async with self.intake.references(provider, model, [("image", self.image)]) as refs:
+                await self.intake.start(
+                    interaction,
+                    provider.name,
+                    request.model_copy(update={"references": refs}),
+                    kind="edit",
+                    parent_job_id=self.parent_job_id,
+                    origin_message_id=self.origin_message_id,
+                )
         except UserFacingError as exc:
             await self.intake.tell(interaction, f"❌ {exc}")
-            return
-        request = request.model_copy(update={"references": refs})
-        await self.intake.start(
-            interaction,
-            provider.name,
-            request,
-            kind="edit",
-            parent_job_id=self.parent_job_id,
-            origin_message_id=self.origin_message_id,
-        )

@@ -12,8 +12,9 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 
+from bot.jobs.models import Job
 from bot.jobs.ports import Store
-from providers.base import Provider
+from providers.base import Provider, TaskStatus
 
 
 class CallbackRefusedError(Exception):
@@ -36,9 +37,10 @@ async def check_callback(
     token: str,
     headers: Mapping[str, str],
     body: bytes,
-) -> None:
-    """Check one callback: it returns only when the callback is genuine (the engine then
-    makes the job due for a poll, see :mod:`bot.jobs.coalesce`).
+) -> tuple[Job, TaskStatus]:
+    """Check one callback: it returns (the job, and what the callback claims) only when the
+    callback is genuine (the engine then makes the job due for a poll, see
+    :mod:`bot.jobs.coalesce`).
 
     Raises :class:`CallbackRefusedError`, or the provider's
     :class:`~providers.base.CallbackSignatureError` / other
@@ -56,3 +58,4 @@ async def check_callback(
     status = provider.parse_callback(headers, body)
     if job.task_id is not None and status.task_id and status.task_id != job.task_id:
         raise CallbackRefusedError(CallbackRefusedError.TASK_MISMATCH)
+    return job, status

@@ -5,7 +5,9 @@ delivery id seen before for the job (the Standard Webhooks ``webhook-id`` header
 Magnific sends and signs) is dropped; any other callback within ``window`` seconds of the poll
 the last one scheduled is folded into one poll at the end of that window, so a callback is
 never ignored for longer than ``window``, and polls caused by callbacks are at least
-``window`` apart.
+``window`` apart. One exception, once per job: the first callback that says the task has
+finished is polled at once (a task that finishes soon after it started would otherwise wait
+out the window its "started" callback opened), so a job has at most one more poll than that.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ def delivery_id(headers: Mapping[str, str]) -> str | None:
 @dataclass
 class _Seen:
     polled_at: float
+    finished: bool = False
     ids: deque[str] = field(default_factory=lambda: deque(maxlen=IDS_PER_JOB))
 
 
@@ -46,13 +49,16 @@ class Coalescer:
         self.max_jobs = max_jobs
         self._jobs: OrderedDict[str, _Seen] = OrderedDict()
 
-    def when(self, job_id: str, delivery: str | None, now: float) -> float | None:
-        """Record a genuine callback for ``job_id``; see the class docstring."""
+    def when(
+        self, job_id: str, delivery: str | None, now: float, *, finished: bool = False
+    ) -> float | None:
+        """Record a genuine callback for ``job_id`` (``finished``: it says the task has
+        finished); see the module docstring."""
         seen = self._jobs.get(job_id)
         if seen is None:
             while len(self._jobs) >= self.max_jobs:
                 self._jobs.popitem(last=False)
-            seen = self._jobs[job_id] = _Seen(now)
+            seen = self._jobs[job_id] = _Seen(now, finished)
             if delivery is not None:
                 seen.ids.append(delivery)
             return now
@@ -61,6 +67,9 @@ class Coalescer:
             if delivery in seen.ids:
                 return None
             seen.ids.append(delivery)
+        if finished and not seen.finished:
+            seen.finished = True
+            return now
         if now >= seen.polled_at + self.window:
             seen.polled_at = now
             return now

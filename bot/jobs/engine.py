@@ -169,18 +169,37 @@ class JobEngine:
         self, job_id: str, token: str, headers: Mapping[str, str], body: bytes
     ) -> None:
         """A provider callback: check it (see :mod:`bot.jobs.callbacks`) and poll the job soon,
-        repeats coalesced (see :mod:`bot.jobs.coalesce`)."""
+        repeats coalesced (see :mod:`bot.jobs.coalesce`); a read due now starts at once, when
+        the provider's budget allows, rather than at the loop's next pass."""
         with self.guard.watching():
-            await check_callback(self.store, self.providers, job_id, token, headers, body)
-            poll_at = self._coalescer.when(job_id, delivery_id(headers), self.clock())
+            job, claim = await check_callback(
+                self.store, self.providers, job_id, token, headers, body
+            )
+            now = self.clock()
+            poll_at = self._coalescer.when(
+                job_id, delivery_id(headers), now, finished=claim.state.terminal
+            )
             if poll_at is None:
                 return
+            # a task said to be finished is read while its hint is stored; one still running
+            # after (a read racing the hint's write would be followed by a needless second)
+            polling = claim.state.terminal and poll_at <= now and self._poll_now(job)
             await self.store.jobs.hint(job_id, poll_at)
+        if polling or (poll_at <= now and self._poll_now(job)):
+            return  # read at once, not at the loop's next pass
         if len(self._hinted) >= MAX_HINTED:
             self._hinted.clear()
         self._hinted.add(job_id)
         self._wake.set()
         await self._nudge()
+
+    def _poll_now(self, job: Job) -> bool:
+        """Start the status read a callback asks for now, if it can start at once (see
+        :meth:`Tracking.poll_hinted`); False leaves it to the loop."""
+        stages = self._stages
+        if stages is None or self._stopping or not self.guard.healthy:
+            return False
+        return stages.tracking.poll_hinted(job)
 
     async def apply(self, job_id: str, status: TaskStatus) -> None:
         """Apply a provider status to a job (the engine must be running)."""

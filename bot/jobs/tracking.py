@@ -116,6 +116,20 @@ class Tracking:
         for item, at in later:
             await ctx.store.jobs.update(item.job_id, when=TRACKED, next_poll_at=at)
 
+    def poll_hinted(self, job: Job) -> bool:
+        """Start the status read a callback asked for, now, if it may start at once: the job
+        is tracked, no read of it is in flight (it may have asked before the task finished),
+        and the provider's budget allows. False when it is left to the loop (hint stored)."""
+        ctx = self.ctx
+        if job.status not in TRACKED or job.task_id is None or ctx.tasks.busy("poll", job.id):
+            return False
+        budget = self.budgets.get(job.provider)
+        limited = ctx.config.poll_interval is None and budget is not None
+        if limited and budget is not None and not budget.take(ctx.clock(), hinted=True):
+            return False
+        ctx.hinted.add(job.id)
+        return ctx.spawn("poll", job.id, self.poll(job))
+
     def _due(self, job: Job, now: float) -> Due:
         times = self._times(job.provider, job.model)
         likelihood = times.done_by(self._elapsed(job, now)) if times is not None else 0.0

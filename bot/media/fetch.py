@@ -26,6 +26,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from bot.media.sniff import ImageInfo, NotAnImageError, inspect_image
+from bot.media.spool import Spool
 from providers import cpu
 
 # httpx loads its async backend (anyio's, some 30 modules) on the first request, which would
@@ -162,7 +163,7 @@ class ImageFetcher:
 
     async def fetch(self, url: str) -> FetchedImage:
         """Download ``url`` and return verified image bytes, or raise :class:`FetchError`."""
-        chunks = await self._download(url)
+        chunks = await self._chunks(url)
         try:  # joining and decoding tens of MB: off the event loop
             data, info = await cpu.run(_verified, chunks)
         except NotAnImageError as exc:
@@ -172,19 +173,42 @@ class ImageFetcher:
     async def fetch_bytes(self, url: str) -> bytes:
         """Download ``url`` under the same guard and cap, without checking what it is (the
         caller does); :class:`FetchError` if it cannot be downloaded."""
-        return await cpu.run(b"".join, await self._download(url))
+        return await cpu.run(b"".join, await self._chunks(url))
 
-    async def _download(self, url: str) -> list[bytes]:
+    async def spool(self, url: str) -> Spool:
+        """Download ``url`` under the same guard and cap into a :class:`~bot.media.spool.Spool`
+        on disk (never whole in memory), without checking what it is; the caller closes it.
+        :class:`FetchError` if it cannot be downloaded."""
+        spool = Spool()
+        try:
+            await self._download(url, spool.write)
+            await spool.flush()
+        except BaseException:
+            spool.close()
+            raise
+        return spool
+
+    async def _chunks(self, url: str) -> list[bytes]:
         """The body's chunks (joined off the loop by the callers: a join of many MB, run on
-        the loop for each of many downloads finishing at once, would hold it), within
-        ``total_seconds`` however slowly the server sends them."""
+        the loop for each of many downloads finishing at once, would hold it)."""
+        chunks: list[bytes] = []
+
+        async def keep(chunk: bytes) -> None:
+            chunks.append(chunk)
+
+        await self._download(url, keep)
+        return chunks
+
+    async def _download(self, url: str, sink: Callable[[bytes], Awaitable[None]]) -> None:
+        """The body, chunk by chunk, to ``sink``, within ``total_seconds`` however slowly the
+        server sends it."""
         try:
             async with asyncio.timeout(self.total_seconds):
-                return await self._download_within(url)
+                await self._download_within(url, sink)
         except TimeoutError as exc:
             raise FetchError(f"image download took longer than {self.total_seconds:.0f} s") from exc
 
-    async def _download_within(self, url: str) -> list[bytes]:
+    async def _download_within(self, url: str, sink: Callable[[bytes], Awaitable[None]]) -> None:
         current = url
         for _ in range(MAX_REDIRECTS + 1):
             target = await _target(current, self._resolve)
@@ -210,16 +234,15 @@ class ImageFetcher:
                     declared = resp.headers.get("content-length")
                     if declared and declared.isdigit() and int(declared) > self.max_bytes:
                         raise FetchError(self._too_large(), permanent=True)
-                    chunks: list[bytes] = []
                     size = 0
                     async for chunk in resp.aiter_bytes():
                         size += len(chunk)
                         if size > self.max_bytes:
                             raise FetchError(self._too_large(), permanent=True)
-                        chunks.append(chunk)
+                        await sink(chunk)
             except httpx.HTTPError as exc:
                 raise FetchError(f"image download failed ({type(exc).__name__})") from exc
-            return chunks
+            return
         raise FetchError("too many redirects", permanent=True)
 
     def _too_large(self) -> str:

@@ -15,7 +15,14 @@ from urllib.parse import urlsplit
 
 from bot.media.fetch import FetchError, ImageFetcher
 from bot.media.fit import ImageTooLargeError, fit_image_async, still_png
-from bot.media.sniff import ImageFile, ImageInfo, NotAnImageError, inspect_image_async
+from bot.media.sniff import (
+    ImageFile,
+    ImageInfo,
+    NotAnImageError,
+    inspect_image,
+    inspect_image_async,
+)
+from bot.media.spool import Spool
 from providers import cpu
 from providers.base import Capabilities, ReferenceImage
 from providers.validation import format_name
@@ -23,6 +30,8 @@ from providers.validation import format_name
 _URL = re.compile(r"^https?://", re.IGNORECASE)
 #: a caption's most characters (Discord's limit for an attachment's description, its alt text)
 MAX_CAPTION = 1024
+#: reference downloads in flight at once (the others wait their turn)
+DOWNLOADS_AT_ONCE = 16
 
 
 class ReferenceImageError(Exception):
@@ -39,6 +48,8 @@ class ReferenceLoader:
 
     def __init__(self, fetcher: ImageFetcher) -> None:
         self.fetcher = fetcher
+        # each download in flight holds its network and write buffers (a few hundred KB)
+        self._downloads = asyncio.Semaphore(DOWNLOADS_AT_ONCE)
 
     async def from_bytes(
         self,
@@ -57,6 +68,19 @@ class ReferenceLoader:
             info = await inspect_image_async(data)
         except NotAnImageError as exc:
             raise ReferenceImageError(f"{label} is not a usable image: {exc}") from exc
+        return await self._reference(caps, label, data, info, url=url, by_url=by_url)
+
+    async def _reference(
+        self,
+        caps: Capabilities,
+        label: str,
+        data: bytes,
+        info: ImageInfo,
+        *,
+        url: str | None,
+        by_url: bool,
+    ) -> ReferenceImage:
+        """:meth:`from_bytes` for bytes already checked (``info``)."""
         still = info.mime_type in caps.reference_formats and not info.animated
         if not caps.accepts_reference_bytes:
             if url is None:
@@ -97,14 +121,49 @@ class ReferenceLoader:
         now), downloaded under the fetcher's guard and made a reference as in
         :meth:`from_bytes`, with ``caption`` (the attachment's description, its alt text).
         A failed download is not ``invalid`` (the user did nothing wrong).
+
+        The download waits on disk, not in memory (:meth:`spool`), and is read by the worker
+        that checks it (:meth:`from_spool`).
         """
+        spool = await self.spool(label, url)
         try:
-            data = await self.fetcher.fetch_bytes(url)
+            return await self.from_spool(
+                caps, label, spool, url=url, caption=caption, by_url=by_url
+            )
+        finally:
+            spool.close()
+
+    async def spool(self, label: str, url: str) -> Spool:
+        """Download ``url`` into a file on disk (:mod:`bot.media.spool`), unchecked, at most
+        :data:`DOWNLOADS_AT_ONCE` at a time; the caller closes it. A failed download is not
+        ``invalid``."""
+        try:
+            async with self._downloads:
+                return await self.fetcher.spool(url)
         except FetchError as exc:
             raise ReferenceImageError(
                 f"{label} could not be downloaded ({exc})", invalid=False
             ) from exc
-        return captioned(await self.from_bytes(caps, label, data, url=url, by_url=by_url), caption)
+
+    async def from_spool(
+        self,
+        caps: Capabilities,
+        label: str,
+        spool: Spool,
+        *,
+        url: str,
+        caption: str | None = None,
+        by_url: bool = False,
+    ) -> ReferenceImage:
+        """A spooled download made a reference as in :meth:`from_bytes`. Its bytes are read
+        by the worker that checks them, so many downloads waiting for the worker pool wait
+        as files, not in memory."""
+        try:
+            data, info = await cpu.run(_read_checked, spool)
+        except NotAnImageError as exc:
+            raise ReferenceImageError(f"{label} is not a usable image: {exc}") from exc
+        reference = await self._reference(caps, label, data, info, url=url, by_url=by_url)
+        return captioned(reference, caption)
 
     async def from_source(
         self, caps: Capabilities, source: str, *, caption: str | None = None
@@ -168,6 +227,12 @@ _URL_TYPES = {
     ".webp": "image/webp",
     ".gif": "image/gif",
 }
+
+
+def _read_checked(spool: Spool) -> tuple[bytes, ImageInfo]:
+    """A spooled download's bytes, checked to be a whole image (in a worker)."""
+    data = spool.read()
+    return data, inspect_image(data)
 
 
 def _type_from_url(url: str) -> str | None:

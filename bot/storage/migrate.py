@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 from importlib import resources
+from pathlib import Path
 
-from bot.storage.db import Database
+from bot.jobs.ports import StoreUnavailableError
+from bot.storage.db import Database, DatabaseOpenError
 
 log = logging.getLogger(__name__)
 
@@ -47,3 +50,19 @@ async def migrate(db: Database) -> list[str]:
         log.info("applied migration %s", name)
         applied.append(name)
     return applied
+
+
+async def migrate_file(path: Path) -> tuple[list[str], int]:
+    """Open the database file at ``path`` (creating it if needed), apply every pending
+    migration and close it; the names applied and the version it is at.
+
+    :class:`~bot.storage.db.DatabaseOpenError` when the file cannot be used."""
+    db = await Database.open(path)
+    try:
+        applied = await migrate(db)
+        version = await schema_version(db)
+    except (sqlite3.Error, OSError, StoreUnavailableError) as exc:  # read-only, a full disk…
+        raise DatabaseOpenError.of(path, exc) from exc
+    finally:
+        await db.close()
+    return applied, version

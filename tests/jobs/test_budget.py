@@ -14,6 +14,18 @@ def test_the_bucket_allows_rate_per_second() -> None:
     assert 100 <= taken <= 110  # the burst of 10, then 10 a second
 
 
+def test_hinted_reads_may_spend_a_reserve_that_others_never_touch() -> None:
+    budget = StatusBudget(5.0, reserve=10.0)  # burst 5, and 50 reads kept for hinted ones
+    assert sum(budget.take(0.0) for _ in range(100)) == 5
+    assert sum(budget.take(0.0, hinted=True) for _ in range(100)) == 50
+    # refilled, the reserve comes first: the next unhinted read waits until it is whole
+    assert not budget.take(9.9)
+    assert budget.take(10.3)
+    # over a long time hinted reads still average the rate
+    taken = sum(budget.take(20.0 + i * 0.01, hinted=True) for i in range(6000))  # 60 s
+    assert taken <= 5.0 * 60 + 5 + 50 + 1
+
+
 def test_hinted_then_starved_then_most_likely_first() -> None:
     due = [
         Due("unlikely", "p", likelihood=0.1, overdue=1.0),

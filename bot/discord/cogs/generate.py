@@ -107,14 +107,16 @@ class Generate(commands.Cog):
         if await self.intake.screen(interaction, request, policy) is None:
             return
         try:
-            refs = await self.intake.references(provider, chosen, attachments)
+            async with self.intake.references(provider, chosen, attachments) as refs:
+                request = request.model_copy(update={"references": refs})
+                await self.intake.start(
+                    interaction,
+                    provider.name,
+                    request,
+                    kind="edit" if mode is Mode.EDIT else "imagine",
+                )
         except UserFacingError as exc:
             await self.intake.tell(interaction, f"❌ {exc}")
-            return
-        request = request.model_copy(update={"references": refs})
-        await self.intake.start(
-            interaction, provider.name, request, kind="edit" if mode is Mode.EDIT else "imagine"
-        )
 
     @app_commands.command(name="imagine", description="Generate images from a prompt")
     @app_commands.describe(
