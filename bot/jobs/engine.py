@@ -184,7 +184,9 @@ class JobEngine:
             # a task said to be finished is read while its hint is stored; one still running
             # after (a read racing the hint's write would be followed by a needless second)
             polling = claim.state.terminal and poll_at <= now and self._poll_now(job)
-            await self.store.jobs.hint(job_id, poll_at)
+            # with a shared store, a read started here holds the job as a claim would
+            held = polling and self.store.leases.shared
+            await self.store.jobs.hint(job_id, now + self.config.lease_seconds if held else poll_at)
         if polling or (poll_at <= now and self._poll_now(job)):
             return  # read at once, not at the loop's next pass
         if len(self._hinted) >= MAX_HINTED:
