@@ -28,12 +28,21 @@ class StatusBudget:
     def __init__(
         self, rate: float, *, burst: float | None = None, reserve: float | None = None
     ) -> None:
-        self.rate = max(0.01, float(rate))
-        self.burst = max(1.0, float(burst) if burst is not None else self.rate)
-        seconds = HINT_RESERVE_SECONDS if reserve is None else max(0.0, reserve)
-        self.reserve = seconds * self.rate
+        self._whole = (max(0.01, float(rate)), burst)
+        self._seconds = HINT_RESERVE_SECONDS if reserve is None else max(0.0, reserve)
+        self.share(1)
         self._tokens = self.burst + self.reserve
         self._at: float | None = None
+
+    def share(self, processes: int) -> None:
+        """Spend only this process's part of the budget, ``processes`` sharing it (each
+        process reads its provider at the budget's rate divided among the live ones)."""
+        rate, burst = self._whole
+        self.rate = max(0.01, rate / max(1, processes))
+        self.burst = max(1.0, (float(burst) if burst is not None else rate) / max(1, processes))
+        self.reserve = self._seconds * self.rate
+        if hasattr(self, "_tokens"):
+            self._tokens = min(self._tokens, self.burst + self.reserve)
 
     def _refill(self, now: float) -> None:
         if self._at is not None and now > self._at:

@@ -280,7 +280,7 @@ class JobEngine:
         )
         delivery = Delivery(ctx)
         tracking = Tracking(ctx, delivery)
-        heartbeat = Heartbeat(ctx)
+        heartbeat = Heartbeat(ctx, tracking.budgets)
         await heartbeat.start()  # alive before looking for the dead
         unlisten = await self.store.leases.listen(self._wake.set)  # work made due elsewhere
         self._stages = _Stages(

@@ -28,7 +28,9 @@ import logging
 import os
 import secrets
 import socket
+from collections.abc import Mapping
 
+from bot.jobs.budget import StatusBudget
 from bot.jobs.context import EngineContext
 from bot.jobs.ports import StoreUnavailableError
 from bot.jobs.recovery import recover
@@ -46,8 +48,11 @@ class Heartbeat:
     """The worker's heartbeat: alive, deliveries in progress renewed, dead workers' submits
     failed (with a shared store)."""
 
-    def __init__(self, ctx: EngineContext) -> None:
+    def __init__(self, ctx: EngineContext, budgets: Mapping[str, StatusBudget]) -> None:
+        """``budgets``: the providers' status-read budgets, shared out among the live
+        processes at every heartbeat."""
         self.ctx = ctx
+        self.budgets = budgets
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -59,7 +64,12 @@ class Heartbeat:
         """One heartbeat."""
         ctx = self.ctx
         leases = ctx.store.leases
-        await leases.beat(ctx.worker, ctx.clock())
+        now = ctx.clock()
+        await leases.beat(ctx.worker, now)
+        if leases.shared:  # the providers' read budgets are shared by every live process
+            processes = await leases.live(now - ctx.config.lease_seconds)
+            for budget in self.budgets.values():
+                budget.share(processes)
         await leases.renew(ctx.worker, ctx.tasks.running("deliver"), ctx.lease_until())
         if await recover(ctx, starting=False):
             ctx.wake()  # their places at the provider are free

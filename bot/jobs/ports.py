@@ -183,6 +183,10 @@ class LeaseStore(Protocol):
     async def release(self, worker: str) -> None:
         """The worker stops: forget it, so others take over its submits at once."""
 
+    async def live(self, live_since: float) -> int:
+        """How many workers were seen at or after ``live_since`` (the processes sharing the
+        providers' status-read budgets)."""
+
     async def claim_submit(
         self, job_id: str, *, worker: str, now: float, concurrency: int
     ) -> Job | None:

@@ -69,6 +69,13 @@ class SqlLeases:
             )
             await tx.execute("DELETE FROM workers WHERE seen_at < ?", (now - FORGET_AFTER,))
 
+    async def live(self, live_since: float) -> int:
+        """Workers seen at or after ``live_since``."""
+        row = await self.db.fetchone(
+            "SELECT COUNT(*) FROM workers WHERE seen_at >= ?", (live_since,)
+        )
+        return int(row[0]) if row else 0
+
     async def release(self, worker: str) -> None:
         """Forget the worker (the others then take over its submits at once)."""
         async with self.db.transaction() as tx:

@@ -14,6 +14,16 @@ def test_the_bucket_allows_rate_per_second() -> None:
     assert 100 <= taken <= 110  # the burst of 10, then 10 a second
 
 
+def test_processes_sharing_a_budget_each_spend_their_part() -> None:
+    budget = StatusBudget(10.0)
+    budget.share(4)  # four live processes read this provider
+    taken = sum(budget.take(100.0 + i * 0.01) for i in range(1000))  # 10 s
+    assert 25 <= taken <= 30  # 2.5 a second each, a burst of 2.5
+    budget.share(1)  # the others gone: the whole budget again
+    taken = sum(budget.take(200.0 + i * 0.01) for i in range(1000))
+    assert 100 <= taken <= 112
+
+
 def test_hinted_reads_may_spend_a_reserve_that_others_never_touch() -> None:
     budget = StatusBudget(5.0, reserve=10.0)  # burst 5, and 50 reads kept for hinted ones
     assert sum(budget.take(0.0) for _ in range(100)) == 5

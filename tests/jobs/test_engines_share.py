@@ -194,3 +194,22 @@ async def test_a_job_admitted_by_one_process_wakes_another_at_once(tmp_path):
             a.stopped = True  # never started
             await a.close()
             await b.close()
+
+
+async def test_live_processes_share_a_provider_read_budget(tmp_path):
+    async with shared_schema() as (url, fake):
+        config = dataclasses.replace(CONFIG, poll_interval=None, status_budget=8.0)
+        a = await open_process(url, fake, tmp_path / "out", config)
+        b = await open_process(url, fake, tmp_path / "out", config)
+        try:
+            await a.engine.start(a.notifier)
+            await b.engine.start(b.notifier)
+            beat_a = a.engine._running().heartbeat
+            await beat_a.beat()  # both are live now: each reads at half the budget
+            assert beat_a.budgets["magnific"].rate == 4.0
+            await b.close()  # a graceful stop forgets b at once
+            await beat_a.beat()
+            assert beat_a.budgets["magnific"].rate == 8.0
+        finally:
+            await a.close()
+            await b.close()

@@ -134,3 +134,12 @@ async def test_beats_keep_a_worker_live(store):
     assert len(await store.leases.stranded(NOW - LEASE)) == 1
     await store.leases.beat("w", NOW)
     assert await store.leases.stranded(NOW - LEASE) == []
+
+
+async def test_live_counts_the_workers_seen_within_the_lease(store):
+    await store.leases.beat("a", NOW)
+    await store.leases.beat("b", NOW - 1)
+    await store.leases.beat("gone", NOW - 2 * LEASE)
+    assert await store.leases.live(NOW - LEASE) == 2
+    await store.leases.release("b")
+    assert await store.leases.live(NOW - LEASE) == 1
