@@ -94,6 +94,7 @@ class _Part:
     database_url: str | None
     sqlite_path: str
     out: str
+    profile: bool = False
 
 
 @dataclass(frozen=True)
@@ -129,8 +130,16 @@ class _Notifier(CountingNotifier):
 
 def _child(part: _Part, pipe: Connection, signals: _Signals) -> None:
     """One bot process: start an engine, accept its share of the jobs on ``go``, deliver
-    until ``stop``, then report."""
-    asyncio.run(_serve(part, pipe, signals))
+    until ``stop``, then report (``part.profile``: printing where its event loop's time went)."""
+    if not part.profile:
+        asyncio.run(_serve(part, pipe, signals))
+        return
+    from pyinstrument import Profiler  # a dev tool: only for --profile
+
+    profiler = Profiler(interval=0.0005, async_mode="disabled")
+    with profiler:
+        asyncio.run(_serve(part, pipe, signals))
+    print(profiler.output_text(unicode=True, color=False), flush=True)
 
 
 async def _serve(part: _Part, pipe: Connection, signals: _Signals) -> None:
@@ -172,20 +181,28 @@ async def _serve(part: _Part, pipe: Connection, signals: _Signals) -> None:
         await store.close()
 
 
-async def run(count: int, jobs: int, concurrency: int, postgres: bool) -> Row:
+async def run(
+    count: int, jobs: int, concurrency: int, *, postgres: bool, profile: bool = False
+) -> Row:
     """One configuration: ``count`` processes on a fresh PostgreSQL schema (dropped after),
-    or one on a new SQLite file."""
+    or one on a new SQLite file (``profile``: the first process prints its profile)."""
     with tempfile.TemporaryDirectory() as tmp:
         if not postgres:
             await (await open_store(None, Path(tmp) / "bananabot.db")).close()  # migrated
-            return await _measure("SQLite", count, jobs, concurrency, None, tmp)
+            return await _measure("SQLite", count, jobs, concurrency, None, tmp, profile)
         async with pg_schema() as url:
             await (await open_store(url, Path(tmp))).close()  # migrated once, before them
-            return await _measure("PostgreSQL", count, jobs, concurrency, url, tmp)
+            return await _measure("PostgreSQL", count, jobs, concurrency, url, tmp, profile)
 
 
 async def _measure(
-    name: str, count: int, jobs: int, concurrency: int, database_url: str | None, tmp: str
+    name: str,
+    count: int,
+    jobs: int,
+    concurrency: int,
+    database_url: str | None,
+    tmp: str,
+    profile: bool,
 ) -> Row:
     tag = f"bb_bench_{secrets.token_hex(4)}"
     if database_url is not None:  # its connections are found by this name
@@ -196,7 +213,9 @@ async def _measure(
     pipes, children = [], []
     for index in range(count):
         mine, theirs = context.Pipe()
-        part = _Part(index, count, jobs, concurrency, database_url, sqlite_path, tmp)
+        part = _Part(
+            index, count, jobs, concurrency, database_url, sqlite_path, tmp, profile and not index
+        )
         child = context.Process(target=_child, args=(part, theirs, signals), name=f"bot-{index}")
         child.start()
         pipes.append(mine)
@@ -295,11 +314,19 @@ def machine() -> str:
 
 
 async def main(
-    jobs: int = 600, counts: tuple[int, ...] = (1, 2, 4), concurrency: int = CONCURRENCY
+    jobs: int = 600,
+    counts: tuple[int, ...] = (1, 2, 4),
+    concurrency: int = CONCURRENCY,
+    *,
+    profile: bool = False,
 ) -> list[Row]:
-    rows = [await run(1, jobs, concurrency, postgres=False)]
-    for count in counts:
-        rows.append(await run(count, jobs, concurrency, postgres=True))
+    """Every row; ``profile``: only one process on PostgreSQL, printing its profile first."""
+    if profile:
+        rows = [await run(1, jobs, concurrency, postgres=True, profile=True)]
+    else:
+        rows = [await run(1, jobs, concurrency, postgres=False)]
+        for count in counts:
+            rows.append(await run(count, jobs, concurrency, postgres=True))
     print(
         f"{jobs} jobs a row, local provider at 1K, concurrency {concurrency} in all; "
         f"machine: {machine()}"
@@ -326,10 +353,12 @@ if __name__ == "__main__":
     parser.add_argument("jobs", nargs="?", type=int, default=600)
     parser.add_argument("--counts", default="1,2,4", help="PostgreSQL process counts")
     parser.add_argument("--concurrency", type=int, default=CONCURRENCY)
+    parser.add_argument(
+        "--profile", action="store_true", help="one process on PostgreSQL, its loop profiled"
+    )
     args = parser.parse_args()
+    counts = tuple(int(n) for n in args.counts.split(","))
     try:
-        asyncio.run(
-            main(args.jobs, tuple(int(n) for n in args.counts.split(",")), args.concurrency)
-        )
+        asyncio.run(main(args.jobs, counts, args.concurrency, profile=args.profile))
     except pytest.skip.Exception as exc:
         sys.exit(f"processes: {exc}")
