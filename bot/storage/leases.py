@@ -9,8 +9,10 @@ without any lock, so a pass with nothing due takes none."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from bot.jobs.models import Job
@@ -85,30 +87,38 @@ class SqlLeases:
     async def claim_submit(
         self, job_id: str, *, worker: str, now: float, concurrency: int
     ) -> Job | None:
-        """Queued → submitting within the provider's concurrency, under the write lock."""
-        async with self.db.transaction() as tx:
-            current = await tx.fetchone(
-                "SELECT provider FROM jobs WHERE id = ? AND status = 'queued'", (job_id,)
-            )
-            if current is None:
-                return None
-            await tx.lock(f"bananabot:provider:{current['provider']}")  # counted alone
-            busy = await tx.fetchone(
-                f"SELECT COUNT(*) FROM jobs WHERE provider = ? AND status IN "
-                f"({in_list(AT_PROVIDER)})",
-                (current["provider"],),
-            )
-            if busy is not None and int(busy[0]) >= concurrency:
-                return None
+        """Queued → submitting within the provider's concurrency: counted and marked in one
+        statement, under the provider's lock (the job's provider never changes, so it is read
+        before)."""
+        current = await self.db.fetchone(
+            "SELECT provider FROM jobs WHERE id = ? AND status = 'queued'", (job_id,)
+        )
+        if current is None:
+            return None
+        provider = str(current["provider"])
+        async with self.turn(provider), self.db.transaction() as tx:
+            await tx.lock(f"bananabot:provider:{provider}")  # counted alone
             row = await tx.fetchone(
                 "UPDATE jobs SET status = 'submitting', updated_at = :now, submitted_at = :now, "
-                "claimed_by = :worker WHERE id = :id AND status = 'queued' RETURNING *",
-                {"now": now, "worker": worker, "id": job_id},
+                "claimed_by = :worker WHERE id = :id AND status = 'queued' AND (SELECT COUNT(*) "
+                f"FROM jobs WHERE provider = :provider AND status IN ({in_list(AT_PROVIDER)})) "
+                "< :concurrency RETURNING *",
+                {
+                    "now": now,
+                    "worker": worker,
+                    "id": job_id,
+                    "provider": provider,
+                    "concurrency": concurrency,
+                },
             )
             if row is None:
                 return None
             await record_event(tx, job_id, JobStatus.QUEUED.value, JobStatus.SUBMITTING, None, now)
         return dataclasses.replace(job_from_row(row), previous_status=JobStatus.QUEUED)
+
+    def turn(self, provider: str) -> AbstractAsyncContextManager[object]:
+        """Held around a claim of ``provider``'s job (nothing here: the write lock is)."""
+        return contextlib.nullcontext()
 
     async def claim_polls(self, worker: str, now: float, until: float, limit: int) -> list[Job]:
         """Due polls, claimed until ``until``; as they were before the claim."""

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import asyncpg
@@ -36,11 +37,18 @@ class PgLeases(SqlLeases):
         super().__init__(db)
         self.pg = db
         self._channel: str | None = None
+        self._turns: dict[str, asyncio.Lock] = {}
 
     @property
     def shared(self) -> bool:
         """Yes: any number of processes may use one PostgreSQL database."""
         return True
+
+    def turn(self, provider: str) -> AbstractAsyncContextManager[object]:
+        """This process's claims of ``provider``'s jobs one at a time: they take turns under
+        its advisory lock anyway, and one waiting here holds no pooled connection (32 waiting
+        there held the pool's 10, and every other transaction waited for one)."""
+        return self._turns.setdefault(provider, asyncio.Lock())
 
     async def channel(self) -> str:
         """The notification channel of this schema."""
