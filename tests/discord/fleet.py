@@ -22,7 +22,10 @@ from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
+import aiohttp
 import asyncpg
+import pytest
+from aiohttp import web
 
 from tests.discord.test_fake_discord_shards import guild_on
 from tests.fakes.discord import FakeChannel, FakeDiscord, FakeMember, FakeUser
@@ -31,10 +34,16 @@ from tests.fakes.magnific import FakeMagnific
 from tests.pg import pg_schema
 
 ROOT = Path(__file__).resolve().parents[2]
-WEBHOOK_SECRET = "whsec-fleet-test"  # noqa: S105 - the fake provider's signing key
+WEBHOOK_SECRET = "whsec-fleet-test"
 #: every wait on a process is bounded by this (seconds)
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
+
+
+def report(capsys: pytest.CaptureFixture[str], *lines: str) -> None:
+    """Show ``lines`` in the test run's output, captured or not (the figures of a test)."""
+    with capsys.disabled():
+        sys.stdout.write("\n" + "\n".join(lines) + "\n")
 
 
 def free_port() -> int:
@@ -42,6 +51,56 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class CallbackProxy:
+    """One callback address in front of every process's receiver, as the README's reverse
+    proxy is: each callback goes to the next receiver in turn, and to the one after when a
+    receiver does not answer (its process dead), as Caddy's ``lb_try_duration`` does."""
+
+    def __init__(self, ports: Sequence[int]) -> None:
+        self.ports = list(ports)
+        self.turn = 0
+        self.app = web.Application()
+        self.app.router.add_post("/{tail:.*}", self._forward)
+        self.runner: web.AppRunner | None = None
+        self.session: aiohttp.ClientSession | None = None
+        self.url = ""
+
+    async def __aenter__(self) -> CallbackProxy:
+        self.session = aiohttp.ClientSession()
+        self.runner = web.AppRunner(self.app, access_log=None)
+        await self.runner.setup()
+        port = free_port()
+        await web.TCPSite(self.runner, "127.0.0.1", port).start()
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+        if self.session is not None:
+            await self.session.close()
+
+    async def _forward(self, request: web.Request) -> web.Response:
+        assert self.session is not None
+        body = await request.read()
+        keep = ("content-type", "webhook-id", "webhook-timestamp", "webhook-signature")
+        headers = {k: v for k, v in request.headers.items() if k.lower() in keep}
+        for _ in range(len(self.ports) * 3):  # three rounds at most, then 502
+            port = self.ports[self.turn % len(self.ports)]
+            self.turn += 1
+            try:
+                async with self.session.post(
+                    f"http://127.0.0.1:{port}{request.path_qs}",
+                    data=body,
+                    headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=10),
+                ) as upstream:
+                    return web.Response(status=upstream.status, body=await upstream.read())
+            except (aiohttp.ClientConnectionError, TimeoutError):
+                await asyncio.sleep(0.05)
+        return web.Response(status=502)
 
 
 @dataclasses.dataclass
@@ -128,9 +187,11 @@ class Fleet:
         before = self.fake.sessions.get(process.index)
         await process.start()
         await self.fake.wait_for(
-            lambda: (s := self.fake.sessions.get(process.index)) is not None
-            and s is not before
-            and s.connected,
+            lambda: (
+                (s := self.fake.sessions.get(process.index)) is not None
+                and s is not before
+                and s.connected
+            ),
             timeout=START_TIMEOUT,
             what=f"process {process.index} identified",
         )
@@ -157,27 +218,35 @@ def member_everywhere(fake: FakeDiscord, user: FakeUser, channels: Sequence[Fake
     for channel in channels:
         assert channel.guild_id is not None
         guild = fake.guilds[channel.guild_id]
-        guild.members[user.id] = FakeMember(user, guild.id, roles=[], joined_at=fake.state.now_iso())
+        guild.members[user.id] = FakeMember(
+            user, guild.id, roles=[], joined_at=fake.state.now_iso()
+        )
 
 
 @contextlib.asynccontextmanager
 async def fleet(
-    tmp_path: Path, count: int, *, guilds_per_shard: int = 2, **settings: str
+    tmp_path: Path,
+    count: int,
+    *,
+    guilds_per_shard: int = 2,
+    proxy: bool = False,
+    **settings: str,
 ) -> AsyncIterator[Fleet]:
     """``count`` bot processes (not started) on a fresh schema; ``settings``: more environment
-    for every process. Every process is killed on the way out, whatever happened."""
+    for every process. Callbacks go to the next process's receiver, or with ``proxy`` to a
+    :class:`CallbackProxy` in front of all. Every process is killed on the way out, whatever
+    happened."""
+    ports = [free_port() for _ in range(count)]
     async with (
         pg_schema() as url,
         FakeDiscord(shard_count=count, rate_limits=RateLimitConfig.off()) as fake,
         FakeMagnific(webhook_secret=WEBHOOK_SECRET) as magnific,
+        CallbackProxy(ports) as callbacks,
     ):
         channels = []
         for shard in range(count):
             guilds = [guild_on(fake, shard, count) for _ in range(guilds_per_shard)]
-            channels.append(
-                [next(c for c in g.channels.values() if c.type == 0) for g in guilds]
-            )
-        ports = [free_port() for _ in range(count)]
+            channels.append([next(c for c in g.channels.values() if c.type == 0) for g in guilds])
         processes = []
         for index in range(count):
             env = {
@@ -193,7 +262,9 @@ async def fleet(
                 "DEFAULT_PROVIDER": "magnific:nano-banana-pro",
                 "CALLBACK_HOST": "127.0.0.1",
                 "CALLBACK_PORT": str(ports[index]),
-                "CALLBACK_PUBLIC_URL": f"http://127.0.0.1:{ports[(index + 1) % count]}",
+                "CALLBACK_PUBLIC_URL": callbacks.url
+                if proxy
+                else f"http://127.0.0.1:{ports[(index + 1) % count]}",
                 "METRICS_PORT": "0",
                 "FETCH_ALLOW_PRIVATE": "1",
                 "QUOTA_DAILY_CREDITS": "1000",
@@ -306,5 +377,22 @@ async def wait_all_final(crew: Fleet, expected: int, timeout: float) -> list[asy
         if sum(counts.values()) >= expected and not open_:
             return rows
         if time.monotonic() > deadline:
-            raise TimeoutError(f"jobs not finished after {timeout} s: {counts}")
+            stuck = await crew.query(
+                "SELECT id, status, claimed_by, task_id, poll_count, callback_hinted, "
+                "next_poll_at - extract(epoch from now()) AS due_in, "
+                "extract(epoch from now()) - updated_at AS idle_for FROM jobs "
+                "WHERE status NOT IN ('delivered', 'failed', 'timed_out') LIMIT 5"
+            )
+            workers = await crew.query(
+                "SELECT id, extract(epoch from now()) - seen_at AS unseen FROM workers"
+            )
+            tasks = {
+                r["task_id"]: getattr(crew.magnific.tasks.get(r["task_id"]), "status", None)
+                for r in stuck
+            }
+            raise TimeoutError(
+                f"jobs not finished after {timeout} s: {counts}; unfinished: "
+                f"{[dict(r) for r in stuck]}; provider: {tasks}; workers: "
+                f"{[dict(r) for r in workers]}"
+            )
         await asyncio.sleep(0.25)

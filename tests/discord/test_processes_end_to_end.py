@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.discord.fleet import add_users, fleet, outcome, start_all, wait_all_final
+from tests.discord.fleet import add_users, fleet, outcome, report, start_all, wait_all_final
 
 JOBS = 200
 USERS = 50
@@ -19,8 +19,11 @@ USERS = 50
 RATE = 25.0
 
 
+@pytest.mark.timeout(120)
 @pytest.mark.parametrize("count", [2, 4])
-async def test_jobs_across_processes_are_delivered_once_with_an_exact_ledger(tmp_path, count):
+async def test_jobs_across_processes_are_delivered_once_with_an_exact_ledger(
+    tmp_path, capsys, count
+):
     async with fleet(tmp_path, count, LEASE_SECONDS="10") as crew:
         crew.magnific.step_seconds = 0.4
         crew.magnific.steps_to_finish = 1  # one change: one callback per task
@@ -46,7 +49,7 @@ async def test_jobs_across_processes_are_delivered_once_with_an_exact_ledger(tmp
 
         result = await outcome(crew)
         statuses = [j["status"] for j in result.jobs]
-        print(f"\n{count} processes: {JOBS} jobs delivered in {elapsed:.1f} s")
+        report(capsys, f"{count} processes: {JOBS} jobs delivered in {elapsed:.1f} s")
         assert len(result.jobs) == JOBS
         assert statuses.count("delivered") == JOBS, [
             (j["status"], j["failure_kind"]) for j in result.jobs if j["status"] != "delivered"
