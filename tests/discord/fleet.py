@@ -318,7 +318,7 @@ class Outcome:
 async def outcome(crew: Fleet) -> Outcome:
     """Read every job, the ledger, the result messages and the provider's creates."""
     jobs = await crew.query(
-        "SELECT id, status, user_id, cost, posted_message_id, request_json, failure_kind "
+        "SELECT id, status, user_id, cost, posted_message_id, interaction_id, failure_kind "
         "FROM jobs ORDER BY created_at"
     )
     posted = {j["posted_message_id"]: j["id"] for j in jobs if j["posted_message_id"]}
