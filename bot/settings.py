@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     #: hours a delivered job's reference images are kept for re-rolls (0: not kept)
     reference_retention_hours: float = Field(default=24.0, ge=0)
     fetch_allow_private: bool = False
+    #: seconds a worker stays alive unheard, and a claim on a job lasts (processes sharing a
+    #: PostgreSQL database must agree on it; see bot.jobs.leases)
+    lease_seconds: float = Field(default=30.0, gt=0)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -168,4 +171,5 @@ class Settings(BaseSettings):
             poll_interval=self.poll_interval_seconds,
             costs=dict(self.quota_costs),
             reference_retention=self.reference_retention_hours * 3600.0,
+            lease_seconds=self.lease_seconds,
         )

@@ -18,7 +18,9 @@ def test_engine_limits_from_env(monkeypatch):
     monkeypatch.setenv("USER_MAX_JOBS", "4")
     monkeypatch.setenv("QUOTA_COSTS", '{"1K": 1, "2K": 3, "4K": 6}')
     monkeypatch.setenv("CALLBACK_PUBLIC_URL", "https://bot.example.com")
+    monkeypatch.setenv("LEASE_SECONDS", "2.5")
     config = Settings(_env_file=None).engine_config()
+    assert config.lease_seconds == 2.5
     assert config.provider_concurrency == {"magnific": 5, "gemini": 2}
     assert config.per_user_active_limit == 4
     assert config.costs["4K"] == 6
