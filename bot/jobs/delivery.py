@@ -55,7 +55,16 @@ class Delivery:
             if gathered is None:
                 return
             job, members = gathered
-        attempt = await ctx.store.jobs.count_delivery_attempt(job.id)
+        # a first attempt (nothing can have been posted before) shows "Uploading…" and
+        # downloads its images while its count is written; the post waits for all of them
+        preparing = (
+            asyncio.ensure_future(self._prepare(job)) if job.delivery_attempts == 0 else None
+        )
+        try:
+            attempt = await ctx.store.jobs.count_delivery_attempt(job.id)
+        except BaseException:
+            _drop(preparing)
+            raise
         if attempt > 1:
             try:
                 earlier = await ctx.notifier.earlier_delivery(job)
@@ -64,15 +73,13 @@ class Delivery:
                 earlier = None
             if earlier is not None:
                 log.info("job %s: already delivered before a restart (%s)", job_id, earlier.via)
+                _drop(preparing)
                 ctx.meters.delivery("earlier")
                 await self._record(job, earlier, members)
                 return
         try:
             async with asyncio.timeout(ctx.remaining(job)):  # the deadline covers delivery too
-                await ctx.report(
-                    job, Progress(Stage.UPLOADING, elapsed=ctx.clock() - job.created_at)
-                )
-                images = [await self._image(result) for result in job.results]
+                images = await (preparing if preparing is not None else self._prepare(job))
                 receipt = await ctx.notifier.deliver(job, images, attempt)
         except TimeoutError:
             ctx.meters.delivery("failed")
@@ -172,6 +179,20 @@ class Delivery:
             next_delivery_at=ctx.clock() + min(MAX_RETRY_DELAY, 2.0 * 2**attempt),
         )
 
+    async def _prepare(self, job: Job) -> list[ImageFile]:
+        """Show "Uploading…" and download (and check) the results, all at once."""
+        ctx = self.ctx
+        progress = Progress(Stage.UPLOADING, elapsed=ctx.clock() - job.created_at)
+        _, *found = await asyncio.gather(
+            ctx.report(job, progress),
+            *(self._image(result) for result in job.results),
+            return_exceptions=True,
+        )
+        for image in found:
+            if isinstance(image, BaseException):
+                raise image
+        return [image for image in found if isinstance(image, ImageFile)]
+
     async def _image(self, result: ResultImage) -> ImageFile:
         if result.data is not None:
             try:
@@ -190,3 +211,10 @@ class Delivery:
                 f"downloading the result failed: {exc}", permanent=exc.permanent
             ) from exc
         return ImageFile.of(fetched.data, fetched.info)
+
+
+def _drop(task: asyncio.Future[list[ImageFile]] | None) -> None:
+    """Cancel work no longer wanted (an error it already ended with is not logged)."""
+    if task is not None:
+        task.cancel()
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
