@@ -61,6 +61,7 @@ class JobFields(TypedDict, total=False):
     delivered_at: float
     poll_count: int
     callback_hinted: bool
+    delivery_attempts: int  # set with the success: the first attempt starts at once
     sources_json: str | None  # the grounding sources (see bot.jobs.models.encode_sources)
     claimed_by: str | None  # the worker that last claimed the job (see LeaseStore)
 
