@@ -62,7 +62,7 @@ class Delivery:
         ctx = self.ctx
         early = self._expected.pop(job_id, None)
         try:
-            job = await ctx.store.jobs.get(job_id)
+            job = await ctx.store.jobs.get(job_id, reference_bytes=False)  # only counted
         except BaseException:
             _drop(early)
             raise

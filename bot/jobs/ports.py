@@ -99,8 +99,11 @@ class JobStore(Protocol):
         """Every member of a group, in order (with their images unless ``images`` is
         False)."""
 
-    async def get(self, job_id: str, *, images: bool = True) -> Job | None:
-        """The job (with its reference and result images unless ``images`` is False)."""
+    async def get(
+        self, job_id: str, *, images: bool = True, reference_bytes: bool = True
+    ) -> Job | None:
+        """The job (with its reference and result images unless ``images`` is False;
+        ``reference_bytes`` False: its references without their bytes)."""
 
     async def transition(
         self,
