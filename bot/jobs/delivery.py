@@ -238,7 +238,7 @@ class Delivery:
         if result.url is None:
             raise DeliveryError("the provider returned an empty result", permanent=True)
         try:
-            fetched = await self.ctx.fetcher.fetch(result.url)
+            fetched = await self.ctx.fetcher.fetch(result.url, decode=False)  # as above
         except FetchError as exc:  # a refused address or not an image: never again
             raise DeliveryError(
                 f"downloading the result failed: {exc}", permanent=exc.permanent
