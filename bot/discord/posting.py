@@ -79,7 +79,9 @@ async def send_fitted(
     limit = per_file
     for _ in range(MAX_SHRINKS + 1):
         try:
-            fitted = await fit_all_async(images[:MAX_FILES], limit, MAX_REQUEST_BYTES)
+            fitted = _as_they_are(images[:MAX_FILES], limit) or await fit_all_async(
+                images[:MAX_FILES], limit, MAX_REQUEST_BYTES
+            )
         except ImageTooLargeError as exc:
             raise DeliveryError(str(exc), permanent=True) from exc
         try:
@@ -96,3 +98,11 @@ async def send_fitted(
     raise DeliveryError(
         "Discord refused the images as too large, even made smaller", permanent=True
     )
+
+
+def _as_they_are(images: list[ImageFile], per_file: int) -> list[ImageFile] | None:
+    """``images`` when they fit as they are (no trip to the worker pool), else None."""
+    sizes = [len(image.data) for image in images]
+    if sizes and max(sizes) <= per_file and sum(sizes) <= MAX_REQUEST_BYTES:
+        return images
+    return None
