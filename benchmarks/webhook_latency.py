@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -113,11 +114,12 @@ async def measure(jobs: int, step: float = 1.0) -> dict[str, list[float]]:
                 posted: dict[str, float] = {}
 
                 def all_posted() -> bool | None:
-                    now = time.time()
                     for message in fake.messages("*"):
                         if message.attachments and not message.ephemeral:
-                            job = job_id_of(message)
-                            posted.setdefault(job, now)
+                            # when the fake took it, not when this wait noticed (a busy loop
+                            # runs it late, and for several messages at once)
+                            at = datetime.fromisoformat(message.timestamp).timestamp()
+                            posted.setdefault(job_id_of(message), at)
                     return len(posted) >= jobs or None
 
                 asked: list[FakeInteraction] = await asyncio.gather(

@@ -48,8 +48,9 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
-#: interactions whose reference images may be in memory at once (the others wait on disk)
-REFERENCES_IN_MEMORY = 4
+#: interactions whose reference images may be in memory at once (the others wait on disk):
+#: as many as the worker pool checks at once on two cores
+REFERENCES_IN_MEMORY = 2
 TOKEN_LIFETIME = timedelta(minutes=15)
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".gif")
 

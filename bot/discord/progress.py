@@ -155,6 +155,10 @@ class StatusLine:
         (a new place in line only while a reserve is left for new stages)."""
         if not self.alive(job) or job.origin.status_message_id is None:
             return
+        if progress.stage is Stage.UPLOADING and job.id not in self._shown:
+            # the follow-up needs a status line first: made now, not just before the post
+            await self.before_followup(job)
+            return
         text = progress_text(progress, job.submitted_at or job.created_at)
         shown = self._shown.get(job.id)
         if shown is not None and shown[1] == text:

@@ -9,6 +9,7 @@ import asyncio
 import dataclasses
 import functools
 import logging
+from collections.abc import Awaitable, Sequence
 
 from bot.jobs.context import EngineContext
 from bot.jobs.models import FailureKind, Job, Progress, Receipt, Stage
@@ -32,6 +33,8 @@ class Delivery:
 
     def __init__(self, ctx: EngineContext) -> None:
         self.ctx = ctx
+        #: results downloading while their jobs are stored as succeeded (see expect())
+        self._expected: dict[str, asyncio.Future[list[ImageFile]]] = {}
 
     async def deliver_due(self) -> None:
         """Claim every succeeded job whose attempt is due and start its delivery (a claim
@@ -43,11 +46,28 @@ class Delivery:
         ):
             ctx.spawn("deliver", job.id, self.deliver(job.id))
 
+    def expect(self, job_id: str, results: Sequence[ResultImage]) -> None:
+        """The job (alone, not in a group) is being stored as succeeded with ``results``, its
+        first delivery attempt counted in the same commit: the results are downloaded
+        meanwhile, and that attempt counts no more (in this process only: after a restart an
+        attempt is counted again, and looks for an earlier post)."""
+        self._expected[job_id] = asyncio.ensure_future(self._images(results))
+
+    def unexpect(self, job_id: str) -> None:
+        """The job was not stored as succeeded after all."""
+        _drop(self._expected.pop(job_id, None))
+
     async def deliver(self, job_id: str) -> None:
         """One delivery attempt (after a crash: first, a look for an earlier one)."""
         ctx = self.ctx
-        job = await ctx.store.jobs.get(job_id)
+        early = self._expected.pop(job_id, None)
+        try:
+            job = await ctx.store.jobs.get(job_id, reference_bytes=False)  # only counted
+        except BaseException:
+            _drop(early)
+            raise
         if job is None or job.status is not JobStatus.SUCCEEDED:
+            _drop(early)
             return
         members: tuple[str, ...] = (job.id,)
         if job.group_id is not None:
@@ -55,7 +75,22 @@ class Delivery:
             if gathered is None:
                 return
             job, members = gathered
-        attempt = await ctx.store.jobs.count_delivery_attempt(job.id)
+        if early is not None and job.delivery_attempts == 1:
+            attempt = 1  # counted with the success: nothing can have been posted before
+            preparing: asyncio.Future[list[ImageFile]] | None = asyncio.ensure_future(
+                self._prepare(job, early)
+            )
+        else:
+            _drop(early)
+            # a first attempt (nothing posted before) shows "Uploading…" and downloads its
+            # images while its count is written; the post waits for all of them
+            first = job.delivery_attempts == 0
+            preparing = asyncio.ensure_future(self._prepare(job)) if first else None
+            try:
+                attempt = await ctx.store.jobs.count_delivery_attempt(job.id)
+            except BaseException:
+                _drop(preparing)
+                raise
         if attempt > 1:
             try:
                 earlier = await ctx.notifier.earlier_delivery(job)
@@ -64,15 +99,13 @@ class Delivery:
                 earlier = None
             if earlier is not None:
                 log.info("job %s: already delivered before a restart (%s)", job_id, earlier.via)
+                _drop(preparing)
                 ctx.meters.delivery("earlier")
                 await self._record(job, earlier, members)
                 return
         try:
             async with asyncio.timeout(ctx.remaining(job)):  # the deadline covers delivery too
-                await ctx.report(
-                    job, Progress(Stage.UPLOADING, elapsed=ctx.clock() - job.created_at)
-                )
-                images = [await self._image(result) for result in job.results]
+                images = await (preparing if preparing is not None else self._prepare(job))
                 receipt = await ctx.notifier.deliver(job, images, attempt)
         except TimeoutError:
             ctx.meters.delivery("failed")
@@ -172,6 +205,27 @@ class Delivery:
             next_delivery_at=ctx.clock() + min(MAX_RETRY_DELAY, 2.0 * 2**attempt),
         )
 
+    async def _prepare(
+        self, job: Job, downloading: Awaitable[list[ImageFile]] | None = None
+    ) -> list[ImageFile]:
+        """Show "Uploading…" while the results are downloaded (and checked)."""
+        ctx = self.ctx
+        progress = Progress(Stage.UPLOADING, elapsed=ctx.clock() - job.created_at)
+        if downloading is None:
+            downloading = self._images(job.results)
+        _, images = await asyncio.gather(ctx.report(job, progress), downloading)
+        return images
+
+    async def _images(self, results: Sequence[ResultImage]) -> list[ImageFile]:
+        """The results downloaded (and checked) all at once."""
+        found = await asyncio.gather(
+            *(self._image(result) for result in results), return_exceptions=True
+        )
+        for image in found:
+            if isinstance(image, BaseException):
+                raise image
+        return [image for image in found if isinstance(image, ImageFile)]
+
     async def _image(self, result: ResultImage) -> ImageFile:
         if result.data is not None:
             try:
@@ -184,9 +238,16 @@ class Delivery:
         if result.url is None:
             raise DeliveryError("the provider returned an empty result", permanent=True)
         try:
-            fetched = await self.ctx.fetcher.fetch(result.url)
+            fetched = await self.ctx.fetcher.fetch(result.url, decode=False)  # as above
         except FetchError as exc:  # a refused address or not an image: never again
             raise DeliveryError(
                 f"downloading the result failed: {exc}", permanent=exc.permanent
             ) from exc
         return ImageFile.of(fetched.data, fetched.info)
+
+
+def _drop(task: asyncio.Future[list[ImageFile]] | None) -> None:
+    """Cancel work no longer wanted (an error it already ended with is not logged)."""
+    if task is not None:
+        task.cancel()
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())

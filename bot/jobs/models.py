@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from pydantic import TypeAdapter, ValidationError
@@ -144,6 +144,14 @@ class Job:
     sources: tuple[Source, ...] = field(default=())
     #: the status before the change, on the row a status change returns (None elsewhere)
     previous_status: JobStatus | None = None
+
+    def without_reference_bytes(self) -> Job:
+        """The job with its references' bytes left out (their count, URLs and types kept):
+        what is held once the bytes have been sent."""
+        if not any(ref.data is not None for ref in self.request.references):
+            return self
+        refs = tuple(ref.model_copy(update={"data": None}) for ref in self.request.references)
+        return replace(self, request=self.request.model_copy(update={"references": refs}))
 
 
 class Stage(StrEnum):

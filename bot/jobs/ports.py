@@ -61,6 +61,7 @@ class JobFields(TypedDict, total=False):
     delivered_at: float
     poll_count: int
     callback_hinted: bool
+    delivery_attempts: int  # set with the success: the first attempt starts at once
     sources_json: str | None  # the grounding sources (see bot.jobs.models.encode_sources)
     claimed_by: str | None  # the worker that last claimed the job (see LeaseStore)
 
@@ -98,8 +99,11 @@ class JobStore(Protocol):
         """Every member of a group, in order (with their images unless ``images`` is
         False)."""
 
-    async def get(self, job_id: str, *, images: bool = True) -> Job | None:
-        """The job (with its reference and result images unless ``images`` is False)."""
+    async def get(
+        self, job_id: str, *, images: bool = True, reference_bytes: bool = True
+    ) -> Job | None:
+        """The job (with its reference and result images unless ``images`` is False;
+        ``reference_bytes`` False: its references without their bytes)."""
 
     async def transition(
         self,

@@ -25,6 +25,7 @@ from bot.jobs.states import TRACKED, JobStatus
 from bot.jobs.tracking import Tracking
 from providers.base import (
     Completion,
+    GenerationRequest,
     Provider,
     ProviderError,
     SubmitOutcomeUnknownError,
@@ -200,7 +201,12 @@ class Submission:
             reason = f"{job.provider} is no longer configured"
             record: Write = functools.partial(ctx.fail, job, FailureKind.BAD_KEY, reason)
         else:
-            record, done = await self._send(job, provider, self._callback_url(job, provider))
+            # the reference bytes are held only while they are sent, not while the answer is
+            # recorded (nor by what records it)
+            request, job = job.request, job.without_reference_bytes()
+            sending = self._send(job, request, provider, self._callback_url(job, provider))
+            del request
+            record, done = await sending
             if done:
                 await self._free(job)
         write = functools.partial(self._record, job, record)
@@ -250,7 +256,7 @@ class Submission:
         return None
 
     async def _send(
-        self, job: Job, provider: Provider, callback_url: str | None
+        self, job: Job, request: GenerationRequest, provider: Provider, callback_url: str | None
     ) -> tuple[Write, bool]:
         """Send the create request; how to record the provider's answer (whatever it was), and
         whether the provider is done with the job (it answered with a result or an error)."""
@@ -258,7 +264,7 @@ class Submission:
         try:
             with ctx.meters.provider_call(job.provider, job.model, "submit"):
                 async with asyncio.timeout(ctx.remaining(job)):  # the deadline covers it too
-                    status = await provider.submit(job.request, callback_url=callback_url)
+                    status = await provider.submit(request, callback_url=callback_url)
         except TimeoutError:
             ctx.meters.provider_error(job.provider, "submit", FailureKind.TIMED_OUT, None)
             return (

@@ -240,21 +240,30 @@ class Tracking:
             fields["task_id"] = status.task_id or None
         if status.sources:
             fields["sources_json"] = encode_sources(status.sources)
+        if job.group_id is None:  # its first delivery attempt counted in this commit
+            fields["delivery_attempts"] = 1
+            self.delivery.expect(job.id, status.images)  # the results downloaded meanwhile
         # straight from the create request the job is ``submitting``: saying so spares the
         # store a read before its compare-and-set
-        done = await ctx.transition(
-            job.id,
-            JobStatus.SUCCEEDED,
-            now=now,
-            results=status.images,
-            only_from=[JobStatus.SUBMITTING] if submitted else None,
-            **fields,
-        )
+        try:
+            done = await ctx.transition(
+                job.id,
+                JobStatus.SUCCEEDED,
+                now=now,
+                results=status.images,
+                only_from=[JobStatus.SUBMITTING] if submitted else None,
+                **fields,
+            )
+        except BaseException:
+            self.delivery.unexpect(job.id)
+            raise
         if done is not None:
             times = self._times(job.provider, job.model)
             if done.submitted_at is not None and times is not None:
                 times.add(now - done.submitted_at)
             ctx.spawn("deliver", job.id, self.delivery.deliver(job.id))
+        else:
+            self.delivery.unexpect(job.id)
 
     async def failed(self, job: Job, status: TaskStatus) -> None:
         """The provider gave up on the task: fail the job with its reason."""

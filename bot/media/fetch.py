@@ -25,7 +25,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from bot.media.sniff import ImageInfo, NotAnImageError, inspect_image
+from bot.media.sniff import ImageInfo, NotAnImageError, inspect_image, inspect_whole
 from bot.media.spool import Spool
 from providers import cpu
 
@@ -143,6 +143,11 @@ def _verified(chunks: list[bytes]) -> tuple[bytes, ImageInfo]:
     return data, inspect_image(data)
 
 
+def _whole(chunks: list[bytes]) -> tuple[bytes, ImageInfo]:
+    data = b"".join(chunks)
+    return data, inspect_whole(data)
+
+
 class ImageFetcher:
     """Fetches images under the SSRF guard, a size cap and content sniffing."""
 
@@ -161,11 +166,13 @@ class ImageFetcher:
         self.total_seconds = total_seconds
         self._resolve: Resolver | None = None if allow_private else resolve
 
-    async def fetch(self, url: str) -> FetchedImage:
-        """Download ``url`` and return verified image bytes, or raise :class:`FetchError`."""
+    async def fetch(self, url: str, *, decode: bool = True) -> FetchedImage:
+        """Download ``url`` and return verified image bytes, or raise :class:`FetchError`.
+        ``decode`` False: checked whole without decoding the pixels (:func:`inspect_whole`),
+        as a provider's result is."""
         chunks = await self._chunks(url)
         try:  # joining and decoding tens of MB: off the event loop
-            data, info = await cpu.run(_verified, chunks)
+            data, info = await cpu.run(_verified if decode else _whole, chunks)
         except NotAnImageError as exc:
             raise FetchError(f"the download is not a usable image: {exc}", permanent=True) from exc
         return FetchedImage(data=data, info=info, url=url)

@@ -221,8 +221,11 @@ class SqlJobs:
 
     # ------------------------------------------------------------------ reads
 
-    async def get(self, job_id: str, *, images: bool = True) -> Job | None:
-        """The job (with its reference and result images unless ``images`` is False), or None."""
+    async def get(
+        self, job_id: str, *, images: bool = True, reference_bytes: bool = True
+    ) -> Job | None:
+        """The job (with its reference and result images unless ``images`` is False;
+        ``reference_bytes`` False: its references without their bytes), or None."""
         if not images:
             row = await self.db.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
             return job_from_row(row) if row is not None else None
@@ -239,8 +242,11 @@ class SqlJobs:
                         for name in ("url", "data_file", "mime_type", "caption")
                     }
                 )
-        refs, results = found["ref"], found["res"]
-        return job_from_row(rows[0], await self.images.load(refs), await self.images.load(results))
+        refs = found["ref"]
+        loaded = (
+            await self.images.load(refs) if reference_bytes else [{**r, "data": None} for r in refs]
+        )
+        return job_from_row(rows[0], loaded, await self.images.load(found["res"]))
 
     async def group(self, group_id: str, *, images: bool = True) -> list[Job]:
         """Every member of a group, in order (with their images unless ``images`` is False)."""
