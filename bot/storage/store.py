@@ -14,29 +14,21 @@ from pathlib import Path
 from bot.jobs.ports import StoreUnavailableError
 from bot.storage.blobs import BlobFiles
 from bot.storage.db import Database, DatabaseOpenError
-from bot.storage.guilds import SqlGuilds
 from bot.storage.images import JobImages
-from bot.storage.jobs import SqlJobs
 from bot.storage.leases import SqlLeases
-from bot.storage.meta import SqlMeta
 from bot.storage.migrate import migrate
-from bot.storage.quota import SqlQuota
+from bot.storage.parts import SqlStoreParts
 from bot.storage.retention import SqliteRetention
 
 
-class SqliteStore:
-    """Jobs, quota and meta over one :class:`Database`."""
+class SqliteStore(SqlStoreParts[SqliteRetention, SqlLeases]):
+    """Jobs, quota, meta, servers, retention and leases over one :class:`Database`."""
 
     def __init__(self, db: Database, files: BlobFiles) -> None:
+        images = JobImages(db, files)
+        super().__init__(db, images, SqliteRetention(db, images), SqlLeases(db))
         self.db = db
         self.files = files
-        images = JobImages(db, files)
-        self._jobs = SqlJobs(db, images)
-        self._retention = SqliteRetention(db, images)
-        self._guilds = SqlGuilds(db)
-        self._quota = SqlQuota(db)
-        self._meta = SqlMeta(db)
-        self._leases = SqlLeases(db)
 
     @classmethod
     async def open(cls, path: Path | str) -> SqliteStore:
@@ -61,40 +53,6 @@ class SqliteStore:
             await db.close()
             raise
         return cls(db, files)
-
-    @property
-    def jobs(self) -> SqlJobs:
-        """Jobs and the ledger effects of their status changes."""
-        return self._jobs
-
-    @property
-    def quota(self) -> SqlQuota:
-        """Quota reads."""
-        return self._quota
-
-    @property
-    def meta(self) -> SqlMeta:
-        """Key/value facts."""
-        return self._meta
-
-    @property
-    def guilds(self) -> SqlGuilds:
-        """Moderated servers: settings, audit log, usage."""
-        return self._guilds
-
-    @property
-    def retention(self) -> SqliteRetention:
-        """Deleting what is no longer needed (old references, free pages)."""
-        return self._retention
-
-    @property
-    def leases(self) -> SqlLeases:
-        """Workers and their claims on jobs."""
-        return self._leases
-
-    async def ping(self) -> None:
-        """One round trip to the database."""
-        await self.db.fetchone("SELECT 1")
 
     async def close(self) -> None:
         """Close the connections."""

@@ -9,16 +9,13 @@ from __future__ import annotations
 import asyncpg
 
 from bot.jobs.ports import Compaction, StoreUnavailableError
-from bot.storage.guilds import SqlGuilds
 from bot.storage.images import JobImages
-from bot.storage.jobs import SqlJobs
-from bot.storage.meta import SqlMeta
+from bot.storage.parts import SqlStoreParts
 from bot.storage.postgres.blobs import PgBlobs
 from bot.storage.postgres.db import PgDatabase
 from bot.storage.postgres.leases import PgLeases
 from bot.storage.postgres.migrate import latest_version, migrate, schema_version
 from bot.storage.postgres.problems import PgOpenError, SchemaBehindError
-from bot.storage.quota import SqlQuota
 from bot.storage.retention import SqlRetention
 
 _SIZE = (
@@ -38,19 +35,15 @@ class PgRetention(SqlRetention):
         return Compaction(bytes_before=size, bytes_after=size, rebuilt=False)
 
 
-class PostgresStore:
-    """Jobs, quota, meta, servers and retention over one :class:`PgDatabase`."""
+class PostgresStore(SqlStoreParts[PgRetention, PgLeases]):
+    """Jobs, quota, meta, servers, retention and leases over one :class:`PgDatabase`."""
 
     def __init__(self, db: PgDatabase) -> None:
+        files = PgBlobs(db)
+        images = JobImages(db, files)
+        super().__init__(db, images, PgRetention(db, images), PgLeases(db))
         self.db = db
-        self.files = PgBlobs(db)
-        images = JobImages(db, self.files)
-        self._jobs = SqlJobs(db, images)
-        self._retention = PgRetention(db, images)
-        self._guilds = SqlGuilds(db)
-        self._quota = SqlQuota(db)
-        self._meta = SqlMeta(db)
-        self._leases = PgLeases(db)
+        self.files = files
 
     @classmethod
     async def open(cls, url: str, *, apply_migrations: bool = True) -> PostgresStore:
@@ -79,40 +72,6 @@ class PostgresStore:
             await db.close()
             raise
         return store
-
-    @property
-    def jobs(self) -> SqlJobs:
-        """Jobs and the ledger effects of their status changes."""
-        return self._jobs
-
-    @property
-    def quota(self) -> SqlQuota:
-        """Quota reads."""
-        return self._quota
-
-    @property
-    def meta(self) -> SqlMeta:
-        """Key/value facts."""
-        return self._meta
-
-    @property
-    def guilds(self) -> SqlGuilds:
-        """Moderated servers: settings, audit log, usage."""
-        return self._guilds
-
-    @property
-    def retention(self) -> PgRetention:
-        """Deleting what is no longer needed (old references)."""
-        return self._retention
-
-    @property
-    def leases(self) -> PgLeases:
-        """Workers and their claims on jobs; wake-ups between processes."""
-        return self._leases
-
-    async def ping(self) -> None:
-        """One round trip to the database."""
-        await self.db.fetchone("SELECT 1")
 
     async def close(self) -> None:
         """Close the pool."""
