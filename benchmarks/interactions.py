@@ -22,29 +22,32 @@ the bot's log.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import itertools
 import os
 import shutil
-import signal
-import socket
 import sys
-import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO
 
 import httpx
 
+from benchmarks.bot_process import (
+    Metrics,
+    free_port,
+    in_scratch,
+    log_file,
+    metrics,
+    start_bot,
+    stop_bot,
+    until,
+)
 from bot.web.lag import BUCKETS, LagMonitor
 from providers.local import render_image
 from tests.discord.bot_harness import job_id_of, result_of
 from tests.fakes.discord import FakeDiscord, FakeInteraction, FakeMessage, FakeUser
 
-ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_SIZE = (2400, 2000)  # a noisy PNG of about 8 MB
 SEEDS = 4
 SIDE_GAP = 0.1  # seconds between the side interactions
@@ -53,71 +56,6 @@ DEADLINE = 3.0  # Discord's acknowledgement window
 GOAL_P99 = 0.5
 GOAL_MAX = 1.5
 GOAL_STALL = 0.1
-
-Metrics = dict[str, float]
-
-
-class RunError(Exception):
-    """The benchmark could not run to the end."""
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on (for the bot's /healthz and /metrics)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def log_file(path: Path) -> IO[bytes]:
-    """Where the bot's output goes (the caller closes it)."""
-    return open(path, "wb")
-
-
-async def start_bot(
-    fake: FakeDiscord, tmp: Path, port: int, log: IO[bytes]
-) -> asyncio.subprocess.Process:
-    """``python -m bot run`` pointed at the fake, its output going to ``log``."""
-    env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_TOKEN"))}
-    env.update(
-        {
-            "DISCORD_TOKEN": fake.token,
-            "DISCORD_API_BASE": fake.api_base,
-            "DISCORD_GATEWAY_URL": fake.gateway_url,
-            "BANANABOT_DB": str(tmp / "bot.db"),
-            "DEFAULT_PROVIDER": "local",
-            "FETCH_ALLOW_PRIVATE": "1",
-            "METRICS_HOST": "127.0.0.1",
-            "METRICS_PORT": str(port),
-            "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))),
-        }
-    )
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", cwd=tmp, env=env, stdout=log, stderr=log
-    )
-
-
-async def stop_bot(bot: asyncio.subprocess.Process) -> None:
-    """SIGTERM (a clean shutdown), then SIGKILL if it takes too long."""
-    if bot.returncode is not None:
-        return
-    bot.send_signal(signal.SIGTERM)
-    try:
-        await asyncio.wait_for(bot.wait(), 20)
-    except TimeoutError:
-        bot.kill()
-        await bot.wait()
-
-
-async def metrics(client: httpx.AsyncClient, port: int) -> Metrics:
-    """The bot's ``/metrics`` as ``{"name{labels}": value}`` (one client for the whole run: a
-    new one loads the CA certificates, which holds the fake's event loop for tens of ms)."""
-    text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
-    found: Metrics = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            found[name] = float(value)
-    return found
 
 
 def unfinished_jobs(found: Metrics) -> int:
@@ -194,19 +132,6 @@ async def load(
     side_task = asyncio.create_task(sides())
     imagines = await asyncio.gather(*(imagine(user) for user in users))
     return [*imagines, *await side_task]
-
-
-async def until(check: Callable[[], object], seconds: float, what: str, every: float = 0.2) -> None:
-    """Poll ``check()`` (sync or async) ``every`` s until true; RunError after ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        await asyncio.sleep(every)
-    raise RunError(f"timed out after {seconds:.0f} s waiting for {what}")
 
 
 def rest_calls(fake: FakeDiscord, since: int) -> str:
@@ -375,15 +300,8 @@ async def run(n: int, tmp: Path) -> bool:
 
 async def main(n: int) -> int:
     """Run, print, and say whether the goals were met (0), missed (1), or the run failed (2)."""
-    with tempfile.TemporaryDirectory(prefix="bananabot-bench-") as tmp:
-        try:
-            met = await run(n, Path(tmp))
-        except (RunError, TimeoutError, httpx.HTTPError) as exc:
-            print(f"the benchmark did not finish: {exc}")
-            with contextlib.suppress(OSError):
-                print((Path(tmp) / "bot.log").read_text(errors="replace")[-3000:])
-            return 2
-    return 0 if met else 1
+    met = await in_scratch(lambda tmp: run(n, tmp))
+    return 2 if met is None else 0 if met else 1
 
 
 if __name__ == "__main__":

@@ -15,18 +15,17 @@ the load. Exits 1 when the goal is missed, 2 when the run failed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
-from benchmarks.interactions import (
+from benchmarks.bot_process import (
     RunError,
     free_port,
+    in_scratch,
     log_file,
     metrics,
     start_bot,
@@ -130,14 +129,9 @@ def report(n: int, figures: dict[str, float]) -> bool:
 
 async def main(n: int = 100) -> int:
     """Run, print, and say whether the goal was met (0), missed (1), or the run failed (2)."""
-    with tempfile.TemporaryDirectory(prefix="bananabot-bench-") as tmp:
-        try:
-            figures = await run(n, Path(tmp))
-        except (RunError, TimeoutError, httpx.HTTPError) as exc:
-            print(f"the benchmark did not finish: {exc}")
-            with contextlib.suppress(OSError):
-                print((Path(tmp) / "bot.log").read_text(errors="replace")[-3000:])
-            return 2
+    figures = await in_scratch(lambda tmp: run(n, tmp))
+    if figures is None:
+        return 2
     return 0 if report(n, figures) else 1
 
 

@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import logging
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -30,8 +33,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from pydantic import SecretStr
 
+from benchmarks.bot_process import (
+    RunError,
+    free_port,
+    in_scratch,
+    log_file,
+    metrics,
+    start_bot,
+    stop_bot,
+    until,
+)
 from providers.local import image_size, render_image
 from providers.magnific import MagnificProvider
 from tests.discord.bot_harness import job_id_of, running_bot, settings_for
@@ -87,8 +101,66 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))]
 
 
-async def measure(jobs: int, step: float = 1.0) -> dict[str, list[float]]:
-    """One run: ``jobs`` at once; per job, the added latency and its two parts (seconds)."""
+Figures = dict[str, list[float]]
+
+
+def _figures() -> Figures:
+    return {"added": [], "found": [], "post": []}
+
+
+def _collect_posts(fake: FakeDiscord, posted: dict[str, float], skip: set[str]) -> None:
+    """Each result's follow-up: when the fake took it (its message's timestamp, not when a
+    wait noticed it: a busy loop runs that late, and for several messages at once)."""
+    for message in fake.messages("*"):
+        if message.attachments and not message.ephemeral:
+            job_id = job_id_of(message)
+            if job_id not in skip:
+                at = datetime.fromisoformat(message.timestamp).timestamp()
+                posted.setdefault(job_id, at)
+
+
+async def _ask(fake: FakeDiscord, jobs: int, tag: str) -> list[FakeInteraction]:
+    """``jobs`` users run /imagine at once; returns once every one is acknowledged."""
+    users = [fake.add_user(f"{tag}{i}") for i in range(jobs)]
+    asked: list[FakeInteraction] = await asyncio.gather(
+        *(
+            fake.slash(
+                user,
+                fake.channel,
+                "imagine",
+                {"prompt": f"fox {i}", "model": MODEL, "resolution": "1K"},
+            )
+            for i, user in enumerate(users)
+        )
+    )
+    await asyncio.gather(*(ix.wait_callback() for ix in asked))
+    return asked
+
+
+async def _post_all(fake: FakeDiscord, jobs: int, step: float, skip: set[str]) -> dict[str, float]:
+    """Wait for ``jobs`` results (other than ``skip``'s) to be posted: job id → when."""
+    posted: dict[str, float] = {}
+
+    def all_posted() -> bool | None:
+        _collect_posts(fake, posted, skip)
+        return len(posted) >= jobs or None
+
+    await fake.wait_for(all_posted, timeout=30 + 4 * step, what="every result")
+    return posted
+
+
+def _add(
+    figures: Figures, magnific: TimedMagnific, task_id: str, completed: float, at: float
+) -> None:
+    done = magnific.finished[task_id]
+    figures["added"].append(at - done)
+    figures["found"].append(completed - done)
+    figures["post"].append(at - completed)
+
+
+async def measure(jobs: int, step: float = 1.0) -> Figures:
+    """One run with the bot in this process: ``jobs`` at once; per job, the added latency and
+    its two parts (seconds). The fakes' work shares the bot's event loop here."""
     magnific = TimedMagnific()
     async with FakeDiscord() as fake, magnific:
         fake.keep_requests = False
@@ -110,47 +182,84 @@ async def measure(jobs: int, step: float = 1.0) -> dict[str, list[float]]:
                 quota_daily_credits=100_000,
             )
             async with running_bot(fake, settings, callbacks=True) as runtime:
-                users = [fake.add_user(f"bench{i}") for i in range(jobs)]
-                posted: dict[str, float] = {}
-
-                def all_posted() -> bool | None:
-                    for message in fake.messages("*"):
-                        if message.attachments and not message.ephemeral:
-                            # when the fake took it, not when this wait noticed (a busy loop
-                            # runs it late, and for several messages at once)
-                            at = datetime.fromisoformat(message.timestamp).timestamp()
-                            posted.setdefault(job_id_of(message), at)
-                    return len(posted) >= jobs or None
-
-                asked: list[FakeInteraction] = await asyncio.gather(
-                    *(
-                        fake.slash(
-                            user,
-                            fake.channel,
-                            "imagine",
-                            {"prompt": f"fox {i}", "model": MODEL, "resolution": "1K"},
-                        )
-                        for i, user in enumerate(users)
-                    )
-                )
-                await asyncio.gather(*(ix.wait_callback() for ix in asked))
-                await fake.wait_for(all_posted, timeout=30 + 4 * step, what="every result")
+                await _ask(fake, jobs, "bench")
+                posted = await _post_all(fake, jobs, step, set())
                 for _ in range(100):  # the deliveries recorded, the last edits made
                     counts = await runtime.store.jobs.status_counts()
                     if sum(c for _, s, c in counts if s == "delivered") >= jobs:
                         break
                     await asyncio.sleep(0.05)
                 await asyncio.sleep(0.5)
-                figures: dict[str, list[float]] = {"added": [], "found": [], "post": []}
+                figures = _figures()
                 for job_id, at in posted.items():
                     job = await runtime.store.jobs.get(job_id, images=False)
                     assert job is not None and job.task_id is not None
                     assert job.completed_at is not None
-                    done = magnific.finished[job.task_id]
-                    figures["added"].append(at - done)
-                    figures["found"].append(job.completed_at - done)
-                    figures["post"].append(at - job.completed_at)
+                    _add(figures, magnific, job.task_id, job.completed_at, at)
                 return figures
+
+
+def _stored(db: Path, job_ids: set[str]) -> dict[str, tuple[str, float]]:
+    """Job id → (task id, when it was stored as succeeded), read from the bot's database."""
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        rows = conn.execute(
+            "SELECT id, task_id, completed_at FROM jobs WHERE completed_at IS NOT NULL"
+        ).fetchall()
+    return {row[0]: (row[1], row[2]) for row in rows if row[0] in job_ids}
+
+
+async def measure_process(jobs: int, step: float = 1.0) -> Figures:
+    """One run with the bot as its own process (``python -m bot run``, as deployed), the fakes
+    here: one job first, to warm the bot up, then ``jobs`` at once."""
+    magnific = TimedMagnific()
+    figures = _figures()
+
+    async def run_in(tmp: Path) -> None:
+        async with FakeDiscord() as fake, magnific, httpx.AsyncClient(timeout=10) as client:
+            fake.keep_requests = False
+            magnific.step_seconds = step
+            magnific.draw_ahead()
+            port, callback_port = free_port(), free_port()
+            env = {
+                "MAGNIFIC_API_KEY": magnific.api_key,
+                "MAGNIFIC_BASE_URL": magnific.base_url,
+                "MAGNIFIC_WEBHOOK_SECRET": SECRET,
+                "DEFAULT_PROVIDER": "magnific",
+                "CALLBACK_HOST": "127.0.0.1",
+                "CALLBACK_PORT": str(callback_port),
+                "CALLBACK_PUBLIC_URL": f"http://127.0.0.1:{callback_port}",
+                "PROVIDER_CONCURRENCY": json.dumps({"magnific": jobs}),
+                "QUOTA_DAILY_CREDITS": "100000",
+            }
+            log = log_file(tmp / "bot.log")
+            bot = await start_bot(fake, tmp, port, log, env)
+            try:
+                await fake.wait_identified(1, timeout=60)
+                await until(lambda: fake.commands.get(None), 60, "the command sync")
+                await _ask(fake, 1, "warm")
+                warm = await _post_all(fake, 1, step, set())
+                await asyncio.sleep(0.5)
+                await _ask(fake, jobs, "bench")
+                posted = await _post_all(fake, jobs, step, set(warm))
+
+                async def delivered() -> bool:
+                    found = await metrics(client, port)
+                    key = 'bananabot_jobs{provider="magnific",status="delivered"}'
+                    return found.get(key, 0.0) >= jobs + 1
+
+                await until(delivered, 30, "the deliveries recorded", every=0.1)
+            finally:
+                await stop_bot(bot)
+                log.close()
+            stored = _stored(tmp / "bot.db", set(posted))
+            if len(stored) < jobs:
+                raise RunError(f"only {len(stored)} of {jobs} jobs were stored as succeeded")
+            for job_id, at in posted.items():
+                task_id, completed = stored[job_id]
+                _add(figures, magnific, task_id, completed, at)
+
+    await in_scratch(run_in)
+    return figures
 
 
 def _row(what: str, seconds: float, goal: float | None) -> tuple[str, bool]:
@@ -178,12 +287,25 @@ def report(figures: dict[str, list[float]], jobs: int) -> tuple[list[str], bool]
     return rows, met
 
 
-async def run(jobs: int, runs: int, step: float = 1.0) -> dict[str, Any]:
+async def run(
+    jobs: int, runs: int, step: float = 1.0, *, in_process: bool = False
+) -> dict[str, Any]:
     """``runs`` runs of ``jobs`` at once; prints the table of all of them together."""
-    merged: dict[str, list[float]] = {"added": [], "found": [], "post": []}
+    merged = _figures()
     for _ in range(runs):
-        for key, values in (await measure(jobs, step)).items():
+        measured = await (measure(jobs, step) if in_process else measure_process(jobs, step))
+        if len(measured["added"]) < jobs:
+            raise RunError("a run did not finish (its error is printed above)")
+        for key, values in measured.items():
             merged[key] += values
+    print(
+        f"{jobs} jobs at once, {runs} runs; the bot "
+        + (
+            "in this process, sharing its event loop with the fakes"
+            if in_process
+            else "as its own process (python -m bot run), the fakes in this one"
+        )
+    )
     rows, met = report(merged, jobs)
     print("\n".join(rows))
     return {"met": met, **merged}
@@ -194,9 +316,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.webhook_latency")
     parser.add_argument("--jobs", type=int, default=20, help="jobs at once")
     parser.add_argument("--runs", type=int, default=1, help="runs, figures taken together")
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the bot in this process, sharing the fakes' event loop",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    result = asyncio.run(run(args.jobs, args.runs))
+    try:
+        result = asyncio.run(run(args.jobs, args.runs, in_process=args.in_process))
+    except RunError as exc:
+        print(f"the benchmark did not finish: {exc}")
+        return 2
     return 0 if result["met"] else 1
 
 

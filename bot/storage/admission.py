@@ -120,8 +120,9 @@ async def record_event(
     note: str | None,
     now: float,
 ) -> None:
-    """The audit trail's entry for a status change (``previous`` None: admitted)."""
-    await tx.execute(
+    """The audit trail's entry for a status change (``previous`` None: admitted): sent, not
+    awaited (nothing is read back)."""
+    tx.send(
         "INSERT INTO job_events (job_id, at, from_status, to_status, note) VALUES (?, ?, ?, ?, ?)",
         (job_id, now, previous, to.value, note),
     )

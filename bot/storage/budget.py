@@ -33,7 +33,7 @@ async def reserve(
     (the caller's transaction then rolls back) when either budget cannot cover them."""
     budget = budget or ServerBudget()
     for period, key in (("day", utc_day(at)), ("month", utc_month(at))):
-        await tx.execute(
+        tx.send(
             "INSERT INTO guild_usage (guild_id, period) VALUES (?, ?) ON CONFLICT DO NOTHING",
             (guild_id, key),
         )
@@ -59,7 +59,7 @@ async def settle(tx: Transaction, *, guild_id: str, day: str, credits: int, entr
     """Move a settled reservation of the server's day (and its month): ``commit`` spends it,
     ``refund`` releases it."""
     for key in (day, day[:7]):
-        await tx.execute(
+        tx.send(
             "UPDATE guild_usage SET reserved = reserved - :credits, spent = spent + :spent "
             "WHERE guild_id = :guild AND period = :key",
             {

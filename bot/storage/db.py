@@ -27,16 +27,19 @@ import asyncio
 import os
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
 from bot.jobs.ports import StoreUnavailableError
 from bot.storage.batch import Writer
-from bot.storage.sql import Params
+from bot.storage.pipeline import Pipeline
+from bot.storage.sql import Params, T
+from bot.storage.sql import Transaction as SqlTransaction
 
 #: SQLite result codes (and their extended forms) meaning the database cannot be used just
 #: now, as opposed to a mistake in a query
@@ -175,16 +178,21 @@ class Database:
         await self._conn.close()
 
     @asynccontextmanager
-    async def transaction(self, *, one_statement: bool = False) -> AsyncIterator[Transaction]:
+    async def transaction(
+        self, *, one_statement: bool = False, urgent: bool = False
+    ) -> AsyncIterator[Transaction]:
         """A transaction, committed (on disk) when the block ends; rolled back on any error
         in it. Transactions that queue together share one ``BEGIN IMMEDIATE`` … ``COMMIT``
         (:mod:`bot.storage.batch`), each in its own savepoint: a failing statement fails only
         its own transaction, a failed ``COMMIT`` (a full disk may refuse it) every one it
         carried. ``one_statement``: the block runs a single statement (it needs no savepoint:
-        SQLite undoes a failed statement itself)."""
+        SQLite undoes a failed statement itself). ``urgent``: someone waits on it, so it
+        goes before the transactions waiting that are not."""
         with unavailable_as_store_error():
-            async with self._writer.transaction(one_statement=one_statement):
-                yield Transaction(self._conn)
+            async with self._writer.transaction(
+                one_statement=one_statement, urgent=urgent
+            ) as pipeline:
+                yield Transaction(pipeline)
 
     @asynccontextmanager
     async def exclusive(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -284,25 +292,32 @@ async def _connect(path: Path) -> aiosqlite.Connection:
 
 
 class Transaction:
-    """Statements inside one open transaction."""
+    """Statements inside one open transaction: awaited (a result is read), or sent (queued
+    behind the others without waiting: :mod:`bot.storage.pipeline`)."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
+    def __init__(self, pipeline: Pipeline) -> None:
+        self._pipeline = pipeline
+
+    def send(self, sql: str, params: Params = ()) -> None:
+        """Queue a statement whose result is not needed; if it fails, the transaction does
+        (it is undone, and its caller gets the error)."""
+        self._pipeline.send(sql, params)
+
+    def send_many(self, sql: str, rows: Iterable[Params]) -> None:
+        """Queue a statement run once per row (as :meth:`send`)."""
+        self._pipeline.send_many(sql, rows)
 
     async def execute(self, sql: str, params: Params = ()) -> int:
-        """Run a statement; returns the number of rows changed.
-
-        One round trip to the connection's thread: a statement without ``RETURNING`` is
-        finished once it has run, so its cursor needs no closing there (rows to read are
-        for :meth:`fetchall`)."""
+        """Run a statement; returns the number of rows changed (one round trip to the
+        connection's thread)."""
         if "RETURNING" in sql.upper():
             raise ValueError("a statement with RETURNING goes to fetchone or fetchall")
-        cursor = await self._conn.execute(sql, params)
-        return cursor.rowcount
+        return await self._pipeline.run(lambda raw: raw.execute(sql, params).rowcount)
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         """Run a statement once per row."""
-        await self._conn.executemany(sql, rows)
+        listed = list(rows)
+        await self._pipeline.run(lambda raw: raw.executemany(sql, listed))
 
     async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
         """The first row of a query (``RETURNING`` included)."""
@@ -311,7 +326,14 @@ class Transaction:
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
         """Every row of a query (in one round trip to the connection's thread)."""
-        return list(await self._conn.execute_fetchall(sql, params))
+        rows: list[aiosqlite.Row] = await self._pipeline.run(
+            lambda raw: raw.execute(sql, params).fetchall()
+        )
+        return rows
 
     async def lock(self, key: str) -> None:
         """Nothing to do: ``BEGIN IMMEDIATE`` already keeps every other writer out."""
+
+    async def within(self, body: Callable[[SqlTransaction], Coroutine[Any, Any, T]]) -> T:
+        """``body`` run whole on the connection's thread: one round trip for all of it."""
+        return await self._pipeline.run_body(body)

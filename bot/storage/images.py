@@ -107,13 +107,13 @@ class JobImages:
                 "INSERT INTO job_references (job_id, position, url, data_file, mime_type, "
                 "caption) VALUES (?, ?, ?, ?, ?, ?)"
             )
-            await tx.executemany(sql, rows)
+            tx.send_many(sql, rows)
         else:
             sql = (
                 "INSERT INTO job_results (job_id, position, url, data_file, mime_type) "
                 "VALUES (?, ?, ?, ?, ?)"
             )
-            await tx.executemany(sql, [row[:5] for row in rows])
+            tx.send_many(sql, [row[:5] for row in rows])
 
     @staticmethod
     async def drop_results(tx: Transaction, job_id: str) -> list[str]:
@@ -124,7 +124,7 @@ class JobImages:
             (job_id,),
         )
         if rows:  # (RETURNING would give the new values)
-            await tx.execute(
+            tx.send(
                 "UPDATE job_results SET data_file = NULL, data = NULL WHERE job_id = ?", (job_id,)
             )
         return [str(row[0]) for row in rows]
@@ -142,12 +142,12 @@ class JobImages:
             list(job_ids),
         )
         if rows:
-            await tx.execute(
+            tx.send(
                 f"UPDATE job_references SET data_file = NULL, data = NULL "
                 f"WHERE job_id IN ({marks})",
                 list(job_ids),
             )
-            await tx.execute(
+            tx.send(
                 f"UPDATE jobs SET references_purged_at = ? WHERE id IN ({marks})",
                 [now, *job_ids],
             )

@@ -130,9 +130,12 @@ class SqlJobs:
         assignments = "".join(f", {name} = :{name}" for name in fields)
         staged = await self.images.stage(job_id, "res", results)
         try:
-            async with self.db.transaction() as tx:
-                row, previous, dropped = await self._transition(
-                    tx, allowed, assignments, params, note, results, staged
+            # a result found is on its way to its post: it goes before the other writes
+            async with self.db.transaction(urgent=to is JobStatus.SUCCEEDED) as tx:
+                row, previous, dropped = await tx.within(
+                    lambda here: self._transition(
+                        here, allowed, assignments, params, note, results, staged
+                    )
                 )
         except StoreUnavailableError:  # it failed, commit included: no row names the files
             await self.images.remove(staged)

@@ -64,7 +64,7 @@ async def reserve(
         raise QuotaExceededError(_snapshot(user_id, day, allowance, usage), credits)
     if guild_id is not None:
         await budget_ledger.reserve(tx, guild_id=guild_id, credits=credits, budget=budget, at=at)
-    await tx.execute(
+    tx.send(
         "INSERT INTO quota_ledger (job_id, user_id, day, entry, credits, at, guild_id) "
         "VALUES (?, ?, ?, 'reserve', ?, ?, ?)",
         (job_id, user_id, day, credits, at, guild_id),
@@ -88,7 +88,7 @@ async def settle(tx: Transaction, job_id: str, entry: str, at: float) -> bool:
     )
     if reservation is None:
         return False
-    await tx.execute(
+    tx.send(
         "UPDATE quota_usage SET reserved = reserved - :credits, spent = spent + :spent "
         "WHERE user_id = :user AND day = :day",
         {

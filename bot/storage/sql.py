@@ -10,11 +10,12 @@ column name. Errors meaning "the database cannot be used just now" leave as
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 Params = Sequence[Any] | dict[str, Any]
+T = TypeVar("T")
 
 
 class Row(Protocol):
@@ -31,6 +32,14 @@ class Row(Protocol):
 
 class Transaction(Protocol):
     """Statements inside one open transaction."""
+
+    def send(self, sql: str, params: Params = ()) -> None:
+        """Queue a statement whose result is not needed, to run before any statement after
+        it; if it fails, the transaction fails (at the next awaited statement, or at its
+        end) and is rolled back. A backend may send it on at once without waiting for it."""
+
+    def send_many(self, sql: str, rows: Iterable[Params]) -> None:
+        """Queue a statement run once per row (as :meth:`send`)."""
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run a statement; returns the number of rows changed."""
@@ -49,16 +58,23 @@ class Transaction(Protocol):
         must not interleave with another process's (a no-op where every write transaction
         already excludes the others, as SQLite's ``BEGIN IMMEDIATE`` does)."""
 
+    async def within(self, body: Callable[[Transaction], Coroutine[Any, Any, T]]) -> T:
+        """``body(tx)``, the statements of this transaction and the code between them, as one
+        piece: the body awaits nothing but this transaction's statements. A backend may run
+        it where its statements run (SQLite: on the connection's thread, in one round trip,
+        not one for each statement)."""
+
 
 class Database(Protocol):
     """An open database."""
 
     def transaction(
-        self, *, one_statement: bool = False
+        self, *, one_statement: bool = False, urgent: bool = False
     ) -> AbstractAsyncContextManager[Transaction]:
         """One transaction: committed when the block ends, rolled back on any error.
         ``one_statement``: the block runs a single statement (a backend may spare it a
-        savepoint)."""
+        savepoint). ``urgent``: someone waits on it (a backend that queues its transactions
+        may put it first)."""
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """The first row of a read outside any transaction."""

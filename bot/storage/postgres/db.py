@@ -27,8 +27,9 @@ that holds one for long (``LISTEN``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -36,7 +37,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from bot.jobs.ports import StoreUnavailableError
 from bot.storage.postgres.placeholders import bind
-from bot.storage.sql import Params
+from bot.storage.sql import Params, T, Transaction
 
 #: SQLSTATE classes and codes meaning the server cannot be used just now: connection
 #: exceptions, insufficient resources, operator intervention, system errors, and the two
@@ -90,17 +91,39 @@ class PgTransaction:
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+        self._queued: list[tuple[str, Iterable[Params]]] = []
+
+    def send(self, sql: str, params: Params = ()) -> None:
+        """Queue a statement: it runs before the next awaited one, or at the end."""
+        self._queued.append((sql, [params]))
+
+    def send_many(self, sql: str, rows: Iterable[Params]) -> None:
+        """Queue a statement run once per row (as :meth:`send`)."""
+        self._queued.append((sql, list(rows)))
+
+    async def flush(self) -> None:
+        """Run the queued statements, in order."""
+        while self._queued:
+            sql, rows = self._queued.pop(0)
+            await self._run_many(sql, rows)
+
+    async def _run_many(self, sql: str, rows: Iterable[Params]) -> None:
+        bound = [bind(sql, row) for row in rows]
+        if len(bound) == 1:
+            await self._conn.execute(bound[0][0], *bound[0][1])
+        elif bound:
+            await self._conn.executemany(bound[0][0], [args for _, args in bound])
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run a statement; returns the number of rows changed."""
+        await self.flush()
         text, args = bind(sql, params)
         return _changed(await self._conn.execute(text, *args))
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         """Run a statement once per row."""
-        bound = [bind(sql, row) for row in rows]
-        if bound:
-            await self._conn.executemany(bound[0][0], [args for _, args in bound])
+        await self.flush()
+        await self._run_many(sql, rows)
 
     async def fetchone(self, sql: str, params: Params = ()) -> asyncpg.Record | None:
         """The first row of a query (``RETURNING`` included)."""
@@ -109,15 +132,22 @@ class PgTransaction:
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[asyncpg.Record]:
         """Every row of a query."""
+        await self.flush()
         text, args = bind(sql, params)
         return list(await self._conn.fetch(text, *args))
 
     async def lock(self, key: str) -> None:
         """A transaction-scoped advisory lock on ``key`` (by its 64-bit hash)."""
+        await self.flush()
         await self._conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
+
+    async def within(self, body: Callable[[Transaction], Coroutine[Any, Any, T]]) -> T:
+        """``body(self)``: its statements go to the server one by one."""
+        return await body(self)
 
     async def script(self, sql: str) -> None:
         """Run several statements as written (no placeholders: migrations)."""
+        await self.flush()
         await self._conn.execute(sql)
 
 
@@ -151,12 +181,16 @@ class PgDatabase:
             self._pool.terminate()
 
     @asynccontextmanager
-    async def transaction(self, *, one_statement: bool = False) -> AsyncIterator[PgTransaction]:
+    async def transaction(
+        self, *, one_statement: bool = False, urgent: bool = False
+    ) -> AsyncIterator[PgTransaction]:
         """``BEGIN`` … ``COMMIT`` on a pooled connection (``ROLLBACK`` on any error);
-        ``one_statement`` changes nothing here."""
+        ``one_statement`` and ``urgent`` change nothing here."""
         with unavailable_as_store_error():
             async with self._pool.acquire() as conn, conn.transaction():
-                yield PgTransaction(conn)
+                tx = PgTransaction(conn)
+                yield tx
+                await tx.flush()
 
     async def fetch_together(self, *queries: tuple[str, Params]) -> list[list[asyncpg.Record]]:
         """The rows of each query, from one snapshot (a read-only REPEATABLE READ

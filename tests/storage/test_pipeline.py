@@ -1,0 +1,204 @@
+"""Statements sent without waiting (:mod:`bot.storage.pipeline`), transaction bodies run on
+the connection's thread (``Transaction.within``), urgent transactions, and the age limit of a
+group commit's batch — on SQLite, and the same outcomes on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import AsyncIterator
+
+import aiosqlite
+import pytest
+
+from bot.storage import batch
+from bot.storage.db import Database
+from bot.storage.postgres.db import PgDatabase
+from bot.storage.sql import Transaction
+from tests.pg import pg_schema
+
+SCHEMA = "CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL)"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db(request, tmp_path) -> AsyncIterator[Database | PgDatabase]:
+    if request.param == "sqlite":
+        opened = await Database.open(tmp_path / "pipeline.db")
+        await opened.executescript(SCHEMA)
+        try:
+            yield opened
+        finally:
+            await opened.close()
+        return
+    async with pg_schema() as url:
+        pg = await PgDatabase.open(url)
+        try:
+            async with pg.transaction() as tx:
+                await tx.execute(SCHEMA)
+            yield pg
+        finally:
+            await pg.close()
+
+
+async def keys(db: Database | PgDatabase) -> list[str]:
+    return [str(row[0]) for row in await db.fetchall("SELECT k FROM t ORDER BY k")]
+
+
+def test_the_aiosqlite_internals_the_pipeline_uses_are_there():
+    # bot/storage/pipeline.py queues work on aiosqlite's connection thread by hand
+    connection = aiosqlite.Connection(lambda: sqlite3.connect(":memory:"), iter_chunk_size=64)
+    assert hasattr(connection, "_tx") and hasattr(connection._tx, "put_nowait")
+    assert callable(connection._execute)
+    assert isinstance(type(connection).__dict__.get("_conn"), property)
+
+
+async def test_sent_statements_run_in_order_before_the_next_awaited_one(db):
+    async with db.transaction() as tx:
+        tx.send("INSERT INTO t VALUES (?, 1)", ("a",))
+        tx.send_many("INSERT INTO t VALUES (?, ?)", [("b", 2), ("c", 3)])
+        row = await tx.fetchone("SELECT COUNT(*), SUM(v) FROM t")
+        assert tuple(row) == (3, 6)
+        tx.send("UPDATE t SET v = v + 10 WHERE k = ?", ("a",))
+    assert await keys(db) == ["a", "b", "c"]
+    row = await db.fetchone("SELECT v FROM t WHERE k = 'a'")
+    assert row is not None and row[0] == 11
+
+
+async def test_a_failing_sent_statement_fails_only_its_own_transaction(db):
+    await db.execute("INSERT INTO t VALUES ('taken', 0)")
+
+    async def insert(key: str) -> None:
+        async with db.transaction() as tx:
+            tx.send("INSERT INTO t VALUES (?, 1)", (f"{key}-a",))
+            tx.send("INSERT INTO t VALUES (?, 1)", (key,))
+            tx.send("INSERT INTO t VALUES (?, 1)", (f"{key}-b",))
+
+    outcomes = await asyncio.gather(
+        *(insert(key) for key in ("k1", "taken", "k3")), return_exceptions=True
+    )
+    assert outcomes[0] is None and outcomes[2] is None
+    assert isinstance(outcomes[1], Exception)
+    assert (
+        "taken" in str(outcomes[1])
+        or "duplicate" in str(outcomes[1]).lower()
+        or ("UNIQUE" in str(outcomes[1]))
+    )
+    # the failing one's statements before and after the failure went with it
+    assert await keys(db) == ["k1", "k1-a", "k1-b", "k3", "k3-a", "k3-b", "taken"]
+
+
+async def test_a_statement_awaited_after_a_failed_send_raises_and_nothing_is_kept(db):
+    await db.execute("INSERT INTO t VALUES ('taken', 0)")
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+        async with db.transaction() as tx:
+            tx.send("INSERT INTO t VALUES ('new', 1)")
+            tx.send("INSERT INTO t VALUES ('taken', 1)")
+            await tx.fetchall("SELECT k FROM t")
+    assert await keys(db) == ["taken"]
+
+
+async def test_a_body_within_runs_whole_and_returns_its_result(db):
+    async def body(tx: Transaction) -> tuple[int, str]:
+        tx.send("INSERT INTO t VALUES ('a', 1)")
+        changed = await tx.execute("UPDATE t SET v = 5 WHERE k = 'a'")
+        row = await tx.fetchone("SELECT v FROM t WHERE k = 'a'")
+        assert row is not None
+        return changed + row[0], threading.current_thread().name
+
+    async with db.transaction() as tx:
+        total, thread = await tx.within(body)
+    assert total == 6
+    if isinstance(db, Database):  # on the connection's thread, not the event loop's
+        assert thread != threading.current_thread().name
+    assert await keys(db) == ["a"]
+
+
+async def test_a_body_that_fails_within_leaves_nothing(db):
+    async def body(tx: Transaction) -> None:
+        await tx.execute("INSERT INTO t VALUES ('a', 1)")
+        raise LookupError("changed my mind")
+
+    with pytest.raises(LookupError):
+        async with db.transaction() as tx:
+            await tx.within(body)
+    assert await keys(db) == []
+
+
+async def test_a_body_that_awaits_anything_else_on_sqlites_thread_is_refused(tmp_path):
+    db = await Database.open(tmp_path / "pipeline.db")
+    try:
+        await db.executescript(SCHEMA)
+
+        async def body(tx: Transaction) -> None:
+            await tx.execute("INSERT INTO t VALUES ('a', 1)")
+            await asyncio.sleep(0)  # would suspend for a loop that is not on that thread
+
+        with pytest.raises(RuntimeError, match="awaited something else"):
+            async with db.transaction() as tx:
+                await tx.within(body)
+        assert await keys(db) == []
+        await db.execute("INSERT INTO t VALUES ('b', 2)")  # the connection is still usable
+        assert await keys(db) == ["b"]
+    finally:
+        await db.close()
+
+
+async def test_urgent_transactions_go_before_the_others_waiting(tmp_path):
+    db = await Database.open(tmp_path / "pipeline.db")
+    try:
+        await db.executescript(SCHEMA)
+        order: list[str] = []
+        holding, release = asyncio.Event(), asyncio.Event()
+
+        async def hold() -> None:
+            async with db.transaction() as tx:
+                holding.set()
+                await release.wait()
+                await tx.execute("INSERT INTO t VALUES ('first', 0)")
+
+        async def write(key: str, urgent: bool) -> None:
+            async with db.transaction(urgent=urgent) as tx:
+                order.append(key)
+                await tx.execute("INSERT INTO t VALUES (?, 1)", (key,))
+
+        holder = asyncio.create_task(hold())
+        await holding.wait()
+        waiting = [
+            asyncio.create_task(write("plain-1", False)),
+            asyncio.create_task(write("urgent-1", True)),
+            asyncio.create_task(write("plain-2", False)),
+            asyncio.create_task(write("urgent-2", True)),
+        ]
+        await asyncio.sleep(0.05)  # all queued behind the holder
+        release.set()
+        await asyncio.gather(holder, *waiting)
+        assert order == ["urgent-1", "urgent-2", "plain-1", "plain-2"]
+        assert len(await keys(db)) == 5
+    finally:
+        await db.close()
+
+
+async def test_a_batch_takes_no_new_member_once_it_is_old(tmp_path, monkeypatch):
+    db = await Database.open(tmp_path / "pipeline.db")
+    try:
+        await db.executescript(SCHEMA)
+        commits: list[str] = []
+        await db._conn.set_trace_callback(
+            lambda sql: commits.append(sql) if sql.strip().upper() == "COMMIT" else None
+        )
+
+        async def write(key: str) -> None:
+            async with db.transaction() as tx:
+                await tx.execute("INSERT INTO t VALUES (?, 1)", (key,))
+
+        await asyncio.gather(*(write(f"a{i}") for i in range(8)))
+        together = len(commits)
+        commits.clear()
+        monkeypatch.setattr(batch, "MAX_BATCH_AGE", 0.0)
+        await asyncio.gather(*(write(f"b{i}") for i in range(8)))
+        assert together < 8  # young batches take the transactions waiting
+        assert len(commits) == 8  # an old one commits before the next joins
+        assert len(await keys(db)) == 16
+    finally:
+        await db.close()
