@@ -4,7 +4,7 @@ as before kinds) or per kind (:mod:`bot.jobs.kinds`). Run by ``python -m benchma
 Assumptions (no provider publishes completion times per resolution or reference count; the
 research notes say only "~15–60 s for a Gemini image, longer for 4K or many references"):
 
-* kinds and shares (:data:`KINDS`): 1K 50% (a third of them with 1–3 references), 2K 30%,
+* kinds and shares (:data:`KINDS`): 1K 50% (30% of them with 1–3 references), 2K 30%,
   4K 20% (some with references, a few with 4 or more), each log-normal around its own
   median: 22 s at 1K without references, 30 s at 2K, 42 s at 4K (×1.4, ×1.9: close to the
   bot's assumed ×1.3, ×2), up to 57 s at 4K with 4 or more; 1–3 references add ~20%;
