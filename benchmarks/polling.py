@@ -14,7 +14,10 @@ minutes of waiting take milliseconds. Two spreads of provider completion times:
   measured on 1,000 others (seeded), then on ten other draws, and the same shape at other
   spreads;
 * even: 20 jobs spread evenly over 10–90 s, learned from 500 spread the same way (no
-  schedule can meet all three goals there; see the README).
+  schedule can meet all three goals there; see the README);
+* realistic mixture: jobs of several kinds (resolution, reference images), each log-normal
+  around its own median, learned per model (pooled) or per kind; its assumptions are in
+  :mod:`benchmarks.polling_mixture`.
 """
 
 from __future__ import annotations
@@ -255,6 +258,9 @@ def run(
     rows = spread_rows(f"realistic ({jobs:,} jobs)", realistic(jobs, 2), learned(realistic, 500))
     rows += seeds_rows(jobs, seeds)
     rows += sensitivity_rows(jobs, (0.15, 0.2, 0.25, 0.3, 0.42))
+    from benchmarks.polling_mixture import mixture_rows  # it builds on this module
+
+    rows += mixture_rows(jobs, seeds)
     rows += spread_rows(f"even ({even_jobs} jobs)", even(even_jobs, 0), learned(even, 500))
     rate = CONFIG.status_rate("p")
     for n in waiting:

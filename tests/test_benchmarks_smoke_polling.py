@@ -14,6 +14,11 @@ def test_the_polling_benchmark_runs_tiny() -> None:
                 name.startswith(spread) and f"after 500 jobs: {figure}" in name for name in names
             )
     assert any("fewest for max ≤ 4 s (hindsight)" in name for name in names)
+    for schedule in ("learned per model", "learned per kind"):
+        assert any(name.startswith("mixture") and f"{schedule}" in name for name in names)
+    assert any("a schedule per kind (hindsight)" in name for name in names)
+    for sigma in ("0.15", "0.25", "0.35"):
+        assert any(f"within-kind sigma {sigma}, learned per kind" in name for name in names)
     assert any("waiting, budget: reads/s" in name for name in names)
     budget = [row for row in rows if "waiting, budget" in row[0]]
     assert all(row[3] == "yes" for row in budget)  # the budget holds

@@ -139,6 +139,8 @@ class Job:
     group_size: int = 1
     #: the worker that last claimed the job (see :mod:`bot.jobs.leases`)
     claimed_by: str | None = None
+    #: the reference images it was accepted with (known without loading them)
+    reference_count: int = 0
     results: tuple[ResultImage, ...] = field(default=())
     #: the web pages a grounded generation drew on, as the provider named them
     sources: tuple[Source, ...] = field(default=())

@@ -66,6 +66,18 @@ class JobFields(TypedDict, total=False):
     claimed_by: str | None  # the worker that last claimed the job (see LeaseStore)
 
 
+@dataclass(frozen=True)
+class CompletionTime:
+    """How long a succeeded job took from its create request to completion, and its kind:
+    the resolution it asked for (None: the model's default) and its reference images."""
+
+    provider: str
+    model: str
+    seconds: float
+    resolution: str | None
+    reference_count: int
+
+
 class JobStore(Protocol):
     """Jobs, their audit trail and their effect on the quota ledger."""
 
@@ -141,8 +153,8 @@ class JobStore(Protocol):
         """Tracked jobs whose next poll time has come, without images (a read: the engine
         claims them with :meth:`LeaseStore.claim_polls`)."""
 
-    async def completion_times(self, limit: int = 5000) -> list[tuple[str, str, float]]:
-        """(provider, model, seconds to completion) of the latest succeeded jobs, oldest first."""
+    async def completion_times(self, limit: int = 5000) -> list[CompletionTime]:
+        """How long the latest succeeded jobs took, and their kinds, oldest first."""
 
     async def due_for_delivery(self, now: float, limit: int = 100) -> list[Job]:
         """Succeeded jobs whose next delivery attempt is due, without images (a read: the

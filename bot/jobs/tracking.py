@@ -16,6 +16,7 @@ from typing import assert_never
 from bot.jobs.budget import Due, StatusBudget, choose
 from bot.jobs.context import EngineContext, failure_kind
 from bot.jobs.delivery import Delivery
+from bot.jobs.kinds import kind_of
 from bot.jobs.models import FailureKind, Job, Progress, Stage, encode_sources
 from bot.jobs.plan import Targets
 from bot.jobs.ports import JobFields, StoreUnavailableError
@@ -56,32 +57,40 @@ class Tracking:
                 self.budgets[name] = StatusBudget(rate)
 
     async def learn(self) -> None:
-        """Read the completion times of the jobs the store remembers (at start)."""
-        for provider, model, seconds in await self.ctx.store.jobs.completion_times():
-            times = self._times(provider, model)
+        """Read the completion times of the jobs the store remembers (at start), each into
+        its kind's distribution (and so its model's)."""
+        for done in await self.ctx.store.jobs.completion_times():
+            times = self._times(done.provider, done.model, done.resolution, done.reference_count)
             if times is not None:
-                times.add(seconds)
+                times.add(done.seconds)
 
-    def _times(self, provider_name: str, model: str) -> CompletionTimes | None:
+    def _times(
+        self, provider_name: str, model: str, resolution: str | None, references: int
+    ) -> CompletionTimes | None:
+        """The distribution of the jobs of this kind (:mod:`bot.jobs.kinds`) of the model."""
         provider = self.ctx.providers.get(provider_name)
         if provider is None:
             return None
         try:
-            typical = provider.capabilities.model(model).typical_seconds
+            capabilities = provider.capabilities.model(model)
         except ProviderError:
             return None
-        return self.completions.of(provider_name, model, typical)
+        kind = kind_of(capabilities, resolution, references)
+        return self.completions.of(provider_name, model, capabilities.typical_seconds, kind)
+
+    def _job_times(self, job: Job) -> CompletionTimes | None:
+        return self._times(job.provider, job.model, job.request.resolution, job.reference_count)
 
     def _elapsed(self, job: Job, now: float) -> float:
         return max(0.0, now - (job.submitted_at if job.submitted_at is not None else now))
 
     def poll_delay(self, job: Job, n: int, *, expect_callback: bool = False) -> float:
         """Seconds before status read ``n`` of the job: the next read of the plan made from the
-        model's learned completion times (or the configured fixed interval)."""
+        learned completion times of its kind (or the configured fixed interval)."""
         config = self.ctx.config
         if config.poll_interval is not None:
             return config.poll_interval
-        times = self._times(job.provider, job.model)
+        times = self._job_times(job)
         if times is None:
             return max(config.poll_floor, min(config.poll_cap, 30.0))
         if n == 0 and expect_callback:
@@ -131,7 +140,7 @@ class Tracking:
         return ctx.spawn("poll", job.id, self.poll(job))
 
     def _due(self, job: Job, now: float) -> Due:
-        times = self._times(job.provider, job.model)
+        times = self._job_times(job)
         likelihood = times.done_by(self._elapsed(job, now)) if times is not None else 0.0
         overdue = now - (job.next_poll_at if job.next_poll_at is not None else now)
         return Due(job.id, job.provider, likelihood, overdue, hinted=job.id in self.ctx.hinted)
@@ -258,7 +267,7 @@ class Tracking:
             self.delivery.unexpect(job.id)
             raise
         if done is not None:
-            times = self._times(job.provider, job.model)
+            times = self._job_times(job)
             if done.submitted_at is not None and times is not None:
                 times.add(now - done.submitted_at)
             ctx.spawn("deliver", job.id, self.delivery.deliver(job.id))

@@ -75,8 +75,8 @@ async def _insert(
         "interaction_id, interaction_token, token_expires_at, origin_message_id, "
         "status_message_id, upload_limit, parent_job_id, provider, model, request_json, "
         "callback_token, cost, quota_day, deadline_at, created_at, updated_at, "
-        "group_id, group_index, group_size) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "group_id, group_index, group_size, resolution, reference_count) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "RETURNING *",
         (
             job.id,
@@ -104,6 +104,8 @@ async def _insert(
             job.group_id,
             job.group_index,
             job.group_size,
+            job.request.resolution,
+            len(job.request.references),
         ),
     )
     assert row is not None

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Unpack
 
 from bot.jobs.models import FailureKind, Job, NewJob
-from bot.jobs.ports import JobFields, StoreUnavailableError
+from bot.jobs.ports import CompletionTime, JobFields, StoreUnavailableError
 from bot.jobs.quota import ServerBudget
 from bot.jobs.states import AT_PROVIDER, FINAL, REFUNDED, TRACKED, JobStatus, sources
 from bot.storage import quota
@@ -280,13 +280,20 @@ class SqlJobs:
             (now, limit),
         )
 
-    async def completion_times(self, limit: int = 5000) -> list[tuple[str, str, float]]:
-        """(provider, model, seconds from create to completion) of the latest successes."""
-        sql = "SELECT provider, model, completed_at - submitted_at AS s FROM jobs WHERE status "
-        sql += "IN ('succeeded', 'delivered') AND completed_at IS NOT NULL "
-        sql += "AND submitted_at IS NOT NULL ORDER BY completed_at DESC LIMIT ?"
+    async def completion_times(self, limit: int = 5000) -> list[CompletionTime]:
+        """Seconds from create to completion of the latest successes, with their kinds (the
+        ``resolution`` and ``reference_count`` columns: no request is decoded)."""
+        sql = "SELECT provider, model, completed_at - submitted_at AS s, resolution, "
+        sql += "reference_count FROM jobs WHERE status IN ('succeeded', 'delivered') "
+        sql += "AND completed_at IS NOT NULL AND submitted_at IS NOT NULL "
+        sql += "ORDER BY completed_at DESC LIMIT ?"
         rows = await self.db.fetchall(sql, (limit,))
-        return [(str(r[0]), str(r[1]), float(r[2])) for r in reversed(rows)]
+        return [
+            CompletionTime(
+                str(r[0]), str(r[1]), float(r[2]), None if r[3] is None else str(r[3]), int(r[4])
+            )
+            for r in reversed(rows)
+        ]
 
     async def due_for_delivery(self, now: float, limit: int = 100) -> list[Job]:
         """Succeeded jobs whose next delivery attempt is due (without images)."""

@@ -90,6 +90,7 @@ def job_from_row(
         group_index=row["group_index"],
         group_size=row["group_size"],
         claimed_by=row["claimed_by"],
+        reference_count=row["reference_count"],
         results=tuple(
             ResultImage(url=r["url"], data=r["data"], mime_type=r["mime_type"]) for r in results
         ),
