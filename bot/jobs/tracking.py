@@ -179,7 +179,9 @@ class Tracking:
             await self._fetch_failed(job, exc)
             return
         try:
-            await self.apply(job.id, status, via=via)
+            # the job as claimed moments ago: its move is a compare-and-set on its status, so
+            # a job that moved meanwhile (cancelled, or found by another reader) stays as it is
+            await self._apply(job, status, via)
         except StoreUnavailableError as exc:
             if not status.state.terminal:
                 raise  # still running: the job is polled again once the store is back
@@ -208,9 +210,14 @@ class Tracking:
 
         ``via``: how it was learned (``poll``, ``callback``), counted when the task finished.
         """
+        job = await self.ctx.store.jobs.get(job_id, images=False)
+        if job is not None:
+            await self._apply(job, status, via)
+
+    async def _apply(self, job: Job, status: TaskStatus, via: str | None) -> None:
         ctx = self.ctx
-        job = await ctx.store.jobs.get(job_id, images=False)
-        if job is None or job.status not in TRACKED:
+        job_id = job.id
+        if job.status not in TRACKED:
             return
         if job.task_id and status.task_id and status.task_id != job.task_id:
             log.warning("job %s: status for another task %s ignored", job_id, status.task_id)

@@ -109,9 +109,10 @@ class Writer:
         pipeline.raise_failure()  # a statement it sent failed: it was undone, the rest committed
 
     @asynccontextmanager
-    async def exclusive(self) -> AsyncIterator[None]:
-        """The connection to oneself, outside any transaction (an open batch commits first)."""
-        await self._turn(joins=False)
+    async def exclusive(self, *, urgent: bool = False) -> AsyncIterator[None]:
+        """The connection to oneself, outside any transaction (an open batch commits first);
+        ``urgent``: before the turns waiting that are not."""
+        await self._turn(joins=False, urgent=urgent)
         try:
             yield
         finally:

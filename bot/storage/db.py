@@ -40,6 +40,7 @@ from bot.storage.batch import Writer
 from bot.storage.pipeline import Pipeline
 from bot.storage.sql import Params, T
 from bot.storage.sql import Transaction as SqlTransaction
+from bot.storage.together import Together
 
 #: SQLite result codes (and their extended forms) meaning the database cannot be used just
 #: now, as opposed to a mistake in a query
@@ -134,6 +135,7 @@ class Database:
         self._conn = connection
         self.path = path
         self._writer = Writer(connection)
+        self._together = Together(self._writer, connection)
         self._shared = readers is None  # in memory: reads share the writer and take turns on it
         self._reader, self._snapshots = readers or (connection, connection)
         self._snapshot_lock = asyncio.Lock()
@@ -172,6 +174,7 @@ class Database:
 
     async def close(self) -> None:
         """Close every connection."""
+        await self._together.close()
         if not self._shared:
             await self._reader.close()
             await self._snapshots.close()
@@ -193,6 +196,15 @@ class Database:
                 one_statement=one_statement, urgent=urgent
             ) as pipeline:
                 yield Transaction(pipeline)
+
+    async def run(
+        self, body: Callable[[SqlTransaction], Coroutine[Any, Any, T]], *, urgent: bool = False
+    ) -> T:
+        """``body(tx)`` as one transaction, run whole on the connection's thread together with
+        the other bodies waiting (:mod:`bot.storage.together`); its result, once committed.
+        ``urgent``: before the transactions waiting that are not."""
+        with unavailable_as_store_error():
+            return await self._together.run(body, urgent=urgent)
 
     @asynccontextmanager
     async def exclusive(self) -> AsyncIterator[aiosqlite.Connection]:

@@ -131,12 +131,12 @@ class SqlJobs:
         staged = await self.images.stage(job_id, "res", results)
         try:
             # a result found is on its way to its post: it goes before the other writes
-            async with self.db.transaction(urgent=to is JobStatus.SUCCEEDED) as tx:
-                row, previous, dropped = await tx.within(
-                    lambda here: self._transition(
-                        here, allowed, assignments, params, note, results, staged
-                    )
-                )
+            row, previous, dropped = await self.db.run(
+                lambda tx: self._transition(
+                    tx, allowed, assignments, params, note, results, staged
+                ),
+                urgent=to is JobStatus.SUCCEEDED,
+            )
         except StoreUnavailableError:  # it failed, commit included: no row names the files
             await self.images.remove(staged)
             raise

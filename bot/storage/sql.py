@@ -76,6 +76,14 @@ class Database(Protocol):
         savepoint). ``urgent``: someone waits on it (a backend that queues its transactions
         may put it first)."""
 
+    async def run(
+        self, body: Callable[[Transaction], Coroutine[Any, Any, T]], *, urgent: bool = False
+    ) -> T:
+        """``body(tx)`` as one transaction (committed when it returns, rolled back if it
+        raises); its result. The body awaits nothing but its transaction's statements, so a
+        backend may run it where its statements run, together with others (SQLite: many in
+        one round trip to its connection's thread). ``urgent`` as for :meth:`transaction`."""
+
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """The first row of a read outside any transaction."""
 

@@ -202,3 +202,93 @@ async def test_a_batch_takes_no_new_member_once_it_is_old(tmp_path, monkeypatch)
         assert len(await keys(db)) == 16
     finally:
         await db.close()
+
+
+async def test_bodies_run_together_each_succeeding_or_failing_alone(db):
+    await db.execute("INSERT INTO t VALUES ('taken', 0)")
+
+    def insert(key: str):
+        async def body(tx: Transaction) -> str:
+            tx.send("INSERT INTO t VALUES (?, 1)", (f"{key}-a",))
+            await tx.execute("INSERT INTO t VALUES (?, 1)", (key,))
+            return key
+
+        return body
+
+    outcomes = await asyncio.gather(
+        *(db.run(insert(key)) for key in ("k1", "taken", "k3")), return_exceptions=True
+    )
+    assert outcomes[0] == "k1" and outcomes[2] == "k3"
+    assert isinstance(outcomes[1], Exception)
+    assert await keys(db) == ["k1", "k1-a", "k3", "k3-a", "taken"]
+
+
+async def test_bodies_waiting_together_share_one_commit_on_sqlite(tmp_path):
+    db = await Database.open(tmp_path / "pipeline.db")
+    try:
+        await db.executescript(SCHEMA)
+        commits: list[str] = []
+        await db._conn.set_trace_callback(
+            lambda sql: commits.append(sql) if sql.strip().upper() == "COMMIT" else None
+        )
+
+        def insert(key: str):
+            async def body(tx: Transaction) -> None:
+                await tx.execute("INSERT INTO t VALUES (?, 1)", (key,))
+
+            return body
+
+        await asyncio.gather(*(db.run(insert(f"k{i:02}")) for i in range(20)))
+        assert len(await keys(db)) == 20
+        assert 1 <= len(commits) <= 3  # the first alone at most, the rest together
+    finally:
+        await db.close()
+
+
+async def test_a_body_that_awaits_anything_else_is_refused_and_the_others_commit(tmp_path):
+    db = await Database.open(tmp_path / "pipeline.db")
+    try:
+        await db.executescript(SCHEMA)
+
+        async def bad(tx: Transaction) -> None:
+            await tx.execute("INSERT INTO t VALUES ('bad', 1)")
+            await asyncio.sleep(0)
+
+        async def good(tx: Transaction) -> None:
+            await tx.execute("INSERT INTO t VALUES ('good', 1)")
+
+        outcomes = await asyncio.gather(db.run(bad), db.run(good), return_exceptions=True)
+        assert isinstance(outcomes[0], RuntimeError) and outcomes[1] is None
+        assert await keys(db) == ["good"]
+    finally:
+        await db.close()
+
+
+async def test_a_body_whose_caller_left_before_it_ran_never_runs(tmp_path):
+    db = await Database.open(tmp_path / "pipeline.db")
+    try:
+        await db.executescript(SCHEMA)
+        holding, release = asyncio.Event(), asyncio.Event()
+
+        async def hold() -> None:
+            async with db.transaction() as tx:
+                holding.set()
+                await release.wait()
+                await tx.execute("INSERT INTO t VALUES ('first', 0)")
+
+        async def late(tx: Transaction) -> None:
+            await tx.execute("INSERT INTO t VALUES ('late', 1)")
+
+        holder = asyncio.create_task(hold())
+        await holding.wait()
+        waiting = asyncio.create_task(db.run(late))
+        await asyncio.sleep(0.02)
+        waiting.cancel()
+        release.set()
+        await holder
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        await db.run(lambda tx: tx.execute("INSERT INTO t VALUES ('after', 2)"))
+        assert await keys(db) == ["after", "first"]
+    finally:
+        await db.close()

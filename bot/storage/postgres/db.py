@@ -192,6 +192,13 @@ class PgDatabase:
                 yield tx
                 await tx.flush()
 
+    async def run(
+        self, body: Callable[[Transaction], Coroutine[Any, Any, T]], *, urgent: bool = False
+    ) -> T:
+        """``body(tx)`` in a transaction of its own; its result."""
+        async with self.transaction(urgent=urgent) as tx:
+            return await body(tx)
+
     async def fetch_together(self, *queries: tuple[str, Params]) -> list[list[asyncpg.Record]]:
         """The rows of each query, from one snapshot (a read-only REPEATABLE READ
         transaction)."""
