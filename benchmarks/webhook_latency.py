@@ -28,7 +28,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -46,7 +45,6 @@ from benchmarks.bot_process import (
     stop_bot,
     until,
 )
-from providers.local import image_size, render_image
 from providers.magnific import MagnificProvider
 from tests.discord.bot_harness import job_id_of, running_bot, settings_for
 from tests.fakes.discord import FakeDiscord, FakeInteraction
@@ -64,27 +62,7 @@ class TimedMagnific(FakeMagnific):
     def __init__(self) -> None:
         super().__init__(webhook_secret=SECRET)
         self.finished: dict[str, float] = {}  # task id → time.time() it completed
-        self._drawn: dict[tuple[str, str, str], tuple[bytes, str]] = {}
-
-    def make_result_files(
-        self,
-        prompt: str,
-        aspect_ratio: str | None,
-        resolution: str | None,
-        count: int,
-        image_format: str = "PNG",
-        reference: bytes | None = None,
-    ) -> list[str]:
-        key = (aspect_ratio or "1:1", resolution or "1K", image_format)
-        if key not in self._drawn:
-            data = render_image(prompt, image_size(key[0], key[1]), image_format=image_format)
-            self._drawn[key] = (data, "image/jpeg" if image_format == "JPEG" else "image/png")
-        urls = []
-        for _ in range(count):
-            name = f"{uuid.uuid4().hex}.{'jpg' if image_format == 'JPEG' else 'png'}"
-            self.files[name] = self._drawn[key]
-            urls.append(f"{self.base_url}/files/{name}?token=exp%3D9999999999~hmac%3Dabc")
-        return urls
+        self.same_renders = True
 
     def draw_ahead(self) -> None:
         """Render the 1K square result now, before any task runs."""

@@ -257,9 +257,9 @@ class Database:
                 return list(await self._reader.execute_fetchall(sql, params))
 
     async def execute(self, sql: str, params: Params = ()) -> int:
-        """One write in its own transaction; returns the number of rows changed."""
-        async with self.transaction(one_statement=True) as tx:
-            return await tx.execute(sql, params)
+        """One write in its own transaction (run together with the others waiting, see
+        :meth:`run`); returns the number of rows changed."""
+        return await self.run(lambda tx: tx.execute(sql, params))
 
     async def vacuum(self) -> None:
         """Rebuild the file without its free pages (holds the write lock meanwhile)."""

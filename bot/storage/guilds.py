@@ -48,8 +48,7 @@ class SqlGuilds:
 
     async def record(self, event: AuditEvent) -> int:
         """Add an audit entry; its id."""
-        async with self.db.transaction() as tx:
-            return await _insert(tx, event)
+        return await self.db.run(lambda tx: _insert(tx, event))
 
     async def events(self, guild_id: str, limit: int = 50) -> list[AuditEvent]:
         """The server's latest audit entries, newest first."""

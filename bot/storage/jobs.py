@@ -214,12 +214,13 @@ class SqlJobs:
 
     async def count_delivery_attempt(self, job_id: str) -> int:
         """Record that a delivery is about to be attempted; return the attempt number."""
-        async with self.db.transaction(one_statement=True) as tx:
-            row = await tx.fetchone(
+        row = await self.db.run(
+            lambda tx: tx.fetchone(
                 "UPDATE jobs SET delivery_attempts = delivery_attempts + 1 WHERE id = ? "
                 "RETURNING delivery_attempts",
                 (job_id,),
             )
+        )
         return int(row["delivery_attempts"]) if row else 0
 
     # ------------------------------------------------------------------ reads

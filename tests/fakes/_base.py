@@ -169,6 +169,9 @@ class FakeServer:
         #: extra characters in each result URL's signature (presigned storage URLs run to
         #: kilobytes; 6000 makes each URL a row larger than an SQLite page)
         self.url_padding = 0
+        #: serve one render per size and format again (see :meth:`make_result_files`)
+        self.same_renders = False
+        self._renders: dict[tuple[tuple[int, int], str], bytes] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -288,18 +291,25 @@ class FakeServer:
         image_format: str = "PNG",
         reference: bytes | None = None,
     ) -> list[str]:
-        """Render ``count`` real images and return the URLs they are served at."""
+        """Render ``count`` real images and return the URLs they are served at (with
+        ``same_renders``, the first of each size and format is served again for every later
+        one: a benchmark's fake then spends no time drawing while it measures the bot)."""
         urls = []
         size = image_size(aspect_ratio or "1:1", resolution or "1K")
         for index in range(count):
-            data = render_image(
-                prompt,
-                size,
-                image_format=image_format,
-                seed=index,
-                reference=reference,
-                noise=self.noisy_images,
-            )
+            key = (size, image_format.upper())
+            data = self._renders.get(key) if self.same_renders else None
+            if data is None:
+                data = render_image(
+                    prompt,
+                    size,
+                    image_format=image_format,
+                    seed=index,
+                    reference=reference,
+                    noise=self.noisy_images,
+                )
+                if self.same_renders:
+                    self._renders[key] = data
             ext = "jpg" if image_format.upper() in ("JPEG", "JPG") else "png"
             name = f"{uuid.uuid4().hex}.{ext}"
             mime = "image/jpeg" if ext == "jpg" else "image/png"
