@@ -34,6 +34,7 @@ from bot.storage.backend import AnyStore, open_store
 from bot.web.app import start_receiver, start_status
 from bot.web.lag import LagCollector, LagMonitor
 from bot.web.sockets import listen
+from providers import transport
 from providers.base import Provider
 from providers.catalog import Catalog
 from providers.registry import build_providers
@@ -140,7 +141,7 @@ async def build_runtime(
     for name, reason in unconfigured.items():
         log.info("provider %s not available: %s", name, reason)
     # no proxy from the environment: the SSRF guard must see the real peer address
-    http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0), trust_env=False)
+    http = transport.client(timeout=httpx.Timeout(60.0, connect=10.0), trust_env=False)
     fetcher = ImageFetcher(http, allow_private=settings.fetch_allow_private)
     metrics = Metrics()
     engine = JobEngine(

@@ -17,6 +17,7 @@ from typing import ClassVar
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from providers import transport
 from providers.scrub import Scrubber
 from providers.settings import ProviderSettings
 
@@ -330,7 +331,7 @@ class Provider(abc.ABC):
         )
         self.base_url = (settings.base_url or self.default_base_url).rstrip("/")
         self._own_client = client is None
-        self.client = client or httpx.AsyncClient(timeout=self.timeout())
+        self.client = client or transport.client(timeout=self.timeout())
 
     #: read timeout in seconds; synchronous providers hold the request open much longer
     read_timeout: ClassVar[float] = 30.0

@@ -284,7 +284,9 @@ class Database:
 
 
 async def _connect(path: Path) -> aiosqlite.Connection:
-    pending = aiosqlite.connect(str(path), isolation_level=None)
+    # usable from the event loop's thread too, between its own thread's calls: the bodies
+    # of bot.storage.together run there (the writer's turns keep them from overlapping)
+    pending = aiosqlite.connect(str(path), isolation_level=None, check_same_thread=False)
     try:
         conn = await pending
     except BaseException:

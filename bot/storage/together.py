@@ -1,13 +1,16 @@
-"""Transactions given as bodies, run together: one round trip to SQLite's thread for many.
+"""Transactions given as bodies, run together: a few turns of the event loop for many.
 
 A body is a coroutine function of a transaction that awaits nothing but that transaction's
 statements (``Database.run``). Bodies waiting to run are taken together (up to
-:data:`MAX_TOGETHER`, urgent ones first) in one turn on the writing connection, and on its
-thread, in one call: ``BEGIN IMMEDIATE``, each body in its own savepoint (a body that fails
-is rolled back to it, alone, and its caller gets its error), one ``COMMIT``. So however busy
-the event loop is, a batch costs the loop two turns (the connection's, and the result's), not
-several for each statement of each transaction; and each caller still returns only once the
-``COMMIT`` carrying its change is on disk (a failed ``COMMIT`` fails every body it carried).
+:data:`MAX_TOGETHER`, urgent ones first) in one turn on the writing connection:
+``BEGIN IMMEDIATE`` on the connection's thread, then each body in its own savepoint (a body
+that fails is rolled back to it, alone, and its caller gets its error), run to its end on the
+event loop's thread without a pause (its statements are microseconds each), then one
+``COMMIT`` on the connection's thread. So however busy the event loop is, a batch waits for
+it three times (its turn, ``BEGIN``, ``COMMIT``), not once or more for each statement of each
+transaction, and no statement waits for the interpreter's lock on another thread; and each
+caller still returns only once the ``COMMIT`` carrying its change is on disk (a failed
+``COMMIT`` fails every body it carried).
 
 Once taken, a body runs to its end even if its caller is cancelled (as if the cancellation
 came just after the commit); one still waiting is dropped.
@@ -31,8 +34,10 @@ from bot.storage.pipeline import SAVEPOINT, OnThread, drive
 T = TypeVar("T")
 Body = Callable[[Any], Coroutine[Any, Any, Any]]
 
-#: the most bodies one commit carries
-MAX_TOGETHER = 64
+#: the most bodies one commit carries (they run on the event loop: a few milliseconds)
+MAX_TOGETHER = 32
+#: batches run back to back in one turn on the connection, at most
+TURN_BATCHES = 4
 
 
 @dataclass
@@ -90,65 +95,100 @@ class Together:
 
     async def _run_waiting(self) -> None:
         while self._waiting:
-            urgent = self._urgent > 0
-            async with self._writer.exclusive(urgent=urgent):
-                taken = self._waiting[:MAX_TOGETHER]
-                del self._waiting[:MAX_TOGETHER]
-                self._urgent = max(0, self._urgent - len(taken))
-                if not taken:
-                    continue
-                bodies = [item.body for item in taken]
-                try:
-                    execute: Any = self._conn._execute  # see bot/storage/pipeline.py
-                    raw: sqlite3.Connection = self._conn._conn
-                    # shielded: once on the thread the batch runs to its end, so the
-                    # connection is never left inside its transaction
-                    outcomes: list[tuple[bool, Any]] = await asyncio.shield(
-                        execute(functools.partial(run_together, raw, bodies))
-                    )
-                except Exception as exc:  # the connection itself failed (or closed)
-                    outcomes = [(False, exc)] * len(taken)
-                except asyncio.CancelledError:  # closing: the taken bodies' outcome is lost
-                    for item in taken:
-                        if not item.done.done():
-                            item.done.set_exception(
-                                sqlite3.ProgrammingError("the database closed during the write")
-                            )
-                            item.done.exception()
-                    raise
-            for item, (ok, value) in zip(taken, outcomes, strict=True):
-                if item.done.done():
-                    continue
-                if ok:
-                    item.done.set_result(value)
-                else:
-                    item.done.set_exception(value)
-                    item.done.exception()  # retrieved: a caller that left is no error
+            async with self._writer.exclusive(urgent=self._urgent > 0):
+                await self._run_turn()
+
+    def _take(self) -> list[_Waiting]:
+        taken = self._waiting[:MAX_TOGETHER]
+        del self._waiting[:MAX_TOGETHER]
+        self._urgent = max(0, self._urgent - len(taken))
+        return taken
+
+    async def _run_turn(self) -> None:
+        """Batches back to back while bodies wait (at most :data:`TURN_BATCHES`, then the
+        other transactions get the connection). ``BEGIN`` and ``COMMIT`` run on the
+        connection's thread (they may wait for another process's lock; ``COMMIT`` syncs the
+        disk), a batch's ``COMMIT`` and the next one's ``BEGIN`` in one call; the bodies run
+        here, on the event loop's thread, which holds the interpreter's lock: each of their
+        statements takes microseconds, while on the connection's thread each would wait for
+        that lock as long as the busy loop keeps it (milliseconds a statement)."""
+        conn = self._conn
+        execute: Any = conn._execute  # see bot/storage/pipeline.py
+        began = False
+        for turn in range(TURN_BATCHES):
+            taken = self._take()
+            if not taken:
+                break
+            try:
+                if not began:
+                    await asyncio.shield(conn.execute("BEGIN IMMEDIATE"))
+                    began = True
+                raw: sqlite3.Connection = conn._conn
+                outcomes = run_bodies(raw, [item.body for item in taken])
+                more = bool(self._waiting) and turn + 1 < TURN_BATCHES
+                # shielded: the batch's outcome is known once its COMMIT has run
+                began = await asyncio.shield(execute(functools.partial(_commit, raw, more)))
+            except Exception as exc:  # nothing of the batch was written
+                outcomes = [(False, exc)] * len(taken)
+                began = False
+                await asyncio.shield(self._roll_back())
+            except asyncio.CancelledError:  # closing: the taken bodies' outcome is lost
+                _fail(taken, sqlite3.ProgrammingError("the database closed during the write"))
+                await asyncio.shield(self._roll_back())
+                raise
+            _settle(taken, outcomes)
+        if began:  # (bodies were dropped meanwhile) an empty transaction: end it
+            await asyncio.shield(conn.execute("COMMIT"))
+
+    async def _roll_back(self) -> None:
+        if self._conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error, ValueError):
+                await self._conn.execute("ROLLBACK")
 
 
-def run_together(raw: sqlite3.Connection, bodies: list[Body]) -> list[tuple[bool, Any]]:
-    """On the connection's thread: every body in its own savepoint, one ``COMMIT``; each
-    body's outcome, ``(True, result)`` or ``(False, error)``."""
-    outcomes: list[tuple[bool, Any]] = []
+def _commit(raw: sqlite3.Connection, begin: bool) -> bool:
+    """On the connection's thread: ``COMMIT`` (raising if it fails: nothing was written),
+    then, with ``begin``, the next batch's ``BEGIN IMMEDIATE``; whether that one began."""
+    raw.execute("COMMIT")
+    if not begin:
+        return False
     try:
         raw.execute("BEGIN IMMEDIATE")
-        for body in bodies:
-            raw.execute(f"SAVEPOINT {SAVEPOINT}")
-            try:
-                result = drive(body(OnThread(raw)))
-            except Exception as exc:  # this body's error: undo it alone
-                if not raw.in_transaction:  # SQLite gave up the whole transaction
-                    raise
-                raw.execute(f"ROLLBACK TO {SAVEPOINT}")
-                raw.execute(f"RELEASE {SAVEPOINT}")
-                outcomes.append((False, exc))
-                continue
+    except sqlite3.Error:
+        return False  # the next batch tries again, and fails with the reason
+    return True
+
+
+def _settle(taken: list[_Waiting], outcomes: list[tuple[bool, Any]]) -> None:
+    for item, (ok, value) in zip(taken, outcomes, strict=True):
+        if item.done.done():
+            continue
+        if ok:
+            item.done.set_result(value)
+        else:
+            item.done.set_exception(value)
+            item.done.exception()  # retrieved: a caller that left is no error
+
+
+def _fail(taken: list[_Waiting], error: BaseException) -> None:
+    _settle(taken, [(False, error)] * len(taken))
+
+
+def run_bodies(raw: sqlite3.Connection, bodies: list[Body]) -> list[tuple[bool, Any]]:
+    """Inside the open transaction: every body in its own savepoint; each body's outcome,
+    ``(True, result)`` or ``(False, error)``. Raises when the transaction itself is lost."""
+    outcomes: list[tuple[bool, Any]] = []
+    for body in bodies:
+        raw.execute(f"SAVEPOINT {SAVEPOINT}")
+        try:
+            result = drive(body(OnThread(raw)))
+        except Exception as exc:  # this body's error: undo it alone
+            if not raw.in_transaction:  # SQLite gave up the whole transaction
+                raise
+            raw.execute(f"ROLLBACK TO {SAVEPOINT}")
             raw.execute(f"RELEASE {SAVEPOINT}")
-            outcomes.append((True, result))
-        raw.execute("COMMIT")
-    except Exception as exc:  # nothing of the batch was written
-        if raw.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                raw.execute("ROLLBACK")
-        return [(False, exc)] * len(bodies)
+            outcomes.append((False, exc))
+            continue
+        raw.execute(f"RELEASE {SAVEPOINT}")
+        outcomes.append((True, result))
     return outcomes
