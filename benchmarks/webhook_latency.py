@@ -45,6 +45,7 @@ from benchmarks.bot_process import (
     stop_bot,
     until,
 )
+from bot.web.lag import LagMonitor
 from providers.magnific import MagnificProvider
 from tests.discord.bot_harness import job_id_of, running_bot, settings_for
 from tests.fakes.discord import FakeDiscord, FakeInteraction
@@ -83,7 +84,7 @@ Figures = dict[str, list[float]]
 
 
 def _figures() -> Figures:
-    return {"added": [], "found": [], "post": []}
+    return {"added": [], "found": [], "post": [], "fake_lag": []}
 
 
 def _collect_posts(fake: FakeDiscord, posted: dict[str, float], skip: set[str]) -> None:
@@ -217,8 +218,12 @@ async def measure_process(jobs: int, step: float = 1.0) -> Figures:
                 await _ask(fake, 1, "warm")
                 warm = await _post_all(fake, 1, step, set())
                 await asyncio.sleep(0.5)
+                lag = LagMonitor(interval=0.005)  # the fakes' loop: late here, late answers
+                lag.start()
                 await _ask(fake, jobs, "bench")
                 posted = await _post_all(fake, jobs, step, set(warm))
+                await lag.stop()
+                figures["fake_lag"].append(lag.max)
 
                 async def delivered() -> bool:
                     found = await metrics(client, port)
@@ -258,6 +263,11 @@ def report(figures: dict[str, list[float]], jobs: int) -> tuple[list[str], bool]
         ("added latency max", max(added), None),
         ("median: finished → stored as succeeded", statistics.median(figures["found"]), None),
         ("median: stored as succeeded → posted", statistics.median(figures["post"]), None),
+        *(
+            [("the fakes' own event loop (Discord, Magnific): its longest lag", max(lags), None)]
+            if (lags := figures.get("fake_lag"))
+            else []
+        ),
     ):
         row, ok = _row(what, value, goal)
         rows.append(row)
