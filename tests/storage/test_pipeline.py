@@ -8,6 +8,8 @@ import asyncio
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 
 import aiosqlite
 import pytest
@@ -21,15 +23,29 @@ from tests.pg import pg_schema
 SCHEMA = "CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL)"
 
 
+@asynccontextmanager
+async def _sqlite(tmp_path: Path) -> AsyncIterator[Database]:
+    opened = await Database.open(tmp_path / "pipeline.db")
+    await opened.executescript(SCHEMA)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+async def lite(tmp_path) -> AsyncIterator[Database]:
+    """SQLite alone (its own mechanics: the connection's thread, turns, commits)."""
+    async with _sqlite(tmp_path) as opened:
+        yield opened
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 async def db(request, tmp_path) -> AsyncIterator[Database | PgDatabase]:
+    """Each backend in turn: the same outcomes on both."""
     if request.param == "sqlite":
-        opened = await Database.open(tmp_path / "pipeline.db")
-        await opened.executescript(SCHEMA)
-        try:
+        async with _sqlite(tmp_path) as opened:
             yield opened
-        finally:
-            await opened.close()
         return
     async with pg_schema() as url:
         pg = await PgDatabase.open(url)
@@ -39,6 +55,32 @@ async def db(request, tmp_path) -> AsyncIterator[Database | PgDatabase]:
             yield pg
         finally:
             await pg.close()
+
+
+class Holder:
+    """A transaction holding the writing connection until :meth:`release` (it then writes
+    ``first``)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._holding, self._release = asyncio.Event(), asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> Holder:
+        self._task = asyncio.create_task(self._hold())
+        await self._holding.wait()
+        return self
+
+    async def _hold(self) -> None:
+        async with self.db.transaction() as tx:
+            self._holding.set()
+            await self._release.wait()
+            await tx.execute("INSERT INTO t VALUES ('first', 0)")
+
+    async def release(self) -> None:
+        self._release.set()
+        assert self._task is not None
+        await self._task
 
 
 async def keys(db: Database | PgDatabase) -> list[str]:
@@ -125,83 +167,63 @@ async def test_a_body_that_fails_within_leaves_nothing(db):
     assert await keys(db) == []
 
 
-async def test_a_body_that_awaits_anything_else_on_sqlites_thread_is_refused(tmp_path):
-    db = await Database.open(tmp_path / "pipeline.db")
-    try:
-        await db.executescript(SCHEMA)
+async def test_a_body_that_awaits_anything_else_on_sqlites_thread_is_refused(lite):
+    db = lite
 
-        async def body(tx: Transaction) -> None:
-            await tx.execute("INSERT INTO t VALUES ('a', 1)")
-            await asyncio.sleep(0)  # would suspend for a loop that is not on that thread
+    async def body(tx: Transaction) -> None:
+        await tx.execute("INSERT INTO t VALUES ('a', 1)")
+        await asyncio.sleep(0)  # would suspend for a loop that is not on that thread
 
-        with pytest.raises(RuntimeError, match="awaited something else"):
-            async with db.transaction() as tx:
-                await tx.within(body)
-        assert await keys(db) == []
-        await db.execute("INSERT INTO t VALUES ('b', 2)")  # the connection is still usable
-        assert await keys(db) == ["b"]
-    finally:
-        await db.close()
+    with pytest.raises(RuntimeError, match="awaited something else"):
+        async with db.transaction() as tx:
+            await tx.within(body)
+    assert await keys(db) == []
+    await db.execute("INSERT INTO t VALUES ('b', 2)")  # the connection is still usable
+    assert await keys(db) == ["b"]
 
 
-async def test_urgent_transactions_go_before_the_others_waiting(tmp_path):
-    db = await Database.open(tmp_path / "pipeline.db")
-    try:
-        await db.executescript(SCHEMA)
-        order: list[str] = []
-        holding, release = asyncio.Event(), asyncio.Event()
+async def test_urgent_transactions_go_before_the_others_waiting(lite):
+    db = lite
+    order: list[str] = []
 
-        async def hold() -> None:
-            async with db.transaction() as tx:
-                holding.set()
-                await release.wait()
-                await tx.execute("INSERT INTO t VALUES ('first', 0)")
+    async def write(key: str, urgent: bool) -> None:
+        async with db.transaction(urgent=urgent) as tx:
+            order.append(key)
+            await tx.execute("INSERT INTO t VALUES (?, 1)", (key,))
 
-        async def write(key: str, urgent: bool) -> None:
-            async with db.transaction(urgent=urgent) as tx:
-                order.append(key)
-                await tx.execute("INSERT INTO t VALUES (?, 1)", (key,))
-
-        holder = asyncio.create_task(hold())
-        await holding.wait()
-        waiting = [
-            asyncio.create_task(write("plain-1", False)),
-            asyncio.create_task(write("urgent-1", True)),
-            asyncio.create_task(write("plain-2", False)),
-            asyncio.create_task(write("urgent-2", True)),
-        ]
-        await asyncio.sleep(0.05)  # all queued behind the holder
-        release.set()
-        await asyncio.gather(holder, *waiting)
-        assert order == ["urgent-1", "urgent-2", "plain-1", "plain-2"]
-        assert len(await keys(db)) == 5
-    finally:
-        await db.close()
+    holder = await Holder(db).start()
+    waiting = [
+        asyncio.create_task(write("plain-1", False)),
+        asyncio.create_task(write("urgent-1", True)),
+        asyncio.create_task(write("plain-2", False)),
+        asyncio.create_task(write("urgent-2", True)),
+    ]
+    await asyncio.sleep(0.05)  # all queued behind the holder
+    await holder.release()
+    await asyncio.gather(*waiting)
+    assert order == ["urgent-1", "urgent-2", "plain-1", "plain-2"]
+    assert len(await keys(db)) == 5
 
 
-async def test_a_batch_takes_no_new_member_once_it_is_old(tmp_path, monkeypatch):
-    db = await Database.open(tmp_path / "pipeline.db")
-    try:
-        await db.executescript(SCHEMA)
-        commits: list[str] = []
-        await db._conn.set_trace_callback(
-            lambda sql: commits.append(sql) if sql.strip().upper() == "COMMIT" else None
-        )
+async def test_a_batch_takes_no_new_member_once_it_is_old(lite, monkeypatch):
+    db = lite
+    commits: list[str] = []
+    await db._conn.set_trace_callback(
+        lambda sql: commits.append(sql) if sql.strip().upper() == "COMMIT" else None
+    )
 
-        async def write(key: str) -> None:
-            async with db.transaction() as tx:
-                await tx.execute("INSERT INTO t VALUES (?, 1)", (key,))
+    async def write(key: str) -> None:
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO t VALUES (?, 1)", (key,))
 
-        await asyncio.gather(*(write(f"a{i}") for i in range(8)))
-        together = len(commits)
-        commits.clear()
-        monkeypatch.setattr(batch, "MAX_BATCH_AGE", 0.0)
-        await asyncio.gather(*(write(f"b{i}") for i in range(8)))
-        assert together < 8  # young batches take the transactions waiting
-        assert len(commits) == 8  # an old one commits before the next joins
-        assert len(await keys(db)) == 16
-    finally:
-        await db.close()
+    await asyncio.gather(*(write(f"a{i}") for i in range(8)))
+    together = len(commits)
+    commits.clear()
+    monkeypatch.setattr(batch, "MAX_BATCH_AGE", 0.0)
+    await asyncio.gather(*(write(f"b{i}") for i in range(8)))
+    assert together < 8  # young batches take the transactions waiting
+    assert len(commits) == 8  # an old one commits before the next joins
+    assert len(await keys(db)) == 16
 
 
 async def test_bodies_run_together_each_succeeding_or_failing_alone(db):
@@ -223,72 +245,51 @@ async def test_bodies_run_together_each_succeeding_or_failing_alone(db):
     assert await keys(db) == ["k1", "k1-a", "k3", "k3-a", "taken"]
 
 
-async def test_bodies_waiting_together_share_one_commit_on_sqlite(tmp_path):
-    db = await Database.open(tmp_path / "pipeline.db")
-    try:
-        await db.executescript(SCHEMA)
-        commits: list[str] = []
-        await db._conn.set_trace_callback(
-            lambda sql: commits.append(sql) if sql.strip().upper() == "COMMIT" else None
-        )
+async def test_bodies_waiting_together_share_one_commit_on_sqlite(lite):
+    db = lite
+    commits: list[str] = []
+    await db._conn.set_trace_callback(
+        lambda sql: commits.append(sql) if sql.strip().upper() == "COMMIT" else None
+    )
 
-        def insert(key: str):
-            async def body(tx: Transaction) -> None:
-                await tx.execute("INSERT INTO t VALUES (?, 1)", (key,))
+    def insert(key: str):
+        async def body(tx: Transaction) -> None:
+            await tx.execute("INSERT INTO t VALUES (?, 1)", (key,))
 
-            return body
+        return body
 
-        await asyncio.gather(*(db.run(insert(f"k{i:02}")) for i in range(20)))
-        assert len(await keys(db)) == 20
-        assert 1 <= len(commits) <= 3  # the first alone at most, the rest together
-    finally:
-        await db.close()
+    await asyncio.gather(*(db.run(insert(f"k{i:02}")) for i in range(20)))
+    assert len(await keys(db)) == 20
+    assert 1 <= len(commits) <= 3  # the first alone at most, the rest together
 
 
-async def test_a_body_that_awaits_anything_else_is_refused_and_the_others_commit(tmp_path):
-    db = await Database.open(tmp_path / "pipeline.db")
-    try:
-        await db.executescript(SCHEMA)
+async def test_a_body_that_awaits_anything_else_is_refused_and_the_others_commit(lite):
+    db = lite
 
-        async def bad(tx: Transaction) -> None:
-            await tx.execute("INSERT INTO t VALUES ('bad', 1)")
-            await asyncio.sleep(0)
+    async def bad(tx: Transaction) -> None:
+        await tx.execute("INSERT INTO t VALUES ('bad', 1)")
+        await asyncio.sleep(0)
 
-        async def good(tx: Transaction) -> None:
-            await tx.execute("INSERT INTO t VALUES ('good', 1)")
+    async def good(tx: Transaction) -> None:
+        await tx.execute("INSERT INTO t VALUES ('good', 1)")
 
-        outcomes = await asyncio.gather(db.run(bad), db.run(good), return_exceptions=True)
-        assert isinstance(outcomes[0], RuntimeError) and outcomes[1] is None
-        assert await keys(db) == ["good"]
-    finally:
-        await db.close()
+    outcomes = await asyncio.gather(db.run(bad), db.run(good), return_exceptions=True)
+    assert isinstance(outcomes[0], RuntimeError) and outcomes[1] is None
+    assert await keys(db) == ["good"]
 
 
-async def test_a_body_whose_caller_left_before_it_ran_never_runs(tmp_path):
-    db = await Database.open(tmp_path / "pipeline.db")
-    try:
-        await db.executescript(SCHEMA)
-        holding, release = asyncio.Event(), asyncio.Event()
+async def test_a_body_whose_caller_left_before_it_ran_never_runs(lite):
+    db = lite
 
-        async def hold() -> None:
-            async with db.transaction() as tx:
-                holding.set()
-                await release.wait()
-                await tx.execute("INSERT INTO t VALUES ('first', 0)")
+    async def late(tx: Transaction) -> None:
+        await tx.execute("INSERT INTO t VALUES ('late', 1)")
 
-        async def late(tx: Transaction) -> None:
-            await tx.execute("INSERT INTO t VALUES ('late', 1)")
-
-        holder = asyncio.create_task(hold())
-        await holding.wait()
-        waiting = asyncio.create_task(db.run(late))
-        await asyncio.sleep(0.02)
-        waiting.cancel()
-        release.set()
-        await holder
-        with pytest.raises(asyncio.CancelledError):
-            await waiting
-        await db.run(lambda tx: tx.execute("INSERT INTO t VALUES ('after', 2)"))
-        assert await keys(db) == ["after", "first"]
-    finally:
-        await db.close()
+    holder = await Holder(db).start()
+    waiting = asyncio.create_task(db.run(late))
+    await asyncio.sleep(0.02)
+    waiting.cancel()
+    await holder.release()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await db.run(lambda tx: tx.execute("INSERT INTO t VALUES ('after', 2)"))
+    assert await keys(db) == ["after", "first"]
