@@ -23,7 +23,6 @@ minutes of waiting take milliseconds. Two spreads of provider completion times:
 from __future__ import annotations
 
 import argparse
-import bisect
 import heapq
 import math
 import random
@@ -31,24 +30,24 @@ import statistics
 from collections import Counter
 from collections.abc import Callable, Sequence
 
+from benchmarks.polling_mixture import mixture_rows
+from benchmarks.polling_sim import (
+    CONFIG,
+    SIGMA,
+    TARGETS,
+    TYPICAL,
+    WAIT_MAX,
+    WAIT_MEDIAN,
+    Schedule,
+    adaptive,
+    discovery,
+    hindsight,
+    ok,
+    reads_row,
+)
 from bot.jobs.budget import Due, StatusBudget, choose
-from bot.jobs.config import EngineConfig
-from bot.jobs.plan import Targets
 from bot.jobs.schedule import CompletionTimes
 from providers.polling import poll_delay
-
-TYPICAL = 30.0  # the documented typical time the prior starts from
-SIGMA = 0.35  # the realistic spread (log seconds): 95% of jobs within 15–60 s
-WAIT_MAX = 4.0  # the goals: every job found within 4 s, half within 1.5 s
-WAIT_MEDIAN = 1.5
-CONFIG = EngineConfig()
-#: reads of one job: (elapsed seconds, read number) -> seconds to the next read
-Schedule = Callable[[float, int], float]
-
-
-TARGETS = Targets(
-    wait_max=CONFIG.poll_wait_max, wait_median=CONFIG.poll_wait_median, miss=CONFIG.poll_miss
-)
 
 
 def realistic(jobs: int, seed: int) -> list[float]:
@@ -72,41 +71,6 @@ def learned(
     times = CompletionTimes(TYPICAL, max_samples=CONFIG.poll_samples, targets=TARGETS)
     times.extend(spread(samples, seed))
     return times
-
-
-def adaptive(times: CompletionTimes) -> Schedule:
-    def delay(elapsed: float, n: int) -> float:
-        return times.next_check(elapsed, floor=CONFIG.poll_floor, cap=CONFIG.poll_cap, first=n == 0)
-
-    return delay
-
-
-def hindsight(done_at: Sequence[float]) -> float:
-    """The fewest reads per job of any schedule that finds every one of these jobs within
-    ``WAIT_MAX``, knowing their completion times in advance: each read as late as it can be
-    (``WAIT_MAX`` after the earliest completion not yet found), which puts the fewest reads
-    before every moment at once."""
-    reads: list[float] = []
-    for finish in sorted(done_at):
-        if not reads or finish > reads[-1]:
-            reads.append(finish + WAIT_MAX)
-    return statistics.mean(bisect.bisect_left(reads, f) + 1 for f in done_at)
-
-
-def discovery(done_at: Sequence[float], schedule: Schedule) -> tuple[list[float], list[int]]:
-    """Per job: seconds from completion to the read that found it, and reads made."""
-    delays: list[float] = []
-    reads: list[int] = []
-    for finish in done_at:
-        t, n = 0.0, 0
-        while n < 10_000:
-            t += schedule(t, n)
-            n += 1
-            if t >= finish:
-                break
-        delays.append(t - finish)
-        reads.append(n)
-    return delays, reads
 
 
 def reads_per_second(waiting: int, seconds: int, rate: float | None) -> tuple[float, int]:
@@ -162,23 +126,13 @@ def spread_rows(
         med, worst, per_job = statistics.median(delays), max(delays), statistics.mean(reads)
         p99 = sorted(delays)[min(len(delays) - 1, math.ceil(0.99 * len(delays)) - 1)]
         what = f"{label}, {name}"
-        rows.append((f"{what}: delay median", f"{med:.2f} s", "≤ 1.5 s", _ok(med <= 1.5)))
-        rows.append((f"{what}: delay p99", f"{p99:.2f} s", "≤ 4 s", _ok(p99 <= 4.0)))
-        rows.append((f"{what}: delay max", f"{worst:.2f} s", "≤ 4 s", _ok(worst <= 4.0)))
-        rows.append(_reads_row(f"{what}: reads per job", per_job, fixed))
+        rows.append((f"{what}: delay median", f"{med:.2f} s", "≤ 1.5 s", ok(med <= 1.5)))
+        rows.append((f"{what}: delay p99", f"{p99:.2f} s", "≤ 4 s", ok(p99 <= 4.0)))
+        rows.append((f"{what}: delay max", f"{worst:.2f} s", "≤ 4 s", ok(worst <= 4.0)))
+        rows.append(reads_row(f"{what}: reads per job", per_job, fixed))
     least = hindsight(done_at)
-    rows.append(_reads_row(f"{label}, fewest for max ≤ 4 s (hindsight)", least, fixed))
+    rows.append(reads_row(f"{label}, fewest for max ≤ 4 s (hindsight)", least, fixed))
     return rows
-
-
-def _reads_row(what: str, per_job: float, fixed: float) -> tuple[str, str, str, str]:
-    share = per_job / fixed
-    return (
-        what,
-        f"{per_job:.1f} ({share:.0%} of fixed 3 s)",
-        "≤ 40% of fixed 3 s",
-        _ok(share <= 0.4),
-    )
 
 
 def seeds_rows(jobs: int, seeds: int) -> list[tuple[str, str, str, str]]:
@@ -203,7 +157,7 @@ def seeds_rows(jobs: int, seeds: int) -> list[tuple[str, str, str, str]]:
 
     def held(values: list[float], goal: float) -> tuple[str, str]:
         n = sum(v <= goal for v in values)
-        return f"{n} of {seeds} (worst {max(values):.2f} s)", _ok(n == seeds)
+        return f"{n} of {seeds} (worst {max(values):.2f} s)", ok(n == seeds)
 
     rows = [
         (f"{what}: delay median ≤ 1.5 s", *_pair(held(medians, WAIT_MEDIAN), "all draws")),
@@ -213,7 +167,7 @@ def seeds_rows(jobs: int, seeds: int) -> list[tuple[str, str, str, str]]:
     text += f"; {late / (seeds * jobs):.2%} of jobs over 4 s"
     rows.append((f"{what}: delay max ≤ 4 s", text, "all draws", met))
     span = f"{min(shares):.0%}–{max(shares):.0%} of fixed 3 s"
-    rows.append((f"{what}: reads per job", span, "≤ 40% of fixed 3 s", _ok(max(shares) <= 0.4)))
+    rows.append((f"{what}: reads per job", span, "≤ 40% of fixed 3 s", ok(max(shares) <= 0.4)))
     return rows
 
 
@@ -235,7 +189,7 @@ def sensitivity_rows(jobs: int, sigmas: Sequence[float]) -> list[tuple[str, str,
         text = (
             f"{med:.2f} s, {worst:.2f} s, {share:.0%} (hindsight {hindsight(done_at) / fixed:.0%})"
         )
-        met = _ok(med <= WAIT_MEDIAN and worst <= WAIT_MAX and share <= 0.4)
+        met = ok(med <= WAIT_MEDIAN and worst <= WAIT_MAX and share <= 0.4)
         what = (
             f"sigma {sigma:g} (~{within:.0%} within ±40%), learning after 500: median, max, reads"
         )
@@ -258,8 +212,6 @@ def run(
     rows = spread_rows(f"realistic ({jobs:,} jobs)", realistic(jobs, 2), learned(realistic, 500))
     rows += seeds_rows(jobs, seeds)
     rows += sensitivity_rows(jobs, (0.15, 0.2, 0.25, 0.3, 0.42))
-    from benchmarks.polling_mixture import mixture_rows  # it builds on this module
-
     rows += mixture_rows(jobs, seeds)
     rows += spread_rows(f"even ({even_jobs} jobs)", even(even_jobs, 0), learned(even, 500))
     rate = CONFIG.status_rate("p")
@@ -268,13 +220,9 @@ def run(
         rows.append((f"{n:,} waiting, no budget: reads/s", f"{mean:.0f} (peak {peak})", "—", ""))
         mean, peak = reads_per_second(n, seconds, rate)
         goal = f"≤ budget {rate:g}/s (+ 1 s burst)"
-        met = _ok(rate is not None and peak <= 2 * rate)
+        met = ok(rate is not None and peak <= 2 * rate)
         rows.append((f"{n:,} waiting, budget: reads/s", f"{mean:.1f} (peak {peak})", goal, met))
     return rows
-
-
-def _ok(met: bool) -> str:
-    return "yes" if met else "NO"
 
 
 def main(argv: Sequence[str] | None = None) -> list[tuple[str, str, str, str]]:

@@ -28,18 +28,18 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from benchmarks.polling import (
+from benchmarks.polling_sim import (
     CONFIG,
     TARGETS,
     TYPICAL,
     WAIT_MAX,
     WAIT_MEDIAN,
     Schedule,
-    _ok,
-    _reads_row,
     adaptive,
     discovery,
     hindsight,
+    ok,
+    reads_row,
 )
 from bot.jobs.kinds import RESOLUTION_SCALE, JobKind
 from bot.jobs.schedule import Completions
@@ -163,14 +163,14 @@ def headline_rows(jobs: int) -> list[Row]:
         out = measure(measured, schedule_of)
         med, worst = statistics.median(out.delays), max(out.delays)
         what = f"{label}, {name}"
-        rows.append((f"{what}: delay median", f"{med:.2f} s", "≤ 1.5 s", _ok(med <= WAIT_MEDIAN)))
-        rows.append((f"{what}: delay p99", f"{out.p99:.2f} s", "≤ 4 s", _ok(out.p99 <= WAIT_MAX)))
-        rows.append((f"{what}: delay max", f"{worst:.2f} s", "≤ 4 s", _ok(worst <= WAIT_MAX)))
-        rows.append(_reads_row(f"{what}: reads per job", statistics.mean(out.reads), fixed))
+        rows.append((f"{what}: delay median", f"{med:.2f} s", "≤ 1.5 s", ok(med <= WAIT_MEDIAN)))
+        rows.append((f"{what}: delay p99", f"{out.p99:.2f} s", "≤ 4 s", ok(out.p99 <= WAIT_MAX)))
+        rows.append((f"{what}: delay max", f"{worst:.2f} s", "≤ 4 s", ok(worst <= WAIT_MAX)))
+        rows.append(reads_row(f"{what}: reads per job", statistics.mean(out.reads), fixed))
     done_at = [seconds for _, seconds in measured]
-    rows.append(_reads_row(f"{label}, fewest, one schedule (hindsight)", hindsight(done_at), fixed))
+    rows.append(reads_row(f"{label}, fewest, one schedule (hindsight)", hindsight(done_at), fixed))
     least = per_kind_hindsight(measured)
-    rows.append(_reads_row(f"{label}, fewest, a schedule per kind (hindsight)", least, fixed))
+    rows.append(reads_row(f"{label}, fewest, a schedule per kind (hindsight)", least, fixed))
     return rows
 
 
@@ -193,7 +193,7 @@ def sensitivity_rows(jobs: int, sigmas: Sequence[float] = OTHER_SIGMAS) -> list[
             med, worst = statistics.median(out.delays), max(out.delays)
             share = statistics.mean(out.reads) / fixed
             text = f"{med:.2f} s, {worst:.2f} s, {share:.0%} (hindsight {bound:.0%})"
-            met = _ok(med <= WAIT_MEDIAN and worst <= WAIT_MAX and share <= 0.4)
+            met = ok(med <= WAIT_MEDIAN and worst <= WAIT_MAX and share <= 0.4)
             what = f"mixture, within-kind sigma {sigma:g}, learned {name}: median, max, reads"
             rows.append((what, text, "1.5 s, 4 s, 40%", met))
     return rows
@@ -222,20 +222,20 @@ def draws_rows(jobs: int, draws: int) -> list[Row]:
             f"{what}: delay median ≤ 1.5 s",
             f"{held_med} of {draws} (worst {max(medians):.2f} s)",
             "all draws",
-            _ok(held_med == draws),
+            ok(held_med == draws),
         ),
         (
             f"{what}: delay max ≤ 4 s",
             f"{held_max} of {draws} (worst {max(worst):.2f} s); "
             f"{late / (draws * jobs):.2%} of jobs over 4 s",
             "all draws",
-            _ok(held_max == draws),
+            ok(held_max == draws),
         ),
         (
             f"{what}: reads per job",
             f"{min(shares):.0%}–{max(shares):.0%} of fixed 3 s",
             "≤ 40% of fixed 3 s",
-            _ok(max(shares) <= 0.4),
+            ok(max(shares) <= 0.4),
         ),
     ]
 
