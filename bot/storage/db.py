@@ -200,9 +200,11 @@ class Database:
     async def run(
         self, body: Callable[[SqlTransaction], Coroutine[Any, Any, T]], *, urgent: bool = False
     ) -> T:
-        """``body(tx)`` as one transaction, run whole on the connection's thread together with
-        the other bodies waiting (:mod:`bot.storage.together`); its result, once committed.
-        ``urgent``: before the transactions waiting that are not."""
+        """``body(tx)`` as one transaction, run together with the other bodies waiting
+        (:mod:`bot.storage.together`: between ``BEGIN`` and ``COMMIT`` on the connection's
+        thread, the bodies on the event loop's, so a body writes a few rows, not thousands);
+        its result, once committed. ``urgent``: before the transactions waiting that are
+        not."""
         with unavailable_as_store_error():
             return await self._together.run(body, urgent=urgent)
 
@@ -257,8 +259,9 @@ class Database:
                 return list(await self._reader.execute_fetchall(sql, params))
 
     async def execute(self, sql: str, params: Params = ()) -> int:
-        """One write in its own transaction (run together with the others waiting, see
-        :meth:`run`); returns the number of rows changed."""
+        """One write in its own transaction (run together with the others waiting, on the
+        event loop's thread, see :meth:`run`: a write of a few rows; one that may change many
+        goes in a :meth:`transaction` block); returns the number of rows changed."""
         return await self.run(lambda tx: tx.execute(sql, params))
 
     async def vacuum(self) -> None:

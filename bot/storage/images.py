@@ -168,11 +168,13 @@ class JobImages:
         await self.files.remove_orphans(named)
 
     async def _move_old_bytes(self) -> None:
-        # ended jobs' results are never shown again
-        await self.db.execute(
-            "UPDATE job_results SET data = NULL WHERE data IS NOT NULL AND job_id IN "
-            f"(SELECT id FROM jobs WHERE status IN ({in_list(FINAL)}))"
-        )
+        # ended jobs' results are never shown again (a block, not a body: it may change
+        # many rows, on the connection's thread rather than the event loop's)
+        async with self.db.transaction(one_statement=True) as tx:
+            await tx.execute(
+                "UPDATE job_results SET data = NULL WHERE data IS NOT NULL AND job_id IN "
+                f"(SELECT id FROM jobs WHERE status IN ({in_list(FINAL)}))"
+            )
         for table, kind in (("job_references", "ref"), ("job_results", "res")):
             keys = await self.db.fetchall(
                 f"SELECT job_id, position FROM {table} WHERE data IS NOT NULL"

@@ -80,9 +80,10 @@ class Database(Protocol):
         self, body: Callable[[Transaction], Coroutine[Any, Any, T]], *, urgent: bool = False
     ) -> T:
         """``body(tx)`` as one transaction (committed when it returns, rolled back if it
-        raises); its result. The body awaits nothing but its transaction's statements, so a
-        backend may run it where its statements run, together with others (SQLite: many in
-        one round trip to its connection's thread). ``urgent`` as for :meth:`transaction`."""
+        raises); its result. The body awaits nothing but its transaction's statements, and
+        writes a few rows, so a backend may run it together with others, without a pause
+        (SQLite: many in one commit, on the event loop's thread). ``urgent`` as for
+        :meth:`transaction`."""
 
     async def fetchone(self, sql: str, params: Params = ()) -> Row | None:
         """The first row of a read outside any transaction."""
