@@ -350,7 +350,3 @@ class Transaction:
 
     async def lock(self, key: str) -> None:
         """Nothing to do: ``BEGIN IMMEDIATE`` already keeps every other writer out."""
-
-    async def within(self, body: Callable[[SqlTransaction], Coroutine[Any, Any, T]]) -> T:
-        """``body`` run whole on the connection's thread: one round trip for all of it."""
-        return await self._pipeline.run_body(body)

@@ -17,9 +17,10 @@ without it. Nothing waits at the end of a transaction for what it sent: the ``CO
 carries it runs after all of it.
 
 ``aiosqlite`` offers no public way to queue work without awaiting it, or to run a function on
-the connection's thread: this module is the one place that uses its connection's queue, its
-``_execute`` and its ``sqlite3`` connection (``_tx``, ``_execute``, ``_conn``);
-``tests/storage/test_pipeline.py`` fails if a new ``aiosqlite`` changes them.
+the connection's thread: this module and :mod:`bot.storage.together` are the places that use
+its connection's queue, its ``_execute`` and its ``sqlite3`` connection (``_tx``,
+``_execute``, ``_conn``); ``tests/storage/test_pipeline.py`` fails if a new ``aiosqlite``
+changes them.
 """
 
 from __future__ import annotations
@@ -88,11 +89,6 @@ class Pipeline:
         result: T = await execute(guarded)
         return result
 
-    async def run_body(self, body: Callable[[OnThread], Coroutine[Any, Any, T]]) -> T:
-        """Run a whole transaction body (its statements, and the code between them) on the
-        connection's thread, in one round trip (see :func:`drive`)."""
-        return await self.run(lambda raw: drive(body(OnThread(raw))))
-
     def raise_failure(self) -> None:
         """Raise the first failure of a statement sent, if one has failed by now."""
         if self._errors:
@@ -153,9 +149,9 @@ class Pipeline:
         return False
 
 
-class OnThread:
-    """A :class:`~bot.storage.sql.Transaction` for a body run whole on the connection's
-    thread (:meth:`Pipeline.run_body`): each statement runs at once, in the caller's thread,
+class Immediate:
+    """A :class:`~bot.storage.sql.Transaction` for a body run whole at once
+    (:mod:`bot.storage.together`): each statement runs when called, in the caller's thread,
     so awaiting it never suspends."""
 
     def __init__(self, raw: sqlite3.Connection) -> None:
@@ -190,20 +186,17 @@ class OnThread:
     async def lock(self, key: str) -> None:
         """Nothing to do: ``BEGIN IMMEDIATE`` keeps every other writer out."""
 
-    async def within(self, body: Callable[[OnThread], Coroutine[Any, Any, T]]) -> T:
-        """Already on the thread: run ``body``."""
-        return await body(self)
-
 
 def drive(body: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine that never suspends to its end, here (on the connection's thread).
+    """Run a coroutine that never suspends to its end, here and now.
 
-    Its statements run at once (:class:`OnThread`); awaiting anything else would suspend it
-    for an event loop that is not here, which is a bug: it is closed and refused."""
+    Its statements run at once (:class:`Immediate`); awaiting anything else would suspend it
+    in the middle of a batch's transaction, the other bodies waiting: a bug, refused (the
+    coroutine is closed, its savepoint rolled back by the caller)."""
     try:
         body.send(None)
     except StopIteration as done:
         result: T = done.value
         return result
     body.close()
-    raise RuntimeError("a transaction body run on the database's thread awaited something else")
+    raise RuntimeError("a transaction body awaited something other than its statements")

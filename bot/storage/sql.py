@@ -58,12 +58,6 @@ class Transaction(Protocol):
         must not interleave with another process's (a no-op where every write transaction
         already excludes the others, as SQLite's ``BEGIN IMMEDIATE`` does)."""
 
-    async def within(self, body: Callable[[Transaction], Coroutine[Any, Any, T]]) -> T:
-        """``body(tx)``, the statements of this transaction and the code between them, as one
-        piece: the body awaits nothing but this transaction's statements. A backend may run
-        it where its statements run (SQLite: on the connection's thread, in one round trip,
-        not one for each statement)."""
-
 
 class Database(Protocol):
     """An open database."""

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from bot.storage.batch import Writer
-from bot.storage.pipeline import SAVEPOINT, OnThread, drive
+from bot.storage.pipeline import SAVEPOINT, Immediate, drive
 
 T = TypeVar("T")
 Body = Callable[[Any], Coroutine[Any, Any, Any]]
@@ -181,7 +181,7 @@ def run_bodies(raw: sqlite3.Connection, bodies: list[Body]) -> list[tuple[bool, 
     for body in bodies:
         raw.execute(f"SAVEPOINT {SAVEPOINT}")
         try:
-            result = drive(body(OnThread(raw)))
+            result = drive(body(Immediate(raw)))
         except Exception as exc:  # this body's error: undo it alone
             if not raw.in_transaction:  # SQLite gave up the whole transaction
                 raise

@@ -1,12 +1,11 @@
-"""Statements sent without waiting (:mod:`bot.storage.pipeline`), transaction bodies run on
-the connection's thread (``Transaction.within``), urgent transactions, and the age limit of a
-group commit's batch — on SQLite, and the same outcomes on PostgreSQL."""
+"""Statements sent without waiting (:mod:`bot.storage.pipeline`), transaction bodies run
+together (``Database.run``, :mod:`bot.storage.together`), urgent transactions, and the age
+limit of a group commit's batch — on SQLite, and the same outcomes on PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -138,48 +137,6 @@ async def test_a_statement_awaited_after_a_failed_send_raises_and_nothing_is_kep
             tx.send("INSERT INTO t VALUES ('taken', 1)")
             await tx.fetchall("SELECT k FROM t")
     assert await keys(db) == ["taken"]
-
-
-async def test_a_body_within_runs_whole_and_returns_its_result(db):
-    async def body(tx: Transaction) -> tuple[int, str]:
-        tx.send("INSERT INTO t VALUES ('a', 1)")
-        changed = await tx.execute("UPDATE t SET v = 5 WHERE k = 'a'")
-        row = await tx.fetchone("SELECT v FROM t WHERE k = 'a'")
-        assert row is not None
-        return changed + row[0], threading.current_thread().name
-
-    async with db.transaction() as tx:
-        total, thread = await tx.within(body)
-    assert total == 6
-    if isinstance(db, Database):  # on the connection's thread, not the event loop's
-        assert thread != threading.current_thread().name
-    assert await keys(db) == ["a"]
-
-
-async def test_a_body_that_fails_within_leaves_nothing(db):
-    async def body(tx: Transaction) -> None:
-        await tx.execute("INSERT INTO t VALUES ('a', 1)")
-        raise LookupError("changed my mind")
-
-    with pytest.raises(LookupError):
-        async with db.transaction() as tx:
-            await tx.within(body)
-    assert await keys(db) == []
-
-
-async def test_a_body_that_awaits_anything_else_on_sqlites_thread_is_refused(lite):
-    db = lite
-
-    async def body(tx: Transaction) -> None:
-        await tx.execute("INSERT INTO t VALUES ('a', 1)")
-        await asyncio.sleep(0)  # would suspend for a loop that is not on that thread
-
-    with pytest.raises(RuntimeError, match="awaited something else"):
-        async with db.transaction() as tx:
-            await tx.within(body)
-    assert await keys(db) == []
-    await db.execute("INSERT INTO t VALUES ('b', 2)")  # the connection is still usable
-    assert await keys(db) == ["b"]
 
 
 async def test_urgent_transactions_go_before_the_others_waiting(lite):

@@ -141,10 +141,6 @@ class PgTransaction:
         await self.flush()
         await self._conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
 
-    async def within(self, body: Callable[[Transaction], Coroutine[Any, Any, T]]) -> T:
-        """``body(self)``: its statements go to the server one by one."""
-        return await body(self)
-
     async def script(self, sql: str) -> None:
         """Run several statements as written (no placeholders: migrations)."""
         await self.flush()
