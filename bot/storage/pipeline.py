@@ -27,14 +27,12 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Callable, Coroutine, Iterable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import aiosqlite
 
-from bot.storage.sql import Params
-
-T = TypeVar("T")
+from bot.storage.sql import Params, T
 
 #: the savepoint each member of a batch runs in
 SAVEPOINT = "member"
@@ -77,17 +75,14 @@ class Pipeline:
     async def run(self, statement: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``statement`` on the connection's thread and return what it returns (raising
         what it raises, or the failure of a statement sent before it)."""
-        raw = self._raw()
         errors = self._errors
 
-        def guarded() -> T:
+        def guarded(raw: sqlite3.Connection) -> T:
             if errors:
                 raise errors[0]
             return statement(raw)
 
-        execute: Any = self._conn._execute  # see the module docstring
-        result: T = await execute(guarded)
-        return result
+        return await self.run_unguarded(guarded)
 
     def raise_failure(self) -> None:
         """Raise the first failure of a statement sent, if one has failed by now."""
@@ -147,56 +142,3 @@ class Pipeline:
                 with contextlib.suppress(sqlite3.Error):
                     raw.execute("ROLLBACK")
         return False
-
-
-class Immediate:
-    """A :class:`~bot.storage.sql.Transaction` for a body run whole at once
-    (:mod:`bot.storage.together`): each statement runs when called, in the caller's thread,
-    so awaiting it never suspends."""
-
-    def __init__(self, raw: sqlite3.Connection) -> None:
-        self._raw = raw
-
-    def send(self, sql: str, params: Params = ()) -> None:
-        """Run a statement whose result is not needed."""
-        self._raw.execute(sql, params)
-
-    def send_many(self, sql: str, rows: Iterable[Params]) -> None:
-        """Run a statement once per row."""
-        self._raw.executemany(sql, list(rows))
-
-    async def execute(self, sql: str, params: Params = ()) -> int:
-        """Run a statement; the number of rows changed."""
-        return self._raw.execute(sql, params).rowcount
-
-    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        """Run a statement once per row."""
-        self._raw.executemany(sql, list(rows))
-
-    async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
-        """The first row of a query."""
-        rows = await self.fetchall(sql, params)
-        return rows[0] if rows else None
-
-    async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        """Every row of a query."""
-        rows: list[sqlite3.Row] = self._raw.execute(sql, params).fetchall()
-        return rows
-
-    async def lock(self, key: str) -> None:
-        """Nothing to do: ``BEGIN IMMEDIATE`` keeps every other writer out."""
-
-
-def drive(body: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine that never suspends to its end, here and now.
-
-    Its statements run at once (:class:`Immediate`); awaiting anything else would suspend it
-    in the middle of a batch's transaction, the other bodies waiting: a bug, refused (the
-    coroutine is closed, its savepoint rolled back by the caller)."""
-    try:
-        body.send(None)
-    except StopIteration as done:
-        result: T = done.value
-        return result
-    body.close()
-    raise RuntimeError("a transaction body awaited something other than its statements")

@@ -22,16 +22,16 @@ import asyncio
 import contextlib
 import functools
 import sqlite3
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import aiosqlite
 
 from bot.storage.batch import Writer
-from bot.storage.pipeline import SAVEPOINT, Immediate, drive
+from bot.storage.pipeline import SAVEPOINT
+from bot.storage.sql import Params, T
 
-T = TypeVar("T")
 Body = Callable[[Any], Coroutine[Any, Any, Any]]
 
 #: the most bodies one commit carries (they run on the event loop: a few milliseconds)
@@ -192,3 +192,56 @@ def run_bodies(raw: sqlite3.Connection, bodies: list[Body]) -> list[tuple[bool, 
         raw.execute(f"RELEASE {SAVEPOINT}")
         outcomes.append((True, result))
     return outcomes
+
+
+class Immediate:
+    """A :class:`~bot.storage.sql.Transaction` for a body run whole at once
+    (:func:`run_bodies`): each statement runs when called, in the caller's thread,
+    so awaiting it never suspends."""
+
+    def __init__(self, raw: sqlite3.Connection) -> None:
+        self._raw = raw
+
+    def send(self, sql: str, params: Params = ()) -> None:
+        """Run a statement whose result is not needed."""
+        self._raw.execute(sql, params)
+
+    def send_many(self, sql: str, rows: Iterable[Params]) -> None:
+        """Run a statement once per row."""
+        self._raw.executemany(sql, list(rows))
+
+    async def execute(self, sql: str, params: Params = ()) -> int:
+        """Run a statement; the number of rows changed."""
+        return self._raw.execute(sql, params).rowcount
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        """Run a statement once per row."""
+        self._raw.executemany(sql, list(rows))
+
+    async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+        """The first row of a query."""
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        """Every row of a query."""
+        rows: list[sqlite3.Row] = self._raw.execute(sql, params).fetchall()
+        return rows
+
+    async def lock(self, key: str) -> None:
+        """Nothing to do: ``BEGIN IMMEDIATE`` keeps every other writer out."""
+
+
+def drive(body: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends to its end, here and now.
+
+    Its statements run at once (:class:`Immediate`); awaiting anything else would suspend it
+    in the middle of a batch's transaction, the other bodies waiting: a bug, refused (the
+    coroutine is closed, its savepoint rolled back by the caller)."""
+    try:
+        body.send(None)
+    except StopIteration as done:
+        result: T = done.value
+        return result
+    body.close()
+    raise RuntimeError("a transaction body awaited something other than its statements")

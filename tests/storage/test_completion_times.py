@@ -98,6 +98,16 @@ EXPECTED = [
 ]
 
 
+async def _store_old_jobs(db: Database | PgDatabase) -> None:
+    """The jobs of :data:`OLD_JOBS` as a store before kinds kept them (one request unreadable)."""
+    for row in _old_rows():
+        await db.execute(_INSERT, row)
+    for job_id, _, count in OLD_JOBS:
+        for position in range(count):
+            await db.execute(_REFERENCE, (job_id, position))
+    await db.execute("UPDATE jobs SET request_json = 'not json' WHERE id = 'olddefault'")
+
+
 async def test_sqlite_jobs_stored_before_kinds_get_theirs(tmp_path: Path) -> None:
     path = tmp_path / "bot.db"
     db = await Database.open(path)
@@ -105,12 +115,7 @@ async def test_sqlite_jobs_stored_before_kinds_get_theirs(tmp_path: Path) -> Non
         if name.startswith("0010_"):
             break
         await db.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
-    for row in _old_rows():
-        await db.execute(_INSERT, row)
-    for job_id, _, count in OLD_JOBS:
-        for position in range(count):
-            await db.execute(_REFERENCE, (job_id, position))
-    await db.execute("UPDATE jobs SET request_json = 'not json' WHERE id = 'olddefault'")
+    await _store_old_jobs(db)
     await db.close()
     store = await SqliteStore.open(path)
     try:
@@ -135,12 +140,7 @@ async def test_postgres_jobs_stored_before_kinds_get_theirs() -> None:
                             "INSERT INTO schema_version (id, version) VALUES (1, 0)"
                         )
                     await tx.execute("UPDATE schema_version SET version = ?", (version,))
-            for row in _old_rows():
-                await db.execute(_INSERT, row)
-            for job_id, _, count in OLD_JOBS:
-                for position in range(count):
-                    await db.execute(_REFERENCE, (job_id, position))
-            await db.execute("UPDATE jobs SET request_json = 'not json' WHERE id = 'olddefault'")
+            await _store_old_jobs(db)
         finally:
             await db.close()
         store = await PostgresStore.open(url)
