@@ -181,12 +181,16 @@ class JobEngine:
             )
             if poll_at is None:
                 return
-            # a task said to be finished is read while its hint is stored; one still running
-            # after (a read racing the hint's write would be followed by a needless second)
-            polling = claim.state.terminal and poll_at <= now and self._poll_now(job)
-            # with a shared store, a read started here holds the job as a claim would
-            held = polling and self.store.leases.shared
-            await self.store.jobs.hint(job_id, now + self.config.lease_seconds if held else poll_at)
+            # A read due now starts at once, and its hint, written meanwhile, holds the job as
+            # a claim would (no pass of the loop claims it too, to read it again; the read's
+            # outcome sets the next poll) where the read cannot overtake that write: this
+            # process's own store takes its writes in order, and a finished task's read moves
+            # the job out of tracking anyway. Otherwise (a task still running, a store shared
+            # with other processes) the read starts once the hint is written.
+            ahead = claim.state.terminal or not self.store.leases.shared
+            polling = ahead and poll_at <= now and self._poll_now(job)
+            held = now + self.config.lease_seconds if polling else None
+            await self.store.jobs.hint(job_id, poll_at, held_until=held)
         if polling or (poll_at <= now and self._poll_now(job)):
             return  # read at once, not at the loop's next pass
         if len(self._hinted) >= MAX_HINTED:

@@ -139,9 +139,11 @@ class JobStore(Protocol):
     ) -> bool:
         """Set ``fields`` without a status change, only while the job is in one of ``when``."""
 
-    async def hint(self, job_id: str, now: float) -> None:
+    async def hint(self, job_id: str, now: float, *, held_until: float | None = None) -> None:
         """A callback arrived: mark the job hinted and, if it is tracked, due for a poll at
-        ``now`` (a poll already due sooner is not put off)."""
+        ``now`` (a poll already due sooner is not put off). ``held_until``: a read of its
+        status has just started instead: no poll is due before then (as a claim holds a job;
+        the read's outcome sets the next)."""
 
     async def count_delivery_attempt(self, job_id: str) -> int:
         """Record that a delivery is about to be attempted; return the attempt number."""

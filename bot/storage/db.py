@@ -1,4 +1,5 @@
-"""The one owner of the SQLite connections: one that writes, two that read (the SQLite
+"""The one owner of the SQLite connections: one that writes, two that read on their threads
+and one that looks a few rows up on the event loop's (the SQLite
 :class:`~bot.storage.sql.Database`).
 
 WAL journal, foreign keys, a busy timeout, ``synchronous = FULL`` (every commit is on disk
@@ -11,8 +12,10 @@ Reads outside a transaction never touch that lock: in WAL mode a reader sees the
 and never waits for a writer, so a read (``/quota``, a listing) never queues behind a write.
 Single-statement reads go to one read-only connection, each in one round trip to its thread
 (so they need no lock of their own); reads that must see one state together
-(:meth:`Database.fetch_together`) take turns on a second one. (An in-memory database has
-only the one connection; its reads share the writer's lock.)
+(:meth:`Database.fetch_together`) take turns on a second one. Lookups of a few rows by key
+(:meth:`Database.lookup`: a job by its id, a user's credits) skip the round trip to a thread
+(:mod:`bot.storage.lookup`). (An in-memory database has only the one connection; its reads
+share the writer's lock.)
 
 SQLite's errors that mean the database cannot be used just now (disk full, read-only, I/O
 error, locked too long, …: :data:`UNAVAILABLE`) leave as
@@ -37,6 +40,7 @@ import aiosqlite
 
 from bot.jobs.ports import StoreUnavailableError
 from bot.storage.batch import Writer
+from bot.storage.lookup import Lookups
 from bot.storage.pipeline import Pipeline
 from bot.storage.sql import Params, T
 from bot.storage.sql import Transaction as SqlTransaction
@@ -131,6 +135,7 @@ class Database:
         connection: aiosqlite.Connection,
         path: Path,
         readers: tuple[aiosqlite.Connection, aiosqlite.Connection] | None = None,
+        lookups: Lookups | None = None,
     ) -> None:
         self._conn = connection
         self.path = path
@@ -139,6 +144,7 @@ class Database:
         self._shared = readers is None  # in memory: reads share the writer and take turns on it
         self._reader, self._snapshots = readers or (connection, connection)
         self._snapshot_lock = asyncio.Lock()
+        self._lookups = lookups
 
     @classmethod
     async def open(cls, path: Path | str) -> Database:
@@ -159,6 +165,7 @@ class Database:
             path.parent.mkdir(parents=True, exist_ok=True)
         conn = await _connect(path)
         readers: list[aiosqlite.Connection] = []
+        lookups: Lookups | None = None
         try:
             await conn.execute("PRAGMA journal_mode = WAL")
             await conn.execute("PRAGMA synchronous = FULL")
@@ -166,15 +173,18 @@ class Database:
             for _ in range(0 if memory else 2):  # opened once WAL is on: they never block it
                 readers.append(await _connect(path))
                 await readers[-1].execute("PRAGMA query_only = ON")
+            lookups = None if memory else await Lookups.open(path)
         except BaseException:
             for opened in (*readers, conn):
                 await opened.close()
             raise
-        return cls(conn, path, (readers[0], readers[1]) if readers else None)
+        return cls(conn, path, (readers[0], readers[1]) if readers else None, lookups)
 
     async def close(self) -> None:
         """Close every connection."""
         await self._together.close()
+        if self._lookups is not None:
+            self._lookups.close()
         if not self._shared:
             await self._reader.close()
             await self._snapshots.close()
@@ -257,6 +267,22 @@ class Database:
                 return list(await self._reader.execute_fetchall(sql, params))
             async with self._writer.exclusive():
                 return list(await self._reader.execute_fetchall(sql, params))
+
+    async def lookup(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
+        """All rows of a lookup: a read of a few rows through an index (a job by its id),
+        never a scan or a listing. On the event loop's thread (:mod:`bot.storage.lookup`),
+        else, when SQLite is busy just now, as :meth:`fetchall`."""
+        if self._lookups is not None:
+            with unavailable_as_store_error():
+                rows = self._lookups.rows(sql, params)
+            if rows is not None:
+                return rows
+        return await self.fetchall(sql, params)
+
+    async def lookup_one(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
+        """The first row of a :meth:`lookup`."""
+        rows = await self.lookup(sql, params)
+        return rows[0] if rows else None
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """One write in its own transaction (run together with the others waiting, on the

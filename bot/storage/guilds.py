@@ -24,7 +24,7 @@ class SqlGuilds:
 
     async def policy(self, guild_id: str) -> GuildPolicy:
         """The server's policy (the defaults when it never set anything)."""
-        row = await self.db.fetchone(
+        row = await self.db.lookup_one(
             "SELECT settings_json FROM guild_settings WHERE guild_id = ?", (guild_id,)
         )
         return _policy(guild_id, row[0] if row else None)

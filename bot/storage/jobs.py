@@ -31,7 +31,8 @@ _WITH_IMAGES = (
     "i.image_caption FROM jobs LEFT JOIN ("
     "SELECT 'ref' AS image_of, job_id, position, url AS image_url, data_file AS image_data_file, "
     "mime_type AS image_mime_type, caption AS image_caption FROM job_references "
-    "UNION ALL SELECT 'res', job_id, position, url, data_file, mime_type, NULL FROM job_results"
+    "WHERE job_id = ? UNION ALL SELECT 'res', job_id, position, url, data_file, mime_type, NULL "
+    "FROM job_results WHERE job_id = ?"
     ") AS i ON i.job_id = jobs.id WHERE jobs.id = ? ORDER BY i.image_of, i.position"
 )
 
@@ -202,12 +203,21 @@ class SqlJobs:
         )
         return changed == 1
 
-    async def hint(self, job_id: str, now: float) -> None:
+    async def hint(self, job_id: str, now: float, *, held_until: float | None = None) -> None:
         """A callback said something changed: poll at ``now`` or sooner (or right after the
-        submit lands)."""
+        submit lands); ``held_until``: a read has just started instead, no poll before then."""
+        tracked = f"status IN ({in_list(TRACKED)})"
+        if held_until is not None:
+            await self.db.execute(
+                "UPDATE jobs SET callback_hinted = 1, "
+                f"next_poll_at = CASE WHEN {tracked} THEN :until ELSE next_poll_at END "
+                "WHERE id = :id",
+                {"until": held_until, "id": job_id},
+            )
+            return
         await self.db.execute(
             "UPDATE jobs SET callback_hinted = 1, "
-            f"next_poll_at = CASE WHEN status NOT IN ({in_list(TRACKED)}) THEN next_poll_at "
+            f"next_poll_at = CASE WHEN NOT {tracked} THEN next_poll_at "
             "WHEN next_poll_at < :now THEN next_poll_at ELSE :now END WHERE id = :id",
             {"now": now, "id": job_id},
         )
@@ -231,10 +241,10 @@ class SqlJobs:
         """The job (with its reference and result images unless ``images`` is False;
         ``reference_bytes`` False: its references without their bytes), or None."""
         if not images:
-            row = await self.db.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
+            row = await self.db.lookup_one("SELECT * FROM jobs WHERE id = ?", (job_id,))
             return job_from_row(row) if row is not None else None
         # the row and its images in one statement: one state of the database, one round trip
-        rows = await self.db.fetchall(_WITH_IMAGES, (job_id,))
+        rows = await self.db.lookup(_WITH_IMAGES, (job_id, job_id, job_id))
         if not rows:
             return None
         found: dict[str, list[dict[str, Any]]] = {"ref": [], "res": []}

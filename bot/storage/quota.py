@@ -131,7 +131,7 @@ class SqlQuota:
     async def snapshot(self, user_id: str, at: float, allowance: int | None) -> QuotaSnapshot:
         """The user's reserved and spent credits for the UTC day of ``at``."""
         day = utc_day(at)
-        return _snapshot(user_id, day, allowance, await self.db.fetchone(_USAGE, (user_id, day)))
+        return _snapshot(user_id, day, allowance, await self.db.lookup_one(_USAGE, (user_id, day)))
 
     async def budget(self, guild_id: str, at: float, budget: ServerBudget | None) -> BudgetSnapshot:
         """The server's use of its ``budget`` on the UTC day and month of ``at``."""

@@ -85,6 +85,13 @@ class Database(Protocol):
     async def fetchall(self, sql: str, params: Params = ()) -> Sequence[Row]:
         """All rows of a read outside any transaction."""
 
+    async def lookup(self, sql: str, params: Params = ()) -> Sequence[Row]:
+        """All rows of a lookup: a read of a few rows through an index, never a scan (a backend
+        may run it without a round trip to another thread or server)."""
+
+    async def lookup_one(self, sql: str, params: Params = ()) -> Row | None:
+        """The first row of a :meth:`lookup`."""
+
     async def execute(self, sql: str, params: Params = ()) -> int:
         """One write in its own transaction; returns the number of rows changed."""
 

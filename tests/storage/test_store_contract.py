@@ -206,6 +206,24 @@ async def test_hint_makes_a_tracked_job_due_and_only_marks_others(store):
     assert [j.id for j in await store.jobs.due_for_poll(NOW + 1)] == [tracked.id]
 
 
+async def test_a_hint_whose_read_started_holds_the_job(store):
+    """A callback's read started at once: the job is held as a claim would hold it (even if
+    a poll was due sooner), and a job no longer tracked keeps its times."""
+    tracked = await admit(store, new_job())
+    await store.jobs.transition(tracked.id, JobStatus.SUBMITTING, now=NOW)
+    await store.jobs.transition(
+        tracked.id, JobStatus.SUBMITTED, now=NOW, task_id="t", next_poll_at=NOW + 1
+    )
+    await store.jobs.hint(tracked.id, NOW + 2, held_until=NOW + 30)
+    held = await store.jobs.get(tracked.id, images=False)
+    assert held is not None and held.callback_hinted and held.next_poll_at == NOW + 30
+    assert await store.jobs.due_for_poll(NOW + 29) == []
+    queued = await admit(store, new_job(user="u2"))
+    await store.jobs.hint(queued.id, NOW, held_until=NOW + 30)
+    marked = await store.jobs.get(queued.id, images=False)
+    assert marked is not None and marked.callback_hinted and marked.next_poll_at is None
+
+
 async def test_due_times_for_polls_and_deliveries(store):
     assert await store.jobs.next_due_at() is None
     polled = await admit(store, new_job())

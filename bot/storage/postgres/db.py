@@ -220,6 +220,14 @@ class PgDatabase:
         with unavailable_as_store_error():
             return list(await self._pool.fetch(text, *args))
 
+    async def lookup(self, sql: str, params: Params = ()) -> list[asyncpg.Record]:
+        """A lookup of a few rows: one round trip to the server, as any read."""
+        return await self.fetchall(sql, params)
+
+    async def lookup_one(self, sql: str, params: Params = ()) -> asyncpg.Record | None:
+        """The first row of a :meth:`lookup`."""
+        return await self.fetchone(sql, params)
+
     async def execute(self, sql: str, params: Params = ()) -> int:
         """One write in its own transaction; returns the number of rows changed."""
         async with self.transaction() as tx:
