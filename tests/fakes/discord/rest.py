@@ -252,7 +252,7 @@ class RestApi:
             query=dict(request.query),
             headers=dict(request.headers),
         )
-        if request.content_type == "multipart/form-data":
+        if _media_type(request) == "multipart/form-data":
             reader = await request.multipart()
             while True:
                 part = await reader.next()
@@ -262,16 +262,18 @@ class RestApi:
                     continue
                 raw = await part.read(decode=False)
                 rec.size += len(raw)
-                if part.filename is not None:
+                # each of these parses the part's Content-Disposition again: once each
+                name, filename = part.name, part.filename
+                if filename is not None:
                     rec.files.append(
                         UploadedFile(
-                            str(part.name),
-                            part.filename,
+                            str(name),
+                            filename,
                             bytes(raw),
                             part.headers.get("Content-Type", "application/octet-stream"),
                         )
                     )
-                elif part.name == "payload_json":
+                elif name == "payload_json":
                     rec.json = json.loads(bytes(raw))
             rec.size = max(rec.size, request.content_length or 0)
         else:
@@ -866,3 +868,9 @@ def _command_key(command: JSON) -> str:
     """What makes two registrations of a command the same (ids and versions excluded)."""
     ignored = {"id", "version", "application_id", "guild_id"}
     return json.dumps({k: v for k, v in command.items() if k not in ignored}, sort_keys=True)
+
+
+def _media_type(request: web.Request) -> str:
+    """The request's media type, without its parameters (aiohttp's ``content_type`` runs the
+    standard library's e-mail header parser, a third of a millisecond a request)."""
+    return request.headers.get("Content-Type", "").partition(";")[0].strip().lower()
