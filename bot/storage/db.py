@@ -44,7 +44,7 @@ from bot.storage.lookup import Lookups
 from bot.storage.pipeline import Pipeline
 from bot.storage.sql import Params, T
 from bot.storage.sql import Transaction as SqlTransaction
-from bot.storage.together import Together
+from bot.storage.together import BUSY_TIMEOUT_MS, Together
 
 #: SQLite result codes (and their extended forms) meaning the database cannot be used just
 #: now, as opposed to a mistake in a query
@@ -327,7 +327,7 @@ async def _connect(path: Path) -> aiosqlite.Connection:
         raise
     try:
         conn.row_factory = aiosqlite.Row
-        await conn.execute("PRAGMA busy_timeout = 10000")
+        await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     except BaseException:
         await conn.close()  # its thread would keep the process alive
         raise

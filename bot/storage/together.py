@@ -3,12 +3,14 @@
 A body is a coroutine function of a transaction that awaits nothing but that transaction's
 statements (``Database.run``). Bodies waiting to run are taken together (up to
 :data:`MAX_TOGETHER`, urgent ones first) in one turn on the writing connection:
-``BEGIN IMMEDIATE`` on the connection's thread, then each body in its own savepoint (a body
-that fails is rolled back to it, alone, and its caller gets its error), run to its end on the
-event loop's thread without a pause (its statements are microseconds each), then one
-``COMMIT`` on the connection's thread. So however busy the event loop is, a batch waits for
-it three times (its turn, ``BEGIN``, ``COMMIT``), not once or more for each statement of each
-transaction, and no statement waits for the interpreter's lock on another thread; and each
+``BEGIN IMMEDIATE`` (on the event loop's thread when the write lock is free, as it is
+unless another process writes; else on the connection's thread, which may wait for it), then
+each body in its own savepoint (a body that fails is rolled back to it, alone, and its caller
+gets its error), run to its end on the event loop's thread without a pause (its statements
+are microseconds each), then one ``COMMIT`` on the connection's thread (it syncs the disk).
+So however busy the event loop is, a batch waits for it twice (its turn, ``COMMIT``), not
+once or more for each statement of each transaction, and no statement waits for the
+interpreter's lock on another thread; and each
 caller still returns only once the ``COMMIT`` carrying its change is on disk (a failed
 ``COMMIT`` fails every body it carried).
 
@@ -38,6 +40,8 @@ Body = Callable[[Any], Coroutine[Any, Any, Any]]
 MAX_TOGETHER = 32
 #: batches run back to back in one turn on the connection, at most
 TURN_BATCHES = 4
+#: how long a statement on a connection's own thread waits for another connection's lock
+BUSY_TIMEOUT_MS = 10_000
 
 
 @dataclass
@@ -120,10 +124,10 @@ class Together:
             if not taken:
                 break
             try:
-                if not began:
-                    await asyncio.shield(conn.execute("BEGIN IMMEDIATE"))
-                    began = True
                 raw: sqlite3.Connection = conn._conn
+                if not began and not begin_at_once(raw):
+                    await asyncio.shield(conn.execute("BEGIN IMMEDIATE"))  # it may wait there
+                began = True
                 outcomes = run_bodies(raw, [item.body for item in taken])
                 more = bool(self._waiting) and turn + 1 < TURN_BATCHES
                 # shielded: the batch's outcome is known once its COMMIT has run
@@ -144,6 +148,23 @@ class Together:
         if self._conn.in_transaction:
             with contextlib.suppress(sqlite3.Error, ValueError):
                 await self._conn.execute("ROLLBACK")
+
+
+def begin_at_once(raw: sqlite3.Connection) -> bool:
+    """``BEGIN IMMEDIATE`` here and now when no other connection holds the write lock (the
+    usual case: this process is the database's one writer); False, having waited for
+    nothing, when one does: the caller begins on the connection's thread, where waiting for
+    the lock stops nothing else."""
+    raw.execute("PRAGMA busy_timeout = 0")
+    try:
+        raw.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if not str(getattr(exc, "sqlite_errorname", "")).startswith("SQLITE_BUSY"):
+            raise
+        return False
+    finally:
+        raw.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return True
 
 
 def _commit(raw: sqlite3.Connection, begin: bool) -> bool:

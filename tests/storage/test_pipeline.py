@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,6 +19,7 @@ from bot.storage import batch
 from bot.storage.db import Database
 from bot.storage.postgres.db import PgDatabase
 from bot.storage.sql import Transaction
+from bot.storage.together import BUSY_TIMEOUT_MS
 from tests.pg import pg_schema
 
 SCHEMA = "CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL)"
@@ -250,3 +253,43 @@ async def test_a_body_whose_caller_left_before_it_ran_never_runs(lite):
         await waiting
     await db.run(lambda tx: tx.execute("INSERT INTO t VALUES ('after', 2)"))
     assert await keys(db) == ["after", "first"]
+
+
+async def test_bodies_wait_for_another_process_writing_off_the_event_loop(lite):
+    """Another connection (another process) holds the write lock: the batch's ``BEGIN`` does
+    not wait on the event loop's thread (which keeps turning) but on the connection's, and
+    the bodies commit once the lock is free."""
+    db = lite
+    other = sqlite3.connect(db.path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    released = threading.Event()
+
+    def release() -> None:
+        time.sleep(0.3)
+        other.execute("COMMIT")
+        other.close()
+        released.set()
+
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while not released.is_set():
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    releasing = threading.Thread(target=release)
+    releasing.start()
+    ticking = asyncio.ensure_future(tick())
+    try:
+        await asyncio.wait_for(db.run(lambda tx: tx.execute("INSERT INTO t VALUES ('k', 1)")), 10)
+    finally:
+        releasing.join(5)
+        await asyncio.wait_for(ticking, 5)
+    assert released.is_set() and ticks >= 10  # the loop kept turning while the body waited
+    assert await keys(db) == ["k"]
+    # the lock is free again: the next batch begins at once, and the timeout is back
+    await db.run(lambda tx: tx.execute("INSERT INTO t VALUES ('m', 2)"))
+    assert await keys(db) == ["k", "m"]
+    writer: sqlite3.Connection = db._conn._conn
+    assert writer.execute("PRAGMA busy_timeout").fetchone()[0] == BUSY_TIMEOUT_MS
