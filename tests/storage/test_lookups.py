@@ -8,47 +8,12 @@ import asyncio
 import logging
 import sqlite3
 import threading
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from bot.storage import lookup
 from bot.storage.db import Database
 from bot.storage.postgres.db import PgDatabase
-from tests.pg import pg_schema
-
-SCHEMA = "CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL)"
-
-
-@pytest.fixture
-async def lite(tmp_path: Path) -> AsyncIterator[Database]:
-    opened = await Database.open(tmp_path / "lookups.db")
-    await opened.executescript(SCHEMA)
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def db(request, tmp_path: Path) -> AsyncIterator[Database | PgDatabase]:
-    if request.param == "sqlite":
-        opened = await Database.open(tmp_path / "lookups.db")
-        await opened.executescript(SCHEMA)
-        try:
-            yield opened
-        finally:
-            await opened.close()
-        return
-    async with pg_schema() as url:
-        pg = await PgDatabase.open(url)
-        try:
-            async with pg.transaction() as tx:
-                await tx.execute(SCHEMA)
-            yield pg
-        finally:
-            await pg.close()
 
 
 async def test_a_lookup_sees_every_commit(db: Database | PgDatabase) -> None:

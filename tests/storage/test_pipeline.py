@@ -8,9 +8,6 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from pathlib import Path
 
 import aiosqlite
 import pytest
@@ -20,43 +17,6 @@ from bot.storage.db import Database
 from bot.storage.postgres.db import PgDatabase
 from bot.storage.sql import Transaction
 from bot.storage.together import BUSY_TIMEOUT_MS
-from tests.pg import pg_schema
-
-SCHEMA = "CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL)"
-
-
-@asynccontextmanager
-async def _sqlite(tmp_path: Path) -> AsyncIterator[Database]:
-    opened = await Database.open(tmp_path / "pipeline.db")
-    await opened.executescript(SCHEMA)
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
-@pytest.fixture
-async def lite(tmp_path) -> AsyncIterator[Database]:
-    """SQLite alone (its own mechanics: the connection's thread, turns, commits)."""
-    async with _sqlite(tmp_path) as opened:
-        yield opened
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def db(request, tmp_path) -> AsyncIterator[Database | PgDatabase]:
-    """Each backend in turn: the same outcomes on both."""
-    if request.param == "sqlite":
-        async with _sqlite(tmp_path) as opened:
-            yield opened
-        return
-    async with pg_schema() as url:
-        pg = await PgDatabase.open(url)
-        try:
-            async with pg.transaction() as tx:
-                await tx.execute(SCHEMA)
-            yield pg
-        finally:
-            await pg.close()
 
 
 class Holder:
