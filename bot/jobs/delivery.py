@@ -26,6 +26,10 @@ MAX_RETRY_DELAY = 60.0
 GROUP_WAIT = 1.0
 #: due deliveries claimed per pass at most
 CLAIM = 100
+#: "Uploading…" is shown only for results not downloaded within this long (seconds): an edit
+#: of the status line holds up the post that follows it by a round trip to Discord (edits and
+#: follow-ups of one interaction go one at a time), for nothing when the post comes at once
+UPLOADING_AFTER = 0.5
 
 
 class Delivery:
@@ -82,8 +86,8 @@ class Delivery:
             )
         else:
             _drop(early)
-            # a first attempt (nothing posted before) shows "Uploading…" and downloads its
-            # images while its count is written; the post waits for all of them
+            # a first attempt (nothing posted before) downloads its images while its count
+            # is written; the post waits for all of them
             first = job.delivery_attempts == 0
             preparing = asyncio.ensure_future(self._prepare(job)) if first else None
             try:
@@ -208,13 +212,20 @@ class Delivery:
     async def _prepare(
         self, job: Job, downloading: Awaitable[list[ImageFile]] | None = None
     ) -> list[ImageFile]:
-        """Show "Uploading…" while the results are downloaded (and checked)."""
+        """The results downloaded (and checked); "Uploading…" shown meanwhile if that takes
+        longer than :data:`UPLOADING_AFTER`."""
         ctx = self.ctx
-        progress = Progress(Stage.UPLOADING, elapsed=ctx.clock() - job.created_at)
-        if downloading is None:
-            downloading = self._images(job.results)
-        _, images = await asyncio.gather(ctx.report(job, progress), downloading)
-        return images
+        images = asyncio.ensure_future(
+            downloading if downloading is not None else self._images(job.results)
+        )
+        try:
+            done, _ = await asyncio.wait({images}, timeout=UPLOADING_AFTER)
+            if not done:
+                elapsed = ctx.clock() - job.created_at
+                await ctx.report(job, Progress(Stage.UPLOADING, elapsed=elapsed))
+            return await images
+        finally:
+            _drop(images)
 
     async def _images(self, results: Sequence[ResultImage]) -> list[ImageFile]:
         """The results downloaded (and checked) all at once."""

@@ -47,8 +47,48 @@ async def test_elapsed_time_is_a_live_timestamp_and_costs_no_edits(fake, tmp_pat
             assert original is not None
             texts = [str(edit.get("content", "")) for edit in original.edits]
     generating = f"🎨 Generating… started <t:{int(job.submitted_at)}:R>"
-    # one edit for the whole time at the provider: the client shows "started 4 seconds ago"
-    assert texts == [generating, "📤 Uploading…", "✅ Done — posted below."], texts
+    # one edit for the whole time at the provider: the client shows "started 4 seconds ago";
+    # the result, downloaded at once, is posted without an "Uploading…" first
+    assert texts == [generating, "✅ Done — posted below."], texts
+
+
+async def test_a_result_ready_at_once_waits_for_no_status_edit(fake, tmp_path):
+    """Each edit of the status line takes 0.5 s to reach Discord (and holds up whatever the
+    interaction sends next): a result downloaded at once is posted with no edit before it,
+    and "Done" follows."""
+    edit = f"PATCH {EDITS}{{id}}"
+    async with FakeMagnific() as magnific:
+        magnific.step_seconds = 0.2
+        settings = settings_for(fake, tmp_path, **keys_for("magnific", magnific))
+        async with running_bot(fake, settings):
+            user = fake.add_user("uma")
+            ix = await imagine(fake, user, model="magnific:nano-banana-pro")
+            await status_text(fake, ix, "Generating")
+            edits = fake.rest.route_counts[edit]
+            fake.rest.latency[edit] = 0.5
+            await result_of(fake, ix)
+            sent_before_the_post = fake.rest.route_counts[edit] - edits
+            await status_text(fake, ix, "Done")
+    assert sent_before_the_post == 0
+
+
+async def test_a_slow_download_shows_uploading(fake, tmp_path):
+    """Results that take a while to download: the line says so while they do."""
+    async with FakeMagnific() as magnific:
+        magnific.step_seconds = 0.2
+        magnific.file_delay = 1.5
+        settings = settings_for(fake, tmp_path, **keys_for("magnific", magnific))
+        async with running_bot(fake, settings):
+            user = fake.add_user("vic")
+            ix = await imagine(fake, user, model="magnific:nano-banana-pro")
+            await status_text(fake, ix, "Uploading")
+            assert not any(m.attachments for m in fake.messages("*"))  # not posted yet
+            await result_of(fake, ix)
+            await status_text(fake, ix, "Done")
+            original = ix.original
+            assert original is not None
+            texts = [str(e.get("content", "")) for e in original.edits]
+    assert texts[-2:] == ["📤 Uploading…", "✅ Done — posted below."], texts
 
 
 async def edit_rate(fake: FakeDiscord, seconds: float, step: float = 0.25) -> list[int]:

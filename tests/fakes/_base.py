@@ -171,6 +171,8 @@ class FakeServer:
         self.url_padding = 0
         #: serve one render per size and format again (see :meth:`make_result_files`)
         self.same_renders = False
+        #: seconds a result file takes to arrive (a storage CDN far away, a large file)
+        self.file_delay = 0.0
         self._renders: dict[tuple[tuple[int, int], str], bytes] = {}
 
     # ------------------------------------------------------------------ lifecycle
@@ -320,6 +322,8 @@ class FakeServer:
 
     async def _serve_file(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
+        if self.file_delay:
+            await asyncio.sleep(self.file_delay)
         if name not in self.files:
             return web.Response(status=404, text="Not Found")
         data, mime = self.files[name]

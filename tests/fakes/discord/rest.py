@@ -17,6 +17,7 @@ tier's, and DMs closed to the bot answer 50007.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import re
@@ -123,6 +124,10 @@ class RestApi:
         self.keep_requests = True
         self.callbacks: list[Callback] = []
         self.command_syncs: list[CommandSync] = []
+        #: seconds a request of a route (its bucket, ``PATCH /webhooks/{id}/{token}/messages/
+        #: {id}``) takes to reach Discord, before it is handled: a network's latency, none by
+        #: default
+        self.latency: dict[str, float] = {}
 
     @property
     def rate_limits(self) -> RateLimitConfig:
@@ -207,6 +212,8 @@ class RestApi:
         request[_REC] = rec
         route = self.rate_limiter.route(rec.method, rec.route)
         self.route_counts[route.bucket] += 1
+        if self.latency.get(route.bucket):
+            await asyncio.sleep(self.latency[route.bucket])
         decision: Decision | None = None
         try:
             if (
