@@ -90,7 +90,7 @@ class SqlLeases:
         """Queued → submitting within the provider's concurrency: counted and marked in one
         statement, under the provider's lock (the job's provider never changes, so it is read
         before)."""
-        current = await self.db.fetchone(
+        current = await self.db.lookup_one(
             "SELECT provider FROM jobs WHERE id = ? AND status = 'queued'", (job_id,)
         )
         if current is None:
