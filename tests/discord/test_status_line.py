@@ -5,6 +5,9 @@ edit budget caps progress edits, and a status line nobody can see any more is no
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +21,7 @@ from tests.discord.bot_harness import (
     settings_for,
     status_text,
 )
-from tests.fakes.discord import FakeDiscord
+from tests.fakes.discord import FakeDiscord, FakeInteraction
 from tests.fakes.magnific import FakeMagnific
 
 EDITS = "/webhooks/{id}/{token}/messages/"
@@ -52,42 +55,45 @@ async def test_elapsed_time_is_a_live_timestamp_and_costs_no_edits(fake, tmp_pat
     assert texts == [generating, "✅ Done — posted below."], texts
 
 
+@asynccontextmanager
+async def one_job(
+    fake: FakeDiscord, tmp_path: Path, file_delay: float = 0.0
+) -> AsyncIterator[FakeInteraction]:
+    """A user's /imagine at the Magnific fake (results served after ``file_delay``), once
+    its status line shows "Generating"."""
+    async with FakeMagnific() as magnific:
+        magnific.step_seconds = 0.2
+        magnific.file_delay = file_delay
+        settings = settings_for(fake, tmp_path, **keys_for("magnific", magnific))
+        async with running_bot(fake, settings):
+            ix = await imagine(fake, fake.add_user("uma"), model="magnific:nano-banana-pro")
+            await status_text(fake, ix, "Generating")
+            yield ix
+
+
 async def test_a_result_ready_at_once_waits_for_no_status_edit(fake, tmp_path):
     """Each edit of the status line takes 0.5 s to reach Discord (and holds up whatever the
     interaction sends next): a result downloaded at once is posted with no edit before it,
     and "Done" follows."""
     edit = f"PATCH {EDITS}{{id}}"
-    async with FakeMagnific() as magnific:
-        magnific.step_seconds = 0.2
-        settings = settings_for(fake, tmp_path, **keys_for("magnific", magnific))
-        async with running_bot(fake, settings):
-            user = fake.add_user("uma")
-            ix = await imagine(fake, user, model="magnific:nano-banana-pro")
-            await status_text(fake, ix, "Generating")
-            edits = fake.rest.route_counts[edit]
-            fake.rest.latency[edit] = 0.5
-            await result_of(fake, ix)
-            sent_before_the_post = fake.rest.route_counts[edit] - edits
-            await status_text(fake, ix, "Done")
+    async with one_job(fake, tmp_path) as ix:
+        edits = fake.rest.route_counts[edit]
+        fake.rest.latency[edit] = 0.5
+        await result_of(fake, ix)
+        sent_before_the_post = fake.rest.route_counts[edit] - edits
+        await status_text(fake, ix, "Done")
     assert sent_before_the_post == 0
 
 
 async def test_a_slow_download_shows_uploading(fake, tmp_path):
     """Results that take a while to download: the line says so while they do."""
-    async with FakeMagnific() as magnific:
-        magnific.step_seconds = 0.2
-        magnific.file_delay = 1.5
-        settings = settings_for(fake, tmp_path, **keys_for("magnific", magnific))
-        async with running_bot(fake, settings):
-            user = fake.add_user("vic")
-            ix = await imagine(fake, user, model="magnific:nano-banana-pro")
-            await status_text(fake, ix, "Uploading")
-            assert not any(m.attachments for m in fake.messages("*"))  # not posted yet
-            await result_of(fake, ix)
-            await status_text(fake, ix, "Done")
-            original = ix.original
-            assert original is not None
-            texts = [str(e.get("content", "")) for e in original.edits]
+    async with one_job(fake, tmp_path, file_delay=1.5) as ix:
+        await status_text(fake, ix, "Uploading")
+        assert not any(m.attachments for m in fake.messages("*"))  # not posted yet
+        await result_of(fake, ix)
+        await status_text(fake, ix, "Done")
+        assert ix.original is not None
+        texts = [str(e.get("content", "")) for e in ix.original.edits]
     assert texts[-2:] == ["📤 Uploading…", "✅ Done — posted below."], texts
 
 
