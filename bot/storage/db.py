@@ -40,6 +40,7 @@ import aiosqlite
 
 from bot.jobs.ports import StoreUnavailableError
 from bot.storage.batch import Writer
+from bot.storage.codes import sqlite_code
 from bot.storage.lookup import Lookups
 from bot.storage.pipeline import Pipeline
 from bot.storage.sql import Params, T
@@ -69,7 +70,7 @@ def unavailable_as_store_error() -> Iterator[None]:
     try:
         yield
     except sqlite3.Error as exc:
-        code = str(getattr(exc, "sqlite_errorname", "") or "")
+        code = sqlite_code(exc)
         if code.startswith(UNAVAILABLE):
             raise StoreUnavailableError(f"the database is unavailable: {exc}", code) from exc
         raise
@@ -104,7 +105,7 @@ class DatabaseOpenError(Exception):
             cause = exc.__cause__
             exc = cause if isinstance(cause, sqlite3.Error | OSError) else OSError(str(exc))
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        code = getattr(exc, "sqlite_errorname", "")
+        code = sqlite_code(exc)
         if path.is_dir():
             problem = OpenProblem.DIRECTORY
         elif code in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):

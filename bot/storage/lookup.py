@@ -18,6 +18,7 @@ import logging
 import sqlite3
 from pathlib import Path
 
+from bot.storage.codes import sqlite_code
 from bot.storage.sql import Params
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ class Lookups:
         try:
             return self._conn.execute(sql, params).fetchall()
         except sqlite3.OperationalError as exc:
-            code = str(getattr(exc, "sqlite_errorname", "") or "")
+            code = sqlite_code(exc)
             if not code.startswith(ELSEWHERE):
                 raise
             if code.startswith("SQLITE_INTERRUPT"):

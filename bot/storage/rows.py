@@ -30,7 +30,7 @@ def job_from_row(
     refs: Sequence[Mapping[str, Any]] = (),
     results: Sequence[Mapping[str, Any]] = (),
 ) -> Job:
-    """The job in ``row``, with the given reference and result images (none: no images), each
+    """The job in ``stored``, with the given reference and result images (none: no images), each
     a mapping with ``url``, ``data``, ``mime_type`` (and ``caption`` for references)."""
     # a dict first: sqlite3.Row finds a column by name by comparing it with every name before
     # it, case-insensitively (18 µs for a job's 45 columns against 3.5 µs this way)

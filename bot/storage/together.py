@@ -31,6 +31,7 @@ from typing import Any
 import aiosqlite
 
 from bot.storage.batch import Writer
+from bot.storage.codes import sqlite_code
 from bot.storage.pipeline import SAVEPOINT
 from bot.storage.sql import Params, T
 
@@ -159,7 +160,7 @@ def begin_at_once(raw: sqlite3.Connection) -> bool:
     try:
         raw.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
-        if not str(getattr(exc, "sqlite_errorname", "")).startswith("SQLITE_BUSY"):
+        if not sqlite_code(exc).startswith("SQLITE_BUSY"):
             raise
         return False
     finally:
