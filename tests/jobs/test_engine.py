@@ -350,8 +350,7 @@ async def test_restart_resumes_pending_jobs(tmp_path, magnific):
         assert len(magnific.requests_to("/nano-banana-pro", "POST")) == 3
     finally:
         await h2.close()
-        await h.client.aclose()
-        await h.store.close()
+        await h.close()  # the crashed harness's provider, client and store
 
 
 async def test_job_in_submitting_at_restart_fails_and_refunds(tmp_path):
