@@ -77,21 +77,30 @@ async def _run(
                     last = time.monotonic()
         await asyncio.sleep(0.05)
     counts = deliveries([a, b])
-    once = sum(1 for i in ids if ended.get(i) is JobStatus.DELIVERED and counts[i] == 1)
-    refunded = sum(1 for i in ids if ended.get(i) in REFUNDED and counts[i] == 0)
+    once = [i for i in ids if ended.get(i) is JobStatus.DELIVERED and counts[i] == 1]
+    refunded = [i for i in ids if ended.get(i) in REFUNDED and counts[i] == 0]
     twice = sum(1 for count in counts.values() if count > 1)
+    settled = len(once) + len(refunded)
+    unsettled = [
+        f"{i}: {ended[i].value if i in ended else 'not ended'}, posted {counts[i]}×"
+        + (", held by the process that died" if i in held else "")
+        for i in ids
+        if i not in once and i not in refunded
+    ]
     takeover = last - died
     goal = lease + heartbeat + 2.0
     print(f"{len(ids)} jobs, {len(held)} held by the process that died, lease {lease:g} s")
     print("| figure | measured | goal |")
     print("| --- | --- | --- |")
-    print(f"| delivered once, or failed and refunded | {once + refunded} / {len(ids)} | all |")
+    print(f"| delivered once, or failed and refunded | {settled} / {len(ids)} | all |")
     print(f"| delivered twice | {twice} | 0 |")
     print(f"| death to the last of its held jobs ended | {takeover:.1f} s | ≤ {goal:.1f} s |")
+    for line in unsettled:  # what to look at when a job was lost or posted twice
+        print(f"  not settled: {line}")
     return {
         "jobs": float(len(ids)),
         "held": float(len(held)),
-        "settled": float(once + refunded),
+        "settled": float(settled),
         "twice": float(twice),
         "takeover": takeover,
     }
