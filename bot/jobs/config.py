@@ -45,6 +45,10 @@ class EngineConfig:
     status_starve_after: float = 30.0
     costs: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_COSTS))
     max_delivery_attempts: int = 5
+    #: deliveries running at once in this process, each holding its result images in memory
+    #: from their download to their post; the others wait, due, for the next free turn (any
+    #: process sharing the store may take them)
+    deliveries_at_once: int = 16
     not_found_grace_polls: int = 3
     #: the longest the engine sleeps without looking at the store (other processes, clocks)
     idle_tick: float = 5.0

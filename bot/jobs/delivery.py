@@ -40,13 +40,23 @@ class Delivery:
         #: results downloading while their jobs are stored as succeeded (see expect())
         self._expected: dict[str, asyncio.Future[list[ImageFile]]] = {}
 
+    def room(self) -> int:
+        """How many more deliveries may start now (``deliveries_at_once``, less those
+        running or downloading ahead of their start)."""
+        busy = set(self.ctx.tasks.running("deliver")) | self._expected.keys()
+        return self.ctx.config.deliveries_at_once - len(busy)
+
     async def deliver_due(self) -> None:
-        """Claim every succeeded job whose attempt is due and start its delivery (a claim
-        lasts ``lease_seconds``, renewed while the delivery runs: see :mod:`bot.jobs.leases`)."""
+        """Claim succeeded jobs whose attempt is due, as many as there is room for, and start
+        their deliveries (a claim lasts ``lease_seconds``, renewed while the delivery runs:
+        see :mod:`bot.jobs.leases`)."""
         ctx = self.ctx
+        room = self.room()
+        if room <= 0:
+            return  # the next delivery to end wakes the engine's loop
         now = ctx.clock()
         for job in await ctx.store.leases.claim_deliveries(
-            ctx.worker, now, ctx.lease_until(), CLAIM
+            ctx.worker, now, ctx.lease_until(), min(CLAIM, room)
         ):
             ctx.spawn("deliver", job.id, self.deliver(job.id))
 

@@ -246,17 +246,18 @@ class Tracking:
             )
             return
         now = ctx.clock()
-        # delivered by this process at once: claimed for it (see bot.jobs.leases)
-        fields: JobFields = {
-            "completed_at": now,
-            "next_delivery_at": ctx.lease_until(),
-            "claimed_by": ctx.worker,
-        }
+        at_once = self.delivery.room() > 0
+        # delivered by this process at once: claimed for it (see bot.jobs.leases); with no
+        # room for another delivery just now, due for the next turn
+        fields: JobFields = {"completed_at": now, "next_delivery_at": now}
+        if at_once:
+            fields["next_delivery_at"] = ctx.lease_until()
+            fields["claimed_by"] = ctx.worker
         if submitted:
             fields["task_id"] = status.task_id or None
         if status.sources:
             fields["sources_json"] = encode_sources(status.sources)
-        if job.group_id is None:  # its first delivery attempt counted in this commit
+        if at_once and job.group_id is None:  # its first delivery attempt counted in this commit
             fields["delivery_attempts"] = 1
             self.delivery.expect(job.id, status.images)  # the results downloaded meanwhile
         # straight from the create request the job is ``submitting``: saying so spares the
@@ -277,7 +278,10 @@ class Tracking:
             times = self._job_times(job)
             if done.submitted_at is not None and times is not None:
                 times.add(now - done.submitted_at)
-            ctx.spawn("deliver", job.id, self.delivery.deliver(job.id))
+            if at_once:
+                ctx.spawn("deliver", job.id, self.delivery.deliver(job.id))
+            else:
+                ctx.wake()  # a delivery may have ended since: the loop's next pass looks
         else:
             self.delivery.unexpect(job.id)
 
