@@ -137,7 +137,10 @@ class Flood:
     def request(self, n: int) -> tuple[str, bytes, dict[str, str]]:
         job, token, task = self.ready["job"], self.ready["token"], self.ready["task"]
         base = f"http://127.0.0.1:{self.port}/callbacks"
-        body = json.dumps({"task_id": task, "status": "IN_PROGRESS", "generated": []}).encode()
+        # "finished": the claim that makes the engine read the task (one saying it runs would
+        # cost nothing at all)
+        done = {"task_id": task, "status": "COMPLETED", "generated": ["https://cdn.example/1.png"]}
+        body = json.dumps(done).encode()
         kind = n % 5
         if kind == 0:
             return f"{base}/{job}/forged-{n}", body, {}

@@ -119,6 +119,9 @@ class Capabilities(BaseModel):
     #: the image types a reference may be (still images; others are converted or refused)
     reference_formats: tuple[str, ...] = ("image/png", "image/jpeg", "image/webp")
     signed_callbacks: bool = False
+    #: the provider calls back on every change of a task, not only when it ends: a callback
+    #: saying the task is queued or running brings nothing a status read would add
+    callbacks_on_every_change: bool = False
 
     def model(self, name: str | None) -> ModelCapabilities:
         """The capabilities of ``name`` (or of the default model when ``name`` is None)."""

@@ -177,6 +177,7 @@ class MagnificProvider(Provider):
         accepts_reference_bytes=False,
         accepts_reference_urls=True,
         signed_callbacks=True,
+        callbacks_on_every_change=True,  # "sent to webhook_url on each status change"
     )
 
     # ------------------------------------------------------------------ public API

@@ -38,7 +38,7 @@ from bot.jobs.submission import Submission
 from bot.jobs.tasks import TaskSet
 from bot.jobs.tracking import Tracking
 from bot.media.fetch import ImageFetcher
-from providers.base import GenerationRequest, Provider, TaskStatus
+from providers.base import GenerationRequest, Provider, TaskState, TaskStatus
 from providers.scrub import Scrubber
 
 log = logging.getLogger(__name__)
@@ -170,11 +170,19 @@ class JobEngine:
     ) -> None:
         """A provider callback: check it (see :mod:`bot.jobs.callbacks`) and poll the job soon,
         repeats coalesced (see :mod:`bot.jobs.coalesce`); a read due now starts at once, when
-        the provider's budget allows, rather than at the loop's next pass."""
+        the provider's budget allows, rather than at the loop's next pass. From a provider
+        that calls back on every change, a callback saying the task is queued or running
+        reads nothing (a read would only say so again, spending the budget's reserve for
+        finished tasks); "started" is shown to the requester."""
         with self.guard.watching():
             job, claim = await check_callback(
                 self.store, self.providers, job_id, token, headers, body
             )
+            if not claim.state.terminal and self._every_change(job.provider):
+                # "queued" or "started": nothing to read now, the job's polls stand
+                if claim.state is TaskState.RUNNING and self._stages is not None:
+                    self._stages.tracking.started(job)
+                return
             now = self.clock()
             poll_at = self._coalescer.when(
                 job_id, delivery_id(headers), now, finished=claim.state.terminal
@@ -198,6 +206,12 @@ class JobEngine:
         self._hinted.add(job_id)
         self._wake.set()
         await self._nudge()
+
+    def _every_change(self, provider: str) -> bool:
+        """Whether ``provider`` calls back on every change of a task (see
+        :attr:`~providers.base.Capabilities.callbacks_on_every_change`)."""
+        found = self.providers.get(provider)
+        return found is not None and found.capabilities.callbacks_on_every_change
 
     def _poll_now(self, job: Job) -> bool:
         """Start the status read a callback asks for now, if it can start at once (see

@@ -139,6 +139,14 @@ class Tracking:
         ctx.hinted.add(job.id)
         return ctx.spawn("poll", job.id, self.poll(job))
 
+    def started(self, job: Job) -> None:
+        """A genuine callback says the job's task has started: shown to the requester (in
+        the background); nothing is stored and nothing read, the job's polls stand."""
+        ctx = self.ctx
+        if job.status in TRACKED:
+            progress = Progress(Stage.GENERATING, elapsed=ctx.clock() - job.created_at)
+            ctx.spawn("started", job.id, ctx.report(job, progress))
+
     def _due(self, job: Job, now: float) -> Due:
         times = self._job_times(job)
         likelihood = times.done_by(self._elapsed(job, now)) if times is not None else 0.0

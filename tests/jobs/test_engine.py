@@ -121,7 +121,7 @@ async def test_duplicate_and_early_callbacks_deliver_once(tmp_path, magnific):
         async with httpx.AsyncClient() as client:
             early = await client.post(
                 h.callback_url(job),
-                content=b'{"task_id": "x", "status": "IN_PROGRESS", "generated": []}',
+                content=b'{"task_id": "x", "status": "COMPLETED", "generated": ["https://x/1.png"]}',
             )
             assert early.status_code == 200
             done = await settle(h, job.id)

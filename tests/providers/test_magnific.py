@@ -208,6 +208,7 @@ def test_capabilities() -> None:
     assert (pro.max_references, pro.max_images, pro.max_prompt_length) == (14, 1, 3000)
     assert not caps.accepts_reference_bytes and caps.accepts_reference_urls
     assert caps.signed_callbacks
+    assert caps.callbacks_on_every_change  # "sent to webhook_url on each status change"
     assert flash.typical_seconds < pro.typical_seconds
 
 

@@ -174,6 +174,7 @@ def test_capabilities() -> None:
     assert caps.completion is Completion.CALLBACK
     assert not caps.accepts_reference_bytes and caps.accepts_reference_urls
     assert not caps.signed_callbacks
+    assert not caps.callbacks_on_every_change  # called back when the task ends
     nb2, pro, v1 = (caps.model(n) for n in ("nano-banana-2", "nano-banana-pro", "nano-banana"))
     assert (
         len(nb2.aspect_ratios) == 15 and "auto" in nb2.aspect_ratios and "8:1" in nb2.aspect_ratios

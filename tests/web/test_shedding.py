@@ -15,7 +15,7 @@ import pytest
 from pydantic import SecretStr
 
 from bot.jobs.config import EngineConfig
-from bot.jobs.models import Job
+from bot.jobs.models import Job, Stage
 from bot.web.app import ReceiverLimits
 from bot.web.connections import ServerLimits
 from bot.web.limits import RateLimiter, source_of
@@ -62,9 +62,13 @@ async def tracked_job(h: Harness) -> Job:
     return await until(with_task, what="a provider task")
 
 
-def signed(job: Job, webhook_id: str = "msg_1") -> tuple[bytes, dict[str, str]]:
-    """A genuine Magnific callback for ``job``: body and headers."""
-    body = json.dumps({"task_id": job.task_id, "status": "IN_PROGRESS", "generated": []}).encode()
+def signed(
+    job: Job, webhook_id: str = "msg_1", status: str = "COMPLETED"
+) -> tuple[bytes, dict[str, str]]:
+    """A genuine Magnific callback for ``job``: body and headers (by default, the one saying
+    the task finished; the engine confirms it with a status read)."""
+    generated = ["https://cdn.example/never-fetched.png"] if status == "COMPLETED" else []
+    body = json.dumps({"task_id": job.task_id, "status": status, "generated": generated}).encode()
     ts = str(int(time.time()))
     return body, {
         "webhook-id": webhook_id,
@@ -295,5 +299,36 @@ async def test_repeated_callbacks_cause_at_most_one_status_check_per_window(tmp_
                 await client.post(h.callback_url(job), content=body, headers=headers)
             done = await h.engine.wait(job.id, 5 * window)
         assert done.status.value == "delivered"
+    finally:
+        await h.close()
+
+
+async def test_a_callback_saying_the_task_runs_costs_no_status_check(tmp_path, magnific):
+    # Magnific calls back on every change: "queued" and "started" bring nothing a read would
+    # add, and a burst of them must not spend the budget's reserve for finished tasks (with
+    # 48 tasks finishing together that held the last result up by 7 s)
+    h = await magnific_harness(tmp_path, magnific)
+    try:
+        job = await tracked_job(h)
+        assert job.task_id is not None
+        checks = lambda: len(magnific.requests_to(job.task_id, "GET"))  # noqa: E731
+        before = checks()
+        async with httpx.AsyncClient() as client:
+            for i, status in enumerate(["CREATED", "IN_PROGRESS"] * 5):
+                body, headers = signed(job, f"msg_run_{i}", status)
+                answer = await client.post(h.callback_url(job), content=body, headers=headers)
+                assert answer.status_code == 200
+            await asyncio.sleep(0.3)
+            assert checks() == before
+            assert not (await stored(h, job.id)).callback_hinted
+            # "started" is shown to the requester all the same
+            stages = [p.stage for job_id, p in h.delivery.progress_log if job_id == job.id]
+            assert Stage.GENERATING in stages
+            # the one saying it finished is read at once
+            body, headers = signed(job, "msg_done")
+            answer = await client.post(h.callback_url(job), content=body, headers=headers)
+            assert answer.status_code == 200
+            await until(lambda: _true(checks() == before + 1), what="the status check")
+        assert (await stored(h, job.id)).callback_hinted
     finally:
         await h.close()

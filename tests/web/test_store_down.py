@@ -37,7 +37,10 @@ async def test_listeners_answer_plainly_while_the_store_refuses_writes(tmp_path,
             return job if job.task_id else None
 
         job = await until(with_task, what="a provider task")
-        body = b'{"task_id": "%s", "status": "IN_PROGRESS"}' % job.task_id.encode()
+        body = (
+            b'{"task_id": "%s", "status": "COMPLETED", "generated": ["https://cdn.example/x.png"]}'
+            % (job.task_id.encode())
+        )
         status = f"http://127.0.0.1:{h.status_port}"
         async with failing(h.store, StoreFault.READ_ONLY), httpx.AsyncClient() as client:
             answer = await client.post(h.callback_url(job), content=body)
