@@ -5,8 +5,8 @@ provider that signs its callbacks has the signature checked on the raw body (by 
 ``parse_callback``). A valid callback changes nothing but *when* the job is next polled: the
 status is always confirmed with the provider, so duplicates, late and forged-but-valid-looking
 callbacks are harmless. A provider that calls back on every change of a task (Magnific) also
-says when it was queued or started; such a callback changes nothing at all: a read would
-only confirm that the task still runs.
+says when it was queued or started; such a callback causes no read (a read would only confirm
+that the task still runs), and "started" is only shown to the requester.
 """
 
 from __future__ import annotations
