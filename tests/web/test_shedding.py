@@ -9,6 +9,7 @@ import dataclasses
 import json
 import logging
 import time
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -75,6 +76,13 @@ def signed(
         "webhook-timestamp": ts,
         "webhook-signature": sign(SECRET, webhook_id, ts, body),
     }
+
+
+def status_checks(fake: FakeMagnific, job: Job) -> Callable[[], int]:
+    """How many status reads of the job's task the fake has answered, when called."""
+    task = job.task_id
+    assert task is not None
+    return lambda: len(fake.requests_to(task, "GET"))
 
 
 def request_head(path: str, headers: dict[str, str], length: int) -> bytes:
@@ -272,8 +280,7 @@ async def test_repeated_callbacks_cause_at_most_one_status_check_per_window(tmp_
     )
     try:
         job = await tracked_job(h)
-        assert job.task_id is not None
-        checks = lambda: len(magnific.requests_to(job.task_id, "GET"))  # noqa: E731
+        checks = status_checks(magnific, job)
         before = checks()
         async with httpx.AsyncClient() as client:
             # the same signed delivery 50 times (a provider retrying, or a replay)
@@ -310,8 +317,7 @@ async def test_a_callback_saying_the_task_runs_costs_no_status_check(tmp_path, m
     h = await magnific_harness(tmp_path, magnific)
     try:
         job = await tracked_job(h)
-        assert job.task_id is not None
-        checks = lambda: len(magnific.requests_to(job.task_id, "GET"))  # noqa: E731
+        checks = status_checks(magnific, job)
         before = checks()
         async with httpx.AsyncClient() as client:
             for i, status in enumerate(["CREATED", "IN_PROGRESS"] * 5):
