@@ -36,8 +36,6 @@ import re
 import unicodedata
 from typing import cast
 
-from confusable_homoglyphs import confusables
-
 #: character categories dropped outright: combining marks (accents) and invisible format chars
 _DROPPED_CATEGORIES = frozenset({"Mn", "Me", "Cf"})
 
@@ -64,6 +62,10 @@ def _skeleton_of(char: str) -> str:
     latin = _LATIN_VARIANT.fullmatch(unicodedata.name(char, ""))
     if latin is not None:
         return latin.group(1).lower()
+    # the look-alike table is imported on first need (about 7 MiB in memory and 36 ms to
+    # load): only a letter outside ASCII and Latin's own variants gets here
+    from confusable_homoglyphs import confusables
+
     found = cast(
         "list[dict[str, list[dict[str, str]]]] | bool",
         confusables.is_confusable(char, greedy=False, preferred_aliases=[]),

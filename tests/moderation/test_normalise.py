@@ -3,6 +3,9 @@ example."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from bot.moderation.normalise import fold, spaced, words
@@ -42,3 +45,21 @@ def test_ascii_is_left_alone():
 
 def test_spaced_pads_every_word():
     assert spaced(["bad", "dog"]) == " bad dog "
+
+
+def test_the_look_alike_table_is_loaded_only_for_letters_that_need_it():
+    # about 7 MiB in memory: a bot whose prompts are ASCII (or have no blocked terms to
+    # match) never loads it
+    script = (
+        "import sys\n"
+        "import bot.runtime, bot.discord.client\n"
+        "from bot.moderation.normalise import fold\n"
+        "fold('a plain prompt, ʙᴀᴅ łøđ bäd')\n"
+        "print('confusable_homoglyphs' in sys.modules)\n"
+        "fold('ѕех')\n"
+        "print('confusable_homoglyphs' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == ["False", "True"]
