@@ -257,9 +257,11 @@ class Tracking:
         at_once = self.delivery.room() > 0
         # delivered by this process at once: claimed for it (see bot.jobs.leases); with no
         # room for another delivery just now, due for the next turn
-        fields: JobFields = {"completed_at": now, "next_delivery_at": now}
+        fields: JobFields = {
+            "completed_at": now,
+            "next_delivery_at": ctx.lease_until() if at_once else now,
+        }
         if at_once:
-            fields["next_delivery_at"] = ctx.lease_until()
             fields["claimed_by"] = ctx.worker
         if submitted:
             fields["task_id"] = status.task_id or None
