@@ -21,17 +21,16 @@ import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from providers import cpu
-from providers.base import (
+from providers.base import Provider, TaskStatus
+from providers.errors import (
     BadKeyError,
     InsufficientCreditsError,
     ProtocolError,
-    Provider,
     ProviderError,
     ProviderUnavailableError,
     RateLimitedError,
     RequestRejectedError,
     SubmitOutcomeUnknownError,
-    TaskStatus,
 )
 from providers.settings import RetryPolicy
 

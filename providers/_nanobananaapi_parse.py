@@ -18,13 +18,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from providers._http import looks_like_content_policy
-from providers.base import (
-    CallbackRejectedError,
-    ProviderError,
-    ResultImage,
-    TaskState,
-    TaskStatus,
-)
+from providers.base import ResultImage, TaskState, TaskStatus
+from providers.errors import CallbackRejectedError, ProviderError
 
 
 def as_int(value: Any) -> int | None:

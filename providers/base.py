@@ -9,7 +9,7 @@ Nothing outside ``providers/`` knows a provider's field names, envelopes or quir
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar
@@ -18,6 +18,13 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from providers import transport
+from providers.errors import (
+    CallbackRejectedError,
+    ListingUnavailableError,
+    NotConfiguredError,
+    RequestInvalidError,
+    TaskNotFoundError,
+)
 from providers.scrub import Scrubber
 from providers.settings import ProviderSettings
 
@@ -122,6 +129,9 @@ class Capabilities(BaseModel):
     #: the provider calls back on every change of a task, not only when it ends: a callback
     #: saying the task is queued or running brings nothing a status read would add
     callbacks_on_every_change: bool = False
+    #: the provider lists its tasks' states, many in one request (:meth:`Provider.list_tasks`):
+    #: one read can tell many waiting jobs apart from the finished ones
+    lists_tasks: bool = False
 
     def model(self, name: str | None) -> ModelCapabilities:
         """The capabilities of ``name`` (or of the default model when ``name`` is None)."""
@@ -191,107 +201,13 @@ class TaskStatus(BaseModel):
     sources: tuple[Source, ...] = ()  # grounding sources, when the provider names any
 
 
-# --------------------------------------------------------------------------- errors
+@dataclass(frozen=True)
+class ListedTask:
+    """One task as a provider's task list shows it: its id and state, no results (a finished
+    one is read with :meth:`Provider.fetch` for those)."""
 
-
-class ProviderError(Exception):
-    """Base of every provider failure. ``str(err)`` is short and safe to show a user."""
-
-    #: the provider's own words, where a subclass keeps them
-    reason: str | None = None
-
-    def __init__(self, message: str, *, detail: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.detail = detail  # provider text for logs; never holds an API key
-
-    def scrub(self, scrub: Callable[[str], str]) -> None:
-        """Pass every text this error carries through ``scrub`` (in place)."""
-        self.message = scrub(self.message)
-        self.args = (self.message,)
-        if self.detail is not None:
-            self.detail = scrub(self.detail)
-        if self.reason is not None:
-            self.reason = scrub(self.reason)
-
-
-class RequestInvalidError(ProviderError):
-    """The request breaks the provider's capabilities; caught before anything is spent."""
-
-
-class NotConfiguredError(ProviderError):
-    """The provider has no API key (or other required setting)."""
-
-
-class BadKeyError(ProviderError):
-    """The provider refused our API key (401/403)."""
-
-
-class InsufficientCreditsError(ProviderError):
-    """The provider account has run out of credits (402)."""
-
-
-class RateLimitedError(ProviderError):
-    """Too many requests; ``retry_after`` seconds is the provider's hint, if it gave one."""
-
-    def __init__(
-        self, message: str, *, retry_after: float | None = None, detail: str | None = None
-    ) -> None:
-        super().__init__(message, detail=detail)
-        self.retry_after = retry_after
-
-
-class RequestRejectedError(ProviderError):
-    """The provider refused the request: validation or content policy, with its reason."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        reason: str | None = None,
-        content_policy: bool = False,
-        detail: str | None = None,
-    ) -> None:
-        super().__init__(message, detail=detail)
-        self.reason = reason
-        self.content_policy = content_policy
-
-
-class ProviderUnavailableError(ProviderError):
-    """A transient failure: 5xx, maintenance, network trouble, timeout.
-
-    ``not_processed`` is True when the provider certainly did not act on the request
-    (connection refused, 503, maintenance), so even a create request may be sent again.
-    """
-
-    def __init__(
-        self, message: str, *, detail: str | None = None, not_processed: bool = False
-    ) -> None:
-        super().__init__(message, detail=detail)
-        self.not_processed = not_processed
-
-
-class SubmitOutcomeUnknownError(ProviderUnavailableError):
-    """A create request may or may not have reached the provider (timeout, dropped reply).
-
-    It is never repeated automatically: it might bill twice.
-    """
-
-
-class TaskNotFoundError(ProviderError):
-    """The provider does not know the task id."""
-
-
-class ProtocolError(ProviderError):
-    """The provider answered with a payload we do not understand."""
-
-
-class CallbackRejectedError(ProviderError):
-    """A callback could not be parsed (or failed verification: see the subclass)."""
-
-
-class CallbackSignatureError(CallbackRejectedError):
-    """A callback's signature is missing, stale or wrong."""
+    task_id: str
+    state: TaskState
 
 
 # --------------------------------------------------------------------------- provider
@@ -363,6 +279,13 @@ class Provider(abc.ABC):
     async def fetch(self, task_id: str, *, model: str) -> TaskStatus:
         """Read a task's status. Synchronous providers have no tasks to read."""
         raise TaskNotFoundError(f"{self.name} has no task status endpoint")
+
+    async def list_tasks(self, model: str, *, page: int, per_page: int) -> list[ListedTask]:
+        """One page (from 1) of the account's tasks of ``model``, ``per_page`` at most, as the
+        provider lists them (see :attr:`Capabilities.lists_tasks`). Raises
+        :class:`ListingUnavailableError` when the provider has no list, or a
+        :class:`ProviderError` as any request does."""
+        raise ListingUnavailableError(f"{self.name} does not list its tasks")
 
     def parse_callback(self, headers: Mapping[str, str], body: bytes) -> TaskStatus:
         """Turn a callback's raw body into a status, verifying its signature where signed."""

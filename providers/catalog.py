@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from providers.base import ModelCapabilities, NotConfiguredError, Provider, shown
+from providers.base import ModelCapabilities, Provider, shown
+from providers.errors import NotConfiguredError
 from providers.registry import parse_model_choice
 
 #: never the implicit default while a real provider is configured
@@ -26,7 +27,7 @@ class Catalog:
         """The provider and model for ``provider[:model]`` (the default when ``choice`` is None).
 
         Raises :class:`NotConfiguredError` when no provider, or an unknown one, is named, and
-        :class:`~providers.base.RequestInvalidError` for a model the provider does not have.
+        :class:`~providers.errors.RequestInvalidError` for a model the provider does not have.
         """
         spec = choice or self.default or self._fallback()
         name, model = parse_model_choice(spec)

@@ -3,7 +3,7 @@
 Completion model: **synchronous**. ``POST /v1beta/models/{model}:generateContent`` answers once
 the image exists, with the image bytes inline (base64), not a URL. There is no task and no
 webhook, so the read timeout is long, and a timeout or dropped reply surfaces as
-:class:`~providers.base.SubmitOutcomeUnknownError` and is never repeated (it may have billed).
+:class:`~providers.errors.SubmitOutcomeUnknownError` and is never repeated (it may have billed).
 
 Quirks (``shared/providers.md`` section 4.1):
 
@@ -38,21 +38,23 @@ import httpx
 
 from providers import _http, cpu, grounding
 from providers.base import (
-    BadKeyError,
     Capabilities,
     Completion,
     GenerationRequest,
-    InsufficientCreditsError,
     KeyCheck,
     ModelCapabilities,
-    ProtocolError,
     Provider,
-    ProviderError,
-    RateLimitedError,
-    RequestRejectedError,
     ResultImage,
     TaskState,
     TaskStatus,
+)
+from providers.errors import (
+    BadKeyError,
+    InsufficientCreditsError,
+    ProtocolError,
+    ProviderError,
+    RateLimitedError,
+    RequestRejectedError,
 )
 from providers.grounding import field as _get
 from providers.settings import ProviderSettings

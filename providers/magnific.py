@@ -20,21 +20,16 @@ Quirks this adapter handles (see ``providers.md`` section 1):
 * ``use_google_search_tool`` (grounding) exists only on ``nano-banana-pro-flash``; it is never sent
   to ``nano-banana-pro``.
 * Reference images go by public URL only, as ``{"image", "text", "mime_type"}`` objects.
-* Webhooks are signed Standard-Webhooks style: ``webhook-id``, ``webhook-timestamp`` and
-  ``webhook-signature: v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{raw body}")>``. The docs say
-  the key is the secret's bytes; one integration treats a ``whsec_`` secret as base64, so both keys
-  are tried (see :func:`verify_webhook_signature`).
+* Webhooks are signed Standard-Webhooks style (see :mod:`providers.magnific_signature`).
+* ``GET /v1/ai/text-to-image/<model>`` lists the key's tasks, ``{"data": [{"task_id", "status"}]}``
+  with ``page``/``per_page``, no results (see :meth:`MagnificProvider.list_tasks`). A live test of
+  such a list on another model got 404, so a 404/405 or an undocumented answer means "no list".
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
-import hashlib
-import hmac
 import json
-import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -43,29 +38,31 @@ import httpx
 from pydantic import SecretStr
 
 from providers import _http, grounding
+from providers._magnific_parse import NO_LIST, STATES, error_text, listed
 from providers.base import (
-    CallbackRejectedError,
-    CallbackSignatureError,
     Capabilities,
     Completion,
     GenerationRequest,
     KeyCheck,
+    ListedTask,
     ModelCapabilities,
-    ProtocolError,
     Provider,
-    ProviderError,
     ResultImage,
-    TaskNotFoundError,
     TaskState,
     TaskStatus,
 )
+from providers.errors import (
+    CallbackRejectedError,
+    ListingUnavailableError,
+    ProtocolError,
+    ProviderError,
+    TaskNotFoundError,
+)
+from providers.magnific_signature import verify_webhook_signature
 from providers.settings import ProviderSettings
 
 ASPECT_RATIOS = ("1:1", "2:3", "3:2", "4:3", "3:4", "5:4", "4:5", "16:9", "9:16", "21:9")
 RESOLUTIONS = ("1K", "2K", "4K")
-
-#: a webhook whose timestamp is further than this from our clock is refused (replay window)
-WEBHOOK_TOLERANCE_SECONDS = 300
 
 
 def _model(
@@ -91,69 +88,6 @@ FLASH = _model(
     "nano-banana-pro-flash", default_resolution="1K", grounding=True, typical_seconds=20.0
 )
 
-_STATES = {
-    "CREATED": TaskState.QUEUED,
-    "IN_PROGRESS": TaskState.RUNNING,
-    "COMPLETED": TaskState.SUCCEEDED,
-    "FAILED": TaskState.FAILED,
-}
-
-
-def _signing_keys(secret: str) -> list[bytes]:
-    """The HMAC keys a secret may stand for: its UTF-8 bytes, and for ``whsec_...`` secrets
-    (Standard Webhooks / Svix form) also the base64-decoded remainder."""
-    keys = [secret.encode()]
-    if secret.startswith("whsec_"):
-        with contextlib.suppress(binascii.Error, ValueError):
-            decoded = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
-            if decoded:
-                keys.append(decoded)
-    return keys
-
-
-def verify_webhook_signature(
-    secret: str, headers: Mapping[str, str], body: bytes, *, now: float | None = None
-) -> None:
-    """Check a Magnific webhook's signature on the raw body; raise
-    :class:`CallbackSignatureError` when it is missing, wrong or outside the time window.
-
-    ``webhook-signature`` is a space-separated list of ``version,base64sig`` entries; the
-    delivery is genuine if any ``v1`` entry matches (compared in constant time).
-    """
-    lowered = {key.lower(): value for key, value in headers.items()}
-    webhook_id = lowered.get("webhook-id", "").strip()
-    timestamp = lowered.get("webhook-timestamp", "").strip()
-    signatures = lowered.get("webhook-signature", "").strip()
-    if not (webhook_id and timestamp and signatures):
-        raise CallbackSignatureError("magnific callback is not signed")
-    try:
-        sent_at = int(timestamp)
-    except ValueError:
-        raise CallbackSignatureError(
-            "magnific callback has a bad timestamp", detail=f"webhook-timestamp {timestamp[:40]!r}"
-        ) from None
-    current = time.time() if now is None else now
-    if abs(current - sent_at) > WEBHOOK_TOLERANCE_SECONDS:
-        raise CallbackSignatureError(
-            "magnific callback is too old or from the future",
-            detail=f"timestamp {sent_at}, now {current:.0f}",
-        )
-    signed = f"{webhook_id}.{timestamp}.".encode() + body
-    expected = [
-        base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest())
-        for key in _signing_keys(secret)
-    ]
-    for entry in signatures.split():
-        version, _, signature = entry.partition(",")
-        if version != "v1" or not signature:
-            continue
-        given = signature.encode()
-        # no early exit over keys: each comparison is constant-time and they all run
-        matches = [hmac.compare_digest(given, candidate) for candidate in expected]
-        if any(matches):
-            return
-    raise CallbackSignatureError("magnific callback signature does not match")
-
 
 class MagnificSettings(ProviderSettings, env_prefix="MAGNIFIC_"):
     """``MAGNIFIC_API_KEY``, ``MAGNIFIC_BASE_URL`` and ``MAGNIFIC_WEBHOOK_SECRET``."""
@@ -178,6 +112,7 @@ class MagnificProvider(Provider):
         accepts_reference_urls=True,
         signed_callbacks=True,
         callbacks_on_every_change=True,  # "sent to webhook_url on each status change"
+        lists_tasks=True,  # documented; may not exist live (list_tasks then says so)
     )
 
     # ------------------------------------------------------------------ public API
@@ -218,6 +153,58 @@ class MagnificProvider(Provider):
             f"{self.base_url}/v1/ai/text-to-image/{caps.name}/{quote(task_id, safe='')}",
             creating=False,
             parse=parse,
+            headers=self._headers(),
+        )
+
+    async def list_tasks(self, model: str, *, page: int, per_page: int) -> list[ListedTask]:
+        """One page of the key's tasks of ``model``: ``GET /v1/ai/text-to-image/<model>``.
+
+        Documented: the endpoint ("Get the status of all tasks"), the same auth header as a
+        task read, ``{"data": [{"task_id", "status"}, ...]}`` with the four task statuses and
+        no results, and ``page``/``per_page`` query parameters that must be greater than 0.
+        Not documented: per_page's default and maximum, and the order; so a page shorter than
+        ``per_page`` need not be the last (the server may cap it lower, and items left out
+        here shorten it too): only an empty page surely ends the list.
+
+        Assumed: a 404 or 405 means the list is not offered (a live test of another model's
+        list got 404), a 400 or 422 that it does not take the documented parameters, and so
+        does a 2xx that is not ``{"data": [...]}``: all raise
+        :class:`ListingUnavailableError`. Other refusals map as :meth:`fetch`'s do. An item
+        without an id or with a status we do not know is left out, not an error: the list only
+        says which tasks are worth a full read.
+        """
+        if page < 1 or per_page < 1:
+            raise ValueError(f"page and per_page start at 1, not {page} and {per_page}")
+        caps = self.capabilities.model(model)
+
+        def parse(response: httpx.Response) -> list[ListedTask]:
+            if response.status_code in NO_LIST:
+                raise ListingUnavailableError(
+                    f"{self.name} does not list its tasks",
+                    detail=self.scrub(
+                        f"HTTP {response.status_code}: {_http.body_snippet(response)}"
+                    ),
+                )
+            payload = _http.json_body(response)
+            if response.status_code >= 400:
+                raise self._error(response, payload)
+            items = payload.get("data") if isinstance(payload, dict) else None
+            if not isinstance(items, list):
+                raise ListingUnavailableError(
+                    f"{self.name} task list is not as documented",
+                    detail=self.scrub(
+                        f"HTTP {response.status_code}: {_http.body_snippet(response)}"
+                    ),
+                )
+            return [task for item in items if (task := listed(item)) is not None]
+
+        return await _http.request(
+            self,
+            "GET",
+            f"{self.base_url}/v1/ai/text-to-image/{caps.name}",
+            creating=False,
+            parse=parse,
+            params={"page": page, "per_page": per_page},
             headers=self._headers(),
         )
 
@@ -303,7 +290,7 @@ class MagnificProvider(Provider):
         return payload["data"]
 
     def _error(self, response: httpx.Response, payload: Any) -> ProviderError:
-        reason = _error_text(payload) if payload is not None else None
+        reason = error_text(payload) if payload is not None else None
         error = _http.error_for_status(self, response, reason or None)
         assert error is not None  # only called for status >= 400
         return error
@@ -320,7 +307,7 @@ class MagnificProvider(Provider):
             raise ProtocolError(
                 f"{self.name} sent a task without an id", detail=self.scrub(repr(data)[:300])
             )
-        state = _STATES.get(raw_status) if isinstance(raw_status, str) else None
+        state = STATES.get(raw_status) if isinstance(raw_status, str) else None
         if state is None:
             raise ProtocolError(
                 f"{self.name} sent an unknown task status",
@@ -366,32 +353,3 @@ class MagnificProvider(Provider):
                 )
             urls.append(url)
         return urls
-
-
-def _error_text(payload: Any) -> str:
-    """The provider's own words from an error body: ``message`` plus any ``invalid_params``
-    reasons (problem+json, found top-level or nested under ``problem``)."""
-    if isinstance(payload, str):
-        return payload.strip()
-    if not isinstance(payload, dict):
-        return ""
-    parts: list[str] = []
-    for source in (payload, payload.get("problem")):
-        if not isinstance(source, dict):
-            continue
-        for key in ("message", "detail", "error", "title"):
-            value = source.get(key)
-            if isinstance(value, str) and value.strip() and value.strip() not in parts:
-                parts.append(value.strip())
-                break
-        params = source.get("invalid_params")
-        if isinstance(params, list):
-            for param in params:
-                if not isinstance(param, dict):
-                    continue
-                reason = param.get("reason")
-                name = param.get("name")
-                if isinstance(reason, str) and reason.strip():
-                    text = reason.strip()
-                    parts.append(f"{name}: {text}" if isinstance(name, str) and name else text)
-    return "; ".join(parts)[:500]

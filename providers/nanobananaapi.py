@@ -57,19 +57,21 @@ from providers._nanobananaapi_parse import (
     v1_callback_status,
 )
 from providers.base import (
-    CallbackRejectedError,
     Capabilities,
     Completion,
     GenerationRequest,
     ModelCapabilities,
-    ProtocolError,
     Provider,
+    TaskState,
+    TaskStatus,
+)
+from providers.errors import (
+    CallbackRejectedError,
+    ProtocolError,
     ProviderError,
     ProviderUnavailableError,
     RequestRejectedError,
     TaskNotFoundError,
-    TaskState,
-    TaskStatus,
 )
 from providers.settings import ProviderSettings
 

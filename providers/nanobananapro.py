@@ -4,7 +4,7 @@ Completion model: **synchronous**. ``POST /api/ai/nano-banana/generate`` holds t
 open while the image is generated (tens of seconds, more at 4K or with several references) and
 answers with the finished image URLs. There is no task id, no status endpoint and no webhook.
 So the read timeout is long, and a timeout or dropped reply on the generate request surfaces as
-:class:`~providers.base.SubmitOutcomeUnknownError` and is never repeated: the generation may
+:class:`~providers.errors.SubmitOutcomeUnknownError` and is never repeated: the generation may
 already be running, and billed.
 
 What the document shows, and so what we send (``shared/seeds/nano-banana-pro-net-generate.txt``):
@@ -42,16 +42,18 @@ from providers.base import (
     Completion,
     GenerationRequest,
     ModelCapabilities,
-    ProtocolError,
     Provider,
-    ProviderError,
-    ProviderUnavailableError,
     ReferenceImage,
-    RequestInvalidError,
-    RequestRejectedError,
     ResultImage,
     TaskState,
     TaskStatus,
+)
+from providers.errors import (
+    ProtocolError,
+    ProviderError,
+    ProviderUnavailableError,
+    RequestInvalidError,
+    RequestRejectedError,
 )
 from providers.settings import ProviderSettings
 

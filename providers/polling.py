@@ -10,12 +10,8 @@ import asyncio
 import time
 from collections.abc import Callable, Iterator
 
-from providers.base import (
-    GenerationRequest,
-    Provider,
-    ProviderUnavailableError,
-    TaskStatus,
-)
+from providers.base import GenerationRequest, Provider, TaskStatus
+from providers.errors import ProviderUnavailableError
 from providers.validation import validate_request
 
 

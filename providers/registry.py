@@ -11,7 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from providers.base import NotConfiguredError, Provider
+from providers.base import Provider
+from providers.errors import NotConfiguredError
 from providers.gemini import GeminiProvider
 from providers.local import LocalProvider
 from providers.magnific import MagnificProvider

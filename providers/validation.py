@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-from providers.base import (
-    Capabilities,
-    GenerationRequest,
-    Mode,
-    ModelCapabilities,
-    RequestInvalidError,
-    shown,
-)
+from providers.base import Capabilities, GenerationRequest, Mode, ModelCapabilities, shown
+from providers.errors import RequestInvalidError
 
 
 def format_name(mime_type: str) -> str:

@@ -17,8 +17,9 @@ from bot.logs import active_scrubber
 from bot.settings import Settings
 from bot.storage.inspect import UnreadableDatabaseError, schema_state
 from bot.web.probe import probe_public_url
-from providers.base import BadKeyError, Provider, ProviderError
+from providers.base import Provider
 from providers.catalog import Catalog
+from providers.errors import BadKeyError, ProviderError
 from providers.registry import build_providers
 from providers.settings import ProviderSettings
 

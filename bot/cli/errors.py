@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 from bot.logs import active_scrubber
 from bot.storage.db import DatabaseOpenError, OpenProblem
 from bot.storage.postgres.problems import PgOpenError
-from providers.base import ProviderError, RequestInvalidError
 from providers.config import ConfigFileError
+from providers.errors import ProviderError, RequestInvalidError
 
 if TYPE_CHECKING:
     from bot.runtime import ListenError

@@ -25,13 +25,8 @@ from bot.media.fetch import ImageFetcher
 from bot.media.references import ReferenceImageError, ReferenceLoader
 from bot.settings import Settings
 from bot.storage.store import SqliteStore
-from providers.base import (
-    GenerationRequest,
-    NotConfiguredError,
-    Provider,
-    ProviderError,
-    Source,
-)
+from providers.base import GenerationRequest, Provider, Source
+from providers.errors import NotConfiguredError, ProviderError
 from providers.registry import parse_model_choice, provider_class
 from providers.settings import ProviderSettings
 

@@ -35,14 +35,9 @@ from bot.jobs.quota import BudgetExceededError, QuotaExceededError
 from bot.media.references import ReferenceImageError, ReferenceLoader
 from bot.media.spool import Spool
 from bot.moderation.policy import GuildPolicy
-from providers.base import (
-    GenerationRequest,
-    ModelCapabilities,
-    Provider,
-    ProviderError,
-    ReferenceImage,
-)
+from providers.base import GenerationRequest, ModelCapabilities, Provider, ReferenceImage
 from providers.catalog import Catalog
+from providers.errors import ProviderError
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")

@@ -14,7 +14,8 @@ from bot.jobs.config import EngineConfig
 from bot.jobs.journal import transitioned
 from bot.jobs.models import CheckedRequest, Job, JobSpec, NewJob
 from bot.jobs.ports import Store
-from providers.base import GenerationRequest, NotConfiguredError, Provider, RequestInvalidError
+from providers.base import GenerationRequest, Provider
+from providers.errors import NotConfiguredError, RequestInvalidError
 from providers.validation import validate_request
 
 #: images one request may ask for where the model makes one per request (one job each)
@@ -39,8 +40,8 @@ class Admission:
     def check(self, provider_name: str, request: GenerationRequest) -> CheckedRequest:
         """Validate ``request`` for the provider (the model's default when it names none).
 
-        Raises :class:`~providers.base.NotConfiguredError` for an unknown provider and
-        :class:`~providers.base.RequestInvalidError` naming what the model accepts.
+        Raises :class:`~providers.errors.NotConfiguredError` for an unknown provider and
+        :class:`~providers.errors.RequestInvalidError` naming what the model accepts.
         """
         provider = self.providers.get(provider_name)
         if provider is None:

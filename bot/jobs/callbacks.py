@@ -45,8 +45,8 @@ async def check_callback(
     :mod:`bot.jobs.coalesce`).
 
     Raises :class:`CallbackRefusedError`, or the provider's
-    :class:`~providers.base.CallbackSignatureError` / other
-    :class:`~providers.base.ProviderError` for a bad signature or an unreadable body; nothing
+    :class:`~providers.errors.CallbackSignatureError` / other
+    :class:`~providers.errors.ProviderError` for a bad signature or an unreadable body; nothing
     changes in any of those cases.
     """
     job = await store.jobs.get(job_id, images=False)

@@ -43,6 +43,18 @@ class EngineConfig:
     provider_status_budget: Mapping[str, float] = field(default_factory=dict)
     #: a job whose read was pushed back this long is read before likelier ones
     status_starve_after: float = 30.0
+    #: a provider that lists its tasks has its list read every ``list_interval`` seconds
+    #: while at least ``list_min_waiting`` jobs of one model there may have finished; the
+    #: jobs it shows running need no read of their own (see :mod:`bot.jobs.task_list`).
+    #: None: never
+    list_interval: float | None = 2.0
+    list_min_waiting: int = 3
+    #: tasks asked for per page of a list
+    list_page_size: int = 100
+    #: the share of a provider's status budget the list's pages may take
+    list_budget_share: float = 0.5
+    #: a list the provider does not answer (not offered, not as documented) is left this long
+    list_retry: float = 3600.0
     costs: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_COSTS))
     max_delivery_attempts: int = 5
     #: deliveries running at once in this process, each holding its result images in memory

@@ -20,21 +20,23 @@ from bot.jobs.ports import JobFields, Notifier, Store, StoreUnavailableError
 from bot.jobs.states import FINAL, JobStatus
 from bot.jobs.tasks import TaskSet
 from bot.media.fetch import ImageFetcher
-from providers.base import (
+from providers.base import Provider, ResultImage
+from providers.errors import (
     BadKeyError,
     InsufficientCreditsError,
     NotConfiguredError,
-    Provider,
     ProviderError,
     RateLimitedError,
     RequestInvalidError,
     RequestRejectedError,
-    ResultImage,
     SubmitOutcomeUnknownError,
 )
 from providers.scrub import Scrubber
 
 log = logging.getLogger(__name__)
+
+#: hinted jobs remembered at most
+MAX_HINTED = 10_000
 
 _KINDS: tuple[tuple[type[ProviderError], FailureKind], ...] = (
     (SubmitOutcomeUnknownError, FailureKind.UNKNOWN_OUTCOME),
@@ -97,12 +99,21 @@ class EngineContext:
     #: whether the store takes writes, and the writes kept for it (see :mod:`bot.jobs.guard`)
     guard: StoreGuard
     meters: Metrics = field(default_factory=Metrics)
-    #: jobs a genuine provider callback asked to poll, not polled since (see ``Tracking.poll``)
-    hinted: set[str] = field(default_factory=set)
+    #: jobs to poll at once, not polled since (see ``Tracking.poll``), and what asked: a
+    #: genuine provider ``callback``, or the provider's task ``list``
+    hinted: dict[str, str] = field(default_factory=dict)
     #: the process's one scrubber: no failure reason is stored or shown unscrubbed
     scrub: Callable[[str], str] = field(default_factory=Scrubber)
     #: this engine's worker id in the store (see :mod:`bot.jobs.leases`)
     worker: str = "worker"
+
+    def hint(self, job_id: str, via: str) -> None:
+        """Remember that the job is to be polled at once, and what asked (a hint for a job
+        that is never polled again, another process having ended it, is forgotten once
+        :data:`MAX_HINTED` are remembered)."""
+        if len(self.hinted) >= MAX_HINTED:
+            self.hinted.clear()
+        self.hinted[job_id] = via
 
     def lease_until(self) -> float:
         """When a claim made now expires (unless renewed)."""
@@ -151,7 +162,7 @@ class EngineContext:
 
     def ended(self, job: Job) -> None:
         """A job became final: wake its waiters and tell the notifier (in the background)."""
-        self.hinted.discard(job.id)
+        self.hinted.pop(job.id, None)
         self.finished.signal(job.id)
         self.tasks.spawn("ended", job.id, self._report_end(job))
 

@@ -35,6 +35,7 @@ from bot.jobs.quota import BudgetSnapshot, QuotaExceededError, QuotaSnapshot, Se
 from bot.jobs.recovery import recover
 from bot.jobs.states import FINAL, JobStatus
 from bot.jobs.submission import Submission
+from bot.jobs.task_list import TaskLists
 from bot.jobs.tasks import TaskSet
 from bot.jobs.tracking import Tracking
 from bot.media.fetch import ImageFetcher
@@ -46,8 +47,6 @@ log = logging.getLogger(__name__)
 MIN_SLEEP = 0.005
 #: the shortest time between two passes of the engine loop (seconds)
 PASS_PERIOD = 0.05
-#: hinted jobs remembered at most (a hint for a job that is never polled again is forgotten)
-MAX_HINTED = 10_000
 
 __all__ = ["EngineMetrics", "JobEngine"]
 
@@ -57,6 +56,7 @@ class _Stages:
     ctx: EngineContext
     submission: Submission
     tracking: Tracking
+    lists: TaskLists
     delivery: Delivery
     housekeeping: Housekeeping
     heartbeat: Heartbeat
@@ -88,7 +88,7 @@ class JobEngine:
         self.scrubber = scrubber if scrubber is not None else Scrubber()
         #: this engine's id among the processes sharing the store (see bot.jobs.leases)
         self.worker = new_worker_id()
-        self._hinted: set[str] = set()
+        self._hinted: dict[str, str] = {}
         backoff = Backoff(self.config.store_retry_initial, self.config.store_retry_cap)
         self.guard = StoreGuard(store, self.meters, backoff)
         self._coalescer = Coalescer(self.config.callback_coalesce_seconds)
@@ -201,9 +201,10 @@ class JobEngine:
             await self.store.jobs.hint(job_id, poll_at, held_until=held)
         if polling or (poll_at <= now and self._poll_now(job)):
             return  # read at once, not at the loop's next pass
-        if len(self._hinted) >= MAX_HINTED:
-            self._hinted.clear()
-        self._hinted.add(job_id)
+        if self._stages is not None:
+            self._stages.ctx.hint(job_id, "callback")
+        else:
+            self._hinted[job_id] = "callback"
         self._wake.set()
         await self._nudge()
 
@@ -305,6 +306,7 @@ class JobEngine:
             ctx,
             Submission(ctx, tracking),
             tracking,
+            TaskLists(ctx, tracking),
             delivery,
             Housekeeping(ctx),
             heartbeat,
@@ -365,6 +367,7 @@ class JobEngine:
                 try:
                     await stages.submission.dispatch()
                     await stages.tracking.poll_due()
+                    stages.lists.due()
                     await stages.delivery.deliver_due()
                     stages.housekeeping.run_if_due()
                 except StoreUnavailableError as exc:
@@ -384,8 +387,10 @@ class JobEngine:
             except StoreUnavailableError as exc:
                 self.guard.failed(exc)
                 due = None
-            if due is not None:
-                delay = min(delay, max(0.0, due - self.clock()))
+            listing = self._running().lists.next_at()
+            for at in (due, listing):
+                if at is not None:
+                    delay = min(delay, max(0.0, at - self.clock()))
         if not self.guard.healthy:  # until the store is tried again (woken: a look, no more)
             delay = self.guard.wait()
         with contextlib.suppress(TimeoutError):

@@ -11,7 +11,7 @@ Every name starts with ``bananabot_``:
 * ``bananabot_jobs{provider,status}``, ``bananabot_queue_length{provider}``,
   ``bananabot_credits_today{kind}``: gauges read from the store at scrape time;
 * ``bananabot_provider_request_seconds{provider,model,operation}``: histogram of each call to
-  a provider (``operation`` ``submit`` or ``fetch``), whatever its outcome;
+  a provider (``operation`` ``submit``, ``fetch`` or ``list``), whatever its outcome;
 * ``bananabot_provider_errors_total{provider,operation,kind,error}``: a provider call that
   failed, by :class:`~bot.jobs.models.FailureKind` value and error class;
 * ``bananabot_completions_total{provider,via,state}``: provider tasks found finished
@@ -119,7 +119,7 @@ class Metrics:
         self.registry.register(self._store)
         self.provider_seconds = Histogram(
             "bananabot_provider_request_seconds",
-            "Duration of each provider call, by provider, model and operation (submit/fetch).",
+            "Duration of each provider call, by provider, model and operation (submit/fetch/list).",
             ["provider", "model", "operation"],
             buckets=PROVIDER_BUCKETS,
             registry=self.registry,
@@ -132,7 +132,8 @@ class Metrics:
         )
         self.completions = Counter(
             "bananabot_completions",
-            "Provider tasks found finished, by how it was learned (callback, poll, synchronous).",
+            "Provider tasks found finished, by how it was learned "
+            "(callback, list, poll, synchronous).",
             ["provider", "via", "state"],
             registry=self.registry,
         )
@@ -188,7 +189,7 @@ class Metrics:
         self.provider_errors.labels(provider, operation, kind, name).inc()
 
     def completed(self, provider: str, via: str, state: str) -> None:
-        """A provider task was found finished (``via`` callback, poll or synchronous)."""
+        """A provider task was found finished (``via`` callback, list, poll or synchronous)."""
         self.completions.labels(provider, via, state).inc()
 
     def quota_refused(self, reason: str) -> None:

@@ -78,6 +78,20 @@ class CompletionTime:
     reference_count: int
 
 
+@dataclass(frozen=True)
+class WaitingTask:
+    """A job waiting at its provider, with what a read of the provider's task list needs."""
+
+    job_id: str
+    task_id: str
+    provider: str
+    model: str
+    status: JobStatus
+    submitted_at: float | None
+    resolution: str | None
+    reference_count: int
+
+
 class JobStore(Protocol):
     """Jobs, their audit trail and their effect on the quota ledger."""
 
@@ -157,6 +171,17 @@ class JobStore(Protocol):
 
     async def completion_times(self, limit: int = 5000) -> list[CompletionTime]:
         """How long the latest succeeded jobs took, and their kinds, oldest first."""
+
+    async def waiting(self, provider: str, limit: int = 10_000) -> list[WaitingTask]:
+        """The provider's tracked jobs that have a task there (at most ``limit``)."""
+
+    async def defer_polls(self, job_ids: Sequence[str], until: float) -> int:
+        """Put the next poll of these tracked jobs off to ``until`` (a poll due later is left
+        as it is); returns how many were put off."""
+
+    async def hasten_polls(self, job_ids: Sequence[str], at: float) -> int:
+        """Make the next poll of these tracked jobs due at ``at`` (a poll due sooner is left
+        as it is); returns how many were brought forward."""
 
     async def due_for_delivery(self, now: float, limit: int = 100) -> list[Job]:
         """Succeeded jobs whose next delivery attempt is due, without images (a read: the

@@ -23,15 +23,8 @@ from bot.jobs.models import FailureKind, Job, Progress, Stage
 from bot.jobs.ports import StoreUnavailableError
 from bot.jobs.states import TRACKED, JobStatus
 from bot.jobs.tracking import Tracking
-from providers.base import (
-    Completion,
-    GenerationRequest,
-    Provider,
-    ProviderError,
-    SubmitOutcomeUnknownError,
-    TaskState,
-    TaskStatus,
-)
+from providers.base import Completion, GenerationRequest, Provider, TaskState, TaskStatus
+from providers.errors import ProviderError, SubmitOutcomeUnknownError
 
 log = logging.getLogger(__name__)
 

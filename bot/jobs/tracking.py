@@ -19,17 +19,11 @@ from bot.jobs.delivery import Delivery
 from bot.jobs.kinds import kind_of
 from bot.jobs.models import FailureKind, Job, Progress, Stage, encode_sources
 from bot.jobs.plan import Targets
-from bot.jobs.ports import JobFields, StoreUnavailableError
+from bot.jobs.ports import JobFields, StoreUnavailableError, WaitingTask
 from bot.jobs.schedule import Completions, CompletionTimes
 from bot.jobs.states import TRACKED, JobStatus
-from providers.base import (
-    BadKeyError,
-    InsufficientCreditsError,
-    ProviderError,
-    TaskNotFoundError,
-    TaskState,
-    TaskStatus,
-)
+from providers.base import TaskState, TaskStatus
+from providers.errors import BadKeyError, InsufficientCreditsError, ProviderError, TaskNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +74,14 @@ class Tracking:
 
     def _job_times(self, job: Job) -> CompletionTimes | None:
         return self._times(job.provider, job.model, job.request.resolution, job.reference_count)
+
+    def done_by_now(self, task: WaitingTask, now: float) -> float:
+        """How likely the waiting job's task has finished by ``now`` (0–1), from its kind's
+        learned completion times."""
+        times = self._times(task.provider, task.model, task.resolution, task.reference_count)
+        if times is None or task.submitted_at is None:
+            return 0.0
+        return times.done_by(max(0.0, now - task.submitted_at))
 
     def _elapsed(self, job: Job, now: float) -> float:
         return max(0.0, now - (job.submitted_at if job.submitted_at is not None else now))
@@ -136,7 +138,7 @@ class Tracking:
         limited = ctx.config.poll_interval is None and budget is not None
         if limited and budget is not None and not budget.take(ctx.clock(), hinted=True):
             return False
-        ctx.hinted.add(job.id)
+        ctx.hint(job.id, "callback")
         return ctx.spawn("poll", job.id, self.poll(job))
 
     def started(self, job: Job) -> None:
@@ -168,8 +170,7 @@ class Tracking:
         if provider is None or job.task_id is None:
             await ctx.fail(job, FailureKind.INTERNAL, "the job cannot be tracked")
             return
-        via = "callback" if job.id in ctx.hinted else "poll"
-        ctx.hinted.discard(job.id)
+        via = ctx.hinted.pop(job.id, "poll")
         try:
             with ctx.meters.provider_call(job.provider, job.model, "fetch"):
                 async with asyncio.timeout(ctx.remaining(job)):

@@ -13,17 +13,19 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Unpack
 
 from bot.jobs.models import FailureKind, Job, NewJob
-from bot.jobs.ports import CompletionTime, JobFields, StoreUnavailableError
+from bot.jobs.ports import CompletionTime, JobFields, StoreUnavailableError, WaitingTask
 from bot.jobs.quota import ServerBudget
 from bot.jobs.states import AT_PROVIDER, FINAL, REFUNDED, TRACKED, JobStatus, sources
 from bot.storage import quota
 from bot.storage.admission import admit_rows, record_event
 from bot.storage.images import JobImages
-from bot.storage.rows import in_list, job_from_row
+from bot.storage.rows import in_list, job_from_row, marks
 from bot.storage.sql import Database, Row, Transaction
 from providers.base import ResultImage
 
 _COLUMNS = frozenset(JobFields.__annotations__)
+#: job ids in one ``IN`` list at most (SQLite allows 32,766 parameters, PostgreSQL 65,535)
+_IDS_PER_STATEMENT = 500
 
 #: a job's row once per image (once without any), references then results, each in order
 _WITH_IMAGES = (
@@ -222,6 +224,26 @@ class SqlJobs:
             {"now": now, "id": job_id},
         )
 
+    async def defer_polls(self, job_ids: Sequence[str], until: float) -> int:
+        """Put the next poll of these tracked jobs off to ``until`` (later ones stay, and so
+        does any job a callback hinted: what it said may be newer than what put it off)."""
+        return await self._move_polls(job_ids, until, "next_poll_at < :at AND callback_hinted = 0")
+
+    async def hasten_polls(self, job_ids: Sequence[str], at: float) -> int:
+        """Make the next poll of these tracked jobs due at ``at`` (sooner ones stay)."""
+        return await self._move_polls(job_ids, at, "(next_poll_at IS NULL OR next_poll_at > :at)")
+
+    async def _move_polls(self, job_ids: Sequence[str], at: float, where: str) -> int:
+        moved = 0
+        for start in range(0, len(job_ids), _IDS_PER_STATEMENT):
+            places, ids = marks("j", job_ids[start : start + _IDS_PER_STATEMENT])
+            moved += await self.db.execute(
+                f"UPDATE jobs SET next_poll_at = :at WHERE id IN ({places}) "
+                f"AND status IN ({in_list(TRACKED)}) AND {where}",
+                {**ids, "at": at},
+            )
+        return moved
+
     async def count_delivery_attempt(self, job_id: str) -> int:
         """Record that a delivery is about to be attempted; return the attempt number."""
         row = await self.db.run(
@@ -304,6 +326,29 @@ class SqlJobs:
                 str(r[0]), str(r[1]), float(r[2]), None if r[3] is None else str(r[3]), int(r[4])
             )
             for r in reversed(rows)
+        ]
+
+    async def waiting(self, provider: str, limit: int = 10_000) -> list[WaitingTask]:
+        """The provider's tracked jobs that have a task there, oldest first."""
+        rows = await self.db.fetchall(
+            "SELECT id, task_id, model, submitted_at, resolution, reference_count, status "
+            "FROM jobs "
+            f"WHERE status IN ({in_list(TRACKED)}) AND provider = ? AND task_id IS NOT NULL "
+            "ORDER BY created_at LIMIT ?",
+            (provider, limit),
+        )
+        return [
+            WaitingTask(
+                job_id=str(r[0]),
+                task_id=str(r[1]),
+                provider=provider,
+                model=str(r[2]),
+                status=JobStatus(r[6]),
+                submitted_at=None if r[3] is None else float(r[3]),
+                resolution=None if r[4] is None else str(r[4]),
+                reference_count=int(r[5]),
+            )
+            for r in rows
         ]
 
     async def due_for_delivery(self, now: float, limit: int = 100) -> list[Job]:

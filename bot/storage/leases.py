@@ -13,13 +13,12 @@ import contextlib
 import dataclasses
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any
 
 from bot.jobs.models import Job
 from bot.jobs.ports import Unlisten, Wake
 from bot.jobs.states import AT_PROVIDER, TRACKED, JobStatus
 from bot.storage.admission import record_event
-from bot.storage.rows import in_list, job_from_row
+from bot.storage.rows import in_list, job_from_row, marks
 from bot.storage.sql import Database, Transaction
 
 #: a worker not seen for this long is forgotten (its jobs were taken over long before)
@@ -32,12 +31,6 @@ _UNCLAIMED = (
 
 _POLL_DUE = f"status IN ({in_list(TRACKED)}) AND next_poll_at <= :now"
 _DELIVERY_DUE = "status = 'succeeded' AND COALESCE(next_delivery_at, 0) <= :now"
-
-
-def _marks(prefix: str, ids: Sequence[str]) -> tuple[str, dict[str, Any]]:
-    """Named placeholders for an ``IN`` list of ``ids``, and their values."""
-    names = [f"{prefix}{i}" for i in range(len(ids))]
-    return ", ".join(f":{name}" for name in names), dict(zip(names, ids, strict=True))
 
 
 async def _nothing() -> None:
@@ -143,10 +136,10 @@ class SqlLeases:
                 params,
             )
             if rows:
-                marks, ids = _marks("j", [str(row["id"]) for row in rows])
+                places, ids = marks("j", [str(row["id"]) for row in rows])
                 await tx.execute(
                     f"UPDATE jobs SET {column} = :until, claimed_by = :worker "
-                    f"WHERE id IN ({marks})",
+                    f"WHERE id IN ({places})",
                     {**ids, "until": until, "worker": worker},
                 )
         return [job_from_row(row) for row in rows]
@@ -155,9 +148,9 @@ class SqlLeases:
         """Push the worker's deliveries in progress to ``until``."""
         if not job_ids:
             return 0
-        marks, ids = _marks("j", job_ids)
+        places, ids = marks("j", job_ids)
         return await self.db.execute(
-            f"UPDATE jobs SET next_delivery_at = :until WHERE id IN ({marks}) "
+            f"UPDATE jobs SET next_delivery_at = :until WHERE id IN ({places}) "
             "AND claimed_by = :worker AND status = 'succeeded'",
             {**ids, "until": until, "worker": worker},
         )

@@ -13,6 +13,12 @@ from bot.storage.sql import Row
 from providers.base import GenerationRequest, ReferenceImage, ResultImage
 
 
+def marks(prefix: str, values: Sequence[str]) -> tuple[str, dict[str, Any]]:
+    """Named placeholders for an ``IN`` list of ``values``, and their parameters."""
+    names = [f"{prefix}{i}" for i in range(len(values))]
+    return ", ".join(f":{name}" for name in names), dict(zip(names, values, strict=True))
+
+
 def in_list(statuses: Iterable[JobStatus]) -> str:
     """An SQL ``IN`` list of status constants (enum values only, never user input)."""
     return ", ".join(f"'{s.value}'" for s in statuses)

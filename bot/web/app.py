@@ -40,7 +40,7 @@ from bot.web.limits import RateLimiter, source_of
 from bot.web.probe import add_probe_route
 from bot.web.rejections import INTERVAL, RejectionLog
 from bot.web.sockets import serve
-from providers.base import CallbackSignatureError, ProviderError
+from providers.errors import CallbackSignatureError, ProviderError
 
 log = logging.getLogger(__name__)
 

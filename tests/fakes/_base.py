@@ -45,7 +45,8 @@ class On(StrEnum):
     """Which kind of request a fault applies to."""
 
     CREATE = "create"
-    STATUS = "status"
+    STATUS = "status"  # one task's status read
+    LIST = "list"  # a read of the task list (where a fake has one)
     ANY = "any"
 
 

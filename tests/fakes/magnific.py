@@ -7,6 +7,12 @@ from ``/files``, and unwrapped task JSON POSTed to ``webhook_url`` on every stat
 signed like Magnific's webhooks when ``webhook_secret`` is set. Reference images are recorded,
 never downloaded. A Flash task asked for ``use_google_search_tool`` ends with grounding metadata
 (:mod:`tests.fakes.grounding`: the document says only that the response "may include" it).
+
+``GET /v1/ai/text-to-image/<model>`` lists this fake's tasks of that model (it has one key),
+``{"data": [{"task_id", "status"}, ...]}`` with no results, newest first, paged by ``page`` and
+``per_page`` (optional; integers of at least 1, else a problem+json 400). Default and maximum
+per_page, the order and the refusal of other query parameters are not documented: assumed here.
+With ``lists_tasks`` False it answers 404, as a live test of another model's list did.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -34,6 +41,8 @@ MIME_TYPES = ("image/png", "image/jpeg", "image/webp")
 FIELDS = {"prompt", "webhook_url", "reference_images", "aspect_ratio", "resolution"}
 FLASH_ONLY = {"use_google_search_tool"}
 REFERENCE_FIELDS = {"image", "text", "mime_type"}
+LIST_PARAMS = ("page", "per_page")
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 @dataclass
@@ -68,7 +77,13 @@ class FakeMagnific(FakeServer):
         #: bare task object of the endpoint's response example (``{"task_id", "status",
         #: "generated"}``); the documents show both
         self.create_wrapped = True
+        #: whether ``GET /v1/ai/text-to-image/<model>`` lists tasks (False: 404, as seen live)
+        self.lists_tasks = True
+        #: per_page when none is given, and the most a page holds (ASSUMED: undocumented)
+        self.default_per_page = 20
+        self.max_per_page = 100
         self.app.router.add_post("/v1/ai/text-to-image/{model}", self._create)
+        self.app.router.add_get("/v1/ai/text-to-image/{model}", self._list)
         self.app.router.add_get("/v1/ai/text-to-image/{model}/{task_id}", self._status)
 
     async def __aenter__(self) -> FakeMagnific:
@@ -211,6 +226,26 @@ class FakeMagnific(FakeServer):
                 )
         return problems
 
+    def _paging(self, request: web.Request) -> tuple[list[tuple[str, str]], int, int]:
+        """Problems with the list's query, and its page and per_page (clamped)."""
+        problems = [
+            (name, f"Parameter '{name}' is not valid")
+            for name in request.query
+            if name not in LIST_PARAMS
+        ]
+        values = {"page": 1, "per_page": self.default_per_page}
+        for name in LIST_PARAMS:
+            given = request.query.getall(name, [])
+            if not given:
+                continue
+            if len(given) > 1 or not _INTEGER.fullmatch(given[0]):
+                problems.append((name, f"Parameter '{name}' is not valid"))
+            elif int(given[0]) < 1:
+                problems.append((name, f"Parameter '{name}' must be greater than 0"))
+            else:
+                values[name] = int(given[0])
+        return problems, values["page"], min(values["per_page"], self.max_per_page)
+
     # ------------------------------------------------------------------ handlers
 
     async def _create(self, request: web.Request) -> web.StreamResponse:
@@ -249,6 +284,24 @@ class FakeMagnific(FakeServer):
         if not isinstance(task, MagnificTask) or task.model != request.match_info["model"]:
             return self._message(404, "Not Found")
         return json_response({"data": self.task_json(task)})
+
+    async def _list(self, request: web.Request) -> web.StreamResponse:
+        _, early = await self._prelude(request, On.LIST)
+        if early is not None:
+            return early
+        model = request.match_info["model"]
+        if not self.lists_tasks or model not in MODELS:
+            return self._message(404, "Not Found")
+        problems, page, per_page = self._paging(request)
+        if problems:
+            return self._invalid(problems)
+        newest_first = [
+            task
+            for task in reversed(self.tasks.values())  # created in insertion order
+            if isinstance(task, MagnificTask) and task.model == model
+        ]
+        shown = newest_first[(page - 1) * per_page : page * per_page]
+        return json_response({"data": [{"task_id": t.task_id, "status": t.status} for t in shown]})
 
     # ------------------------------------------------------------------ progression
 

@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from providers.base import GenerationRequest, Provider, ProviderError, TaskStatus
+from providers.base import GenerationRequest, Provider, TaskStatus
+from providers.errors import ProviderError
 from providers.magnific import MagnificProvider, MagnificSettings
 from providers.nanobananaapi import NanoBananaApiProvider
 from providers.registry import PROVIDERS

@@ -12,8 +12,9 @@ from bot.discord.texts import failure_text, result_embed, result_text
 from bot.jobs.models import FailureKind, Job, Origin
 from bot.jobs.quota import QuotaSnapshot
 from bot.jobs.states import JobStatus
-from providers.base import GenerationRequest, Mode, ProviderError, RequestInvalidError
+from providers.base import GenerationRequest, Mode
 from providers.catalog import Catalog
+from providers.errors import ProviderError, RequestInvalidError
 from providers.local import LocalProvider
 from providers.registry import PROVIDERS
 from providers.validation import validate_request

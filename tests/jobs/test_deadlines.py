@@ -13,7 +13,8 @@ from aiohttp import web
 from bot.jobs.config import EngineConfig
 from bot.jobs.models import FailureKind
 from bot.jobs.states import JobStatus
-from providers.base import GenerationRequest, ProviderUnavailableError, SubmitOutcomeUnknownError
+from providers.base import GenerationRequest
+from providers.errors import ProviderUnavailableError, SubmitOutcomeUnknownError
 from providers.gemini import GeminiProvider
 from providers.magnific import MagnificProvider
 from tests.fakes._base import provider_settings

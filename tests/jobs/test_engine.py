@@ -11,7 +11,7 @@ from bot.jobs.models import FailureKind
 from bot.jobs.ports import UserLimitError
 from bot.jobs.quota import QuotaExceededError
 from bot.jobs.states import JobStatus
-from providers.base import RequestInvalidError
+from providers.errors import RequestInvalidError
 from providers.local import LocalProvider, LocalSettings
 from providers.magnific import MagnificProvider
 from providers.nanobananapro import NanoBananaProProvider

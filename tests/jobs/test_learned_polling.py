@@ -71,6 +71,7 @@ async def test_status_reads_stay_within_the_providers_budget(tmp_path: Path) -> 
         deadline_seconds=900.0,
         provider_concurrency={"magnific": 20},
         status_budget=2.0,
+        list_interval=None,  # one read per job (the task list: tests/jobs/test_task_list.py)
     )
     async with FakeMagnific() as fake:
         fake.steps_to_finish = 1000

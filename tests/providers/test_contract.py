@@ -11,19 +11,21 @@ import pytest
 from PIL import Image
 
 from providers.base import (
-    BadKeyError,
     Completion,
     GenerationRequest,
-    InsufficientCreditsError,
     Provider,
-    ProviderError,
-    ProviderUnavailableError,
     ReferenceImage,
     ResultImage,
-    SubmitOutcomeUnknownError,
-    TaskNotFoundError,
     TaskState,
     TaskStatus,
+)
+from providers.errors import (
+    BadKeyError,
+    InsufficientCreditsError,
+    ProviderError,
+    ProviderUnavailableError,
+    SubmitOutcomeUnknownError,
+    TaskNotFoundError,
 )
 from providers.local import render_image
 from providers.polling import run_to_completion

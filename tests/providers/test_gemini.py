@@ -13,21 +13,17 @@ import pytest
 from PIL import Image
 from pydantic import SecretStr
 
-from providers.base import (
+from providers.base import Completion, GenerationRequest, Mode, ReferenceImage, TaskState
+from providers.errors import (
     BadKeyError,
-    Completion,
-    GenerationRequest,
     InsufficientCreditsError,
-    Mode,
     ProtocolError,
     ProviderError,
     ProviderUnavailableError,
     RateLimitedError,
-    ReferenceImage,
     RequestInvalidError,
     RequestRejectedError,
     SubmitOutcomeUnknownError,
-    TaskState,
 )
 from providers.gemini import GeminiProvider, GeminiSettings
 from providers.local import render_image

@@ -7,11 +7,10 @@ import pytest
 from pydantic import SecretStr
 
 from providers import _http
-from providers.base import (
+from providers.base import GenerationRequest, Provider
+from providers.errors import (
     BadKeyError,
-    GenerationRequest,
     InsufficientCreditsError,
-    Provider,
     ProviderError,
     ProviderUnavailableError,
     RateLimitedError,

@@ -18,25 +18,22 @@ from aiohttp import web
 from PIL import Image
 from pydantic import SecretStr
 
-from providers.base import (
+from providers.base import GenerationRequest, Mode, ReferenceImage, TaskState, TaskStatus
+from providers.errors import (
     BadKeyError,
     CallbackRejectedError,
-    GenerationRequest,
     InsufficientCreditsError,
-    Mode,
     ProtocolError,
     ProviderError,
     ProviderUnavailableError,
     RateLimitedError,
-    ReferenceImage,
     RequestInvalidError,
     RequestRejectedError,
     SubmitOutcomeUnknownError,
     TaskNotFoundError,
-    TaskState,
-    TaskStatus,
 )
-from providers.magnific import MagnificProvider, MagnificSettings, verify_webhook_signature
+from providers.magnific import MagnificProvider, MagnificSettings
+from providers.magnific_signature import verify_webhook_signature
 from providers.polling import run_to_completion
 from providers.validation import validate_request
 from tests.fakes._base import Fault, On, Outcome, provider_settings

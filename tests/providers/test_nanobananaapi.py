@@ -16,23 +16,25 @@ from PIL import Image
 from pydantic import SecretStr
 
 from providers.base import (
-    BadKeyError,
-    CallbackRejectedError,
     Completion,
     GenerationRequest,
-    InsufficientCreditsError,
     Mode,
+    ReferenceImage,
+    TaskState,
+    TaskStatus,
+)
+from providers.errors import (
+    BadKeyError,
+    CallbackRejectedError,
+    InsufficientCreditsError,
     ProtocolError,
     ProviderError,
     ProviderUnavailableError,
     RateLimitedError,
-    ReferenceImage,
     RequestInvalidError,
     RequestRejectedError,
     SubmitOutcomeUnknownError,
     TaskNotFoundError,
-    TaskState,
-    TaskStatus,
 )
 from providers.nanobananaapi import (
     PLACEHOLDER_CALLBACK_URL,

@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from providers.base import GenerationRequest, ReferenceImage, RequestInvalidError, TaskState
+from providers.base import GenerationRequest, ReferenceImage, TaskState
+from providers.errors import RequestInvalidError
 from providers.nanobananaapi import (
     PLACEHOLDER_CALLBACK_URL,
     NanoBananaApiProvider,

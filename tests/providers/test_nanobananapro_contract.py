@@ -9,12 +9,11 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from providers.base import (
+from providers.base import GenerationRequest, ReferenceImage
+from providers.errors import (
     BadKeyError,
-    GenerationRequest,
     InsufficientCreditsError,
     ProviderUnavailableError,
-    ReferenceImage,
     RequestInvalidError,
     RequestRejectedError,
     SubmitOutcomeUnknownError,

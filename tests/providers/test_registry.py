@@ -12,10 +12,10 @@ from providers.base import (
     Completion,
     GenerationRequest,
     ModelCapabilities,
-    NotConfiguredError,
     Provider,
     TaskStatus,
 )
+from providers.errors import NotConfiguredError
 from providers.gemini import GeminiProvider, GeminiSettings
 from providers.local import LocalProvider
 from providers.magnific import MagnificProvider, MagnificSettings

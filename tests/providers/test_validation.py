@@ -9,8 +9,8 @@ from providers.base import (
     Mode,
     ModelCapabilities,
     ReferenceImage,
-    RequestInvalidError,
 )
+from providers.errors import RequestInvalidError
 from providers.validation import validate_request
 
 PRO = ModelCapabilities(

@@ -263,3 +263,50 @@ async def test_meta_and_ping(store):
     await store.meta.set("k", "2")
     assert await store.meta.get("k") == "2"
     await store.ping()
+
+
+async def _tracked(store: Store, user: str, task_id: str, next_poll_at: float) -> str:
+    job = await admit(store, new_job(user=user))
+    await store.jobs.transition(job.id, JobStatus.SUBMITTING, now=NOW)
+    await store.jobs.transition(
+        job.id,
+        JobStatus.SUBMITTED,
+        now=NOW,
+        task_id=task_id,
+        next_poll_at=next_poll_at,
+        submitted_at=NOW - 1,
+    )
+    return str(job.id)
+
+
+async def test_waiting_lists_a_providers_tracked_jobs_with_their_tasks(store):
+    first = await _tracked(store, "u1", "task-1", NOW + 5)
+    second = await _tracked(store, "u2", "task-2", NOW + 6)
+    await admit(store, new_job(user="u3"))  # queued: no task yet
+    other = await admit(store, new_job(user="u4", provider="nanobananaapi"))
+    await store.jobs.transition(other.id, JobStatus.SUBMITTING, now=NOW)
+    await store.jobs.transition(other.id, JobStatus.SUBMITTED, now=NOW, task_id="elsewhere")
+    waiting = await store.jobs.waiting("magnific")
+    assert [(w.job_id, w.task_id, w.provider, w.model) for w in waiting] == [
+        (first, "task-1", "magnific", "nano-banana-pro"),
+        (second, "task-2", "magnific", "nano-banana-pro"),
+    ]
+    assert waiting[0].submitted_at == NOW - 1 and waiting[0].reference_count == 0
+    assert waiting[0].status is JobStatus.SUBMITTED
+
+
+async def test_polls_are_put_off_and_brought_forward_only_one_way(store):
+    soon = await _tracked(store, "u1", "t1", NOW + 5)
+    late = await _tracked(store, "u2", "t2", NOW + 100)
+    hinted = await _tracked(store, "u3", "t3", NOW + 5)
+    await store.jobs.hint(hinted, NOW + 5)  # a callback's hint is never put off
+    queued = await admit(store, new_job(user="u4"))
+    assert await store.jobs.defer_polls([soon, late, hinted, queued.id], NOW + 50) == 1
+    polls = {j: (await store.jobs.get(j, images=False)).next_poll_at for j in (soon, late, hinted)}
+    assert polls == {soon: NOW + 50, late: NOW + 100, hinted: NOW + 5}
+    assert await store.jobs.hasten_polls([soon, late, hinted, queued.id], NOW + 10) == 2
+    polls = {j: (await store.jobs.get(j, images=False)).next_poll_at for j in (soon, late, hinted)}
+    assert polls == {soon: NOW + 10, late: NOW + 10, hinted: NOW + 5}
+    assert (await store.jobs.get(queued.id, images=False)).next_poll_at is None
+    many = [f"nothing-{i}" for i in range(1200)] + [soon]  # more ids than one statement takes
+    assert await store.jobs.defer_polls(many, NOW + 70) == 1

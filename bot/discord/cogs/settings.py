@@ -23,7 +23,7 @@ from bot.moderation import changes
 from bot.moderation.audit import AuditEvent, AuditKind
 from bot.moderation.ports import Change
 from bot.moderation.terms import parse_term
-from providers.base import ProviderError
+from providers.errors import ProviderError
 
 RESOLUTIONS = [app_commands.Choice(name=r, value=r) for r in ("1K", "2K", "4K")]
 FORMATS = [app_commands.Choice(name=f.upper(), value=f) for f in changes.FILE_FORMATS]

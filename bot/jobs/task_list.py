@@ -1,0 +1,236 @@
+"""Reading a provider's task list: the states of many waiting jobs for one request.
+
+Polling reads one task per request, so finding every job within seconds of its completion
+costs each job a read every few seconds: no schedule, however well it learns, does that with
+much fewer reads than a fixed poll when completion times are spread. A provider that lists its
+tasks (:attr:`~providers.base.Capabilities.lists_tasks`: Magnific documents a list per model,
+though a live list has been seen to answer 404) tells one request's worth of them at once.
+
+While at least ``list_min_waiting`` jobs of one model wait at such a provider and may have
+finished by now (their kind's learned completion times say so: before that a job needs no read
+at all), its list is read every ``list_interval`` seconds, each page one request from the
+provider's status budget and a read taking at most ``list_budget_share`` of it (a list longer
+than that is read on over the next turns, from the page where the last one stopped). Then:
+
+- a job the list shows finished is polled at once, as a callback would have it (its own status
+  read brings the results: the list has none), ranked first by the budget;
+- a job shown queued or running needs no read of its own: its next poll is put off until a
+  little after the list should have been read twice more (never one a callback hinted), so
+  while the list is read its jobs are not, and if it stops being read (a failure, too few
+  jobs waiting) they are polled on their own schedule again soon after;
+- a job the list does not show (beyond the pages read) keeps its schedule.
+
+A provider that calls back on its tasks (a callback URL configured) is not listed: its
+callbacks tell each change as it happens, and the list would only add requests.
+
+A list the provider does not answer (not offered, or not as documented) is left alone for
+``list_retry`` seconds; any other failure only ends that read. Every process sharing the
+store reads the lists, each within its share of the budget; the store's moves of a job's poll
+are idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import defaultdict
+
+from bot.jobs.context import EngineContext, failure_kind
+from bot.jobs.models import Progress, Stage
+from bot.jobs.ports import WaitingTask
+from bot.jobs.states import TRACKED, JobStatus
+from bot.jobs.tracking import Tracking
+from providers.base import Completion, Provider, TaskState
+from providers.errors import ListingUnavailableError, ProviderError
+
+log = logging.getLogger(__name__)
+
+#: pages of one model's list read in one turn at most (without a budget)
+MAX_PAGES = 50
+#: seconds added to a deferred poll beyond the next two turns of the list
+COVER_SLACK = 1.0
+#: a job the list shows at the provider is shown generating at most this often (seconds)
+TELL_EVERY = 5.0
+
+
+class TaskLists:
+    """Reads the task lists of the providers that have them, when due."""
+
+    def __init__(self, ctx: EngineContext, tracking: Tracking) -> None:
+        self.ctx = ctx
+        self.tracking = tracking
+        self.providers = [n for n, p in ctx.providers.items() if self._lists(p)]
+        self._next: dict[str, float] = {}
+        #: per (provider, model): the page the next turn starts from
+        self._page: dict[tuple[str, str], int] = {}
+        #: per (provider, model): until when its list is left alone (not answered)
+        self._off: dict[tuple[str, str], float] = {}
+        #: per (provider, model): the most tasks it was seen to put on one page
+        self._size: dict[tuple[str, str], int] = {}
+        #: per provider: when each job its list showed there was last shown generating
+        self._told: defaultdict[str, dict[str, float]] = defaultdict(dict)
+        #: providers whose last turn read a list (the engine loop wakes for the next one)
+        self._active: set[str] = set()
+
+    def _lists(self, provider: Provider) -> bool:
+        """Whether to read ``provider``'s list: it has one, and does not call back on its
+        tasks here (callbacks tell each change as it happens; a list would add requests)."""
+        capabilities = provider.capabilities
+        calls_back = bool(self.ctx.config.callback_base_url) and (
+            capabilities.completion is Completion.CALLBACK
+        )
+        return capabilities.lists_tasks and not calls_back
+
+    def due(self) -> None:
+        """Start reading each list whose time has come (each pass of the engine loop)."""
+        interval = self.ctx.config.list_interval
+        if interval is None:
+            return
+        now = self.ctx.clock()
+        for name in self.providers:
+            if now >= self._next.get(name, 0.0) and not self.ctx.tasks.busy("list", name):
+                self._next[name] = now + interval
+                self.ctx.spawn("list", name, self.read(name))
+
+    def next_at(self) -> float | None:
+        """When the next turn of a list being read is due (None: no list is being read)."""
+        times = [self._next[name] for name in self._active if name in self._next]
+        return min(times) if times else None
+
+    async def read(self, name: str) -> None:
+        """One turn: the lists of the provider's models with enough jobs that may be done."""
+        ctx = self.ctx
+        now = ctx.clock()
+        models: defaultdict[str, dict[str, WaitingTask]] = defaultdict(dict)
+        for task in await ctx.store.jobs.waiting(name):
+            models[task.model][task.task_id] = task
+        self._active.discard(name)
+        waiting = {t.job_id for tasks in models.values() for t in tasks.values()}
+        told = self._told[name]
+        for job_id in [j for j in told if j not in waiting]:
+            del told[job_id]  # no longer waiting
+        for model, tasks in models.items():
+            if now < self._off.get((name, model), 0.0):
+                continue
+            miss = ctx.config.poll_miss
+            likely = sum(1 for t in tasks.values() if self.tracking.done_by_now(t, now) >= miss)
+            if likely >= ctx.config.list_min_waiting:
+                self._active.add(name)
+                await self._read_model(ctx.providers[name], model, tasks)
+
+    def _pages_per_turn(self, name: str) -> int:
+        config = self.ctx.config
+        budget = self.tracking.budgets.get(name)
+        if budget is None or config.list_interval is None:
+            return MAX_PAGES
+        share = budget.rate * config.list_interval * config.list_budget_share
+        return max(1, min(MAX_PAGES, int(share)))
+
+    async def _read_model(
+        self, provider: Provider, model: str, tasks: dict[str, WaitingTask]
+    ) -> None:
+        ctx = self.ctx
+        config = ctx.config
+        name = provider.name
+        key = (name, model)
+        asked = max(1, config.list_page_size)
+        per_turn = self._pages_per_turn(name)
+        budget = self.tracking.budgets.get(name)
+        page = self._page.get(key, 1)
+        unseen = set(tasks)
+        seen_running: list[str] = []
+        finished: list[str] = []
+        started: list[str] = []
+        first_ids: set[str] = set()
+        for _ in range(per_turn):
+            now = ctx.clock()
+            if budget is not None and not budget.take(now):
+                break
+            try:
+                with ctx.meters.provider_call(name, model, "list"):
+                    listed = await provider.list_tasks(model, page=page, per_page=asked)
+            except ListingUnavailableError as exc:
+                self._off[key] = now + config.list_retry
+                page = 1
+                log.info(
+                    "%s does not answer its task list for %s (%s): its tasks are read one by "
+                    "one; trying the list again in %.0f s",
+                    name,
+                    model,
+                    exc,
+                    config.list_retry,
+                )
+                break
+            except ProviderError as exc:
+                ctx.meters.provider_error(name, "list", failure_kind(exc), exc)
+                log.info("%s task list for %s: page %d not read: %s", name, model, page, exc)
+                break
+            # the provider's own page size (it may hold fewer than asked; not documented)
+            self._size[key] = max(self._size.get(key, 0), len(listed))
+            ids = [item.task_id for item in listed]
+            repeated = bool(ids) and ids[0] in first_ids  # the page number is not honoured
+            first_ids.update(ids[:1])
+            for item in listed:
+                task = tasks.get(item.task_id)
+                if task is None:
+                    continue
+                unseen.discard(item.task_id)
+                (finished if item.state.terminal else seen_running).append(task.job_id)
+                if item.state is TaskState.RUNNING and task.status is JobStatus.SUBMITTED:
+                    started.append(task.job_id)
+            # only an empty page surely ends a list (a short one may be the provider's size)
+            if not listed or repeated or not unseen or page >= self._wanted(key, len(tasks)):
+                page = 1  # start again from the newest
+                break
+            page += 1
+        self._page[key] = page
+        turns = math.ceil(self._wanted(key, len(tasks)) / per_turn)
+        cover = 2 * turns * (config.list_interval or 0.0) + COVER_SLACK
+        await self._apply(finished, seen_running, cover)
+        self._tell(name, seen_running, started)
+
+    def _wanted(self, key: tuple[str, str], waiting: int) -> int:
+        """Pages enough to hold every waiting task, at the page size the provider was seen to
+        use (or asked for), and one for other tasks of the account in between."""
+        size = self._size.get(key) or max(1, self.ctx.config.list_page_size)
+        return min(MAX_PAGES, math.ceil(waiting / size) + 1)
+
+    def _tell(self, name: str, running: list[str], started: list[str]) -> None:
+        """Show the jobs the list shows at the provider as generating (in the background), as
+        a status read would; each job at most every :data:`TELL_EVERY` seconds (a status
+        edit the shared edit budget skipped is shown by the next)."""
+        ctx = self.ctx
+        now = ctx.clock()
+        told = self._told[name]
+        for job_id in running:
+            if now - told.get(job_id, -TELL_EVERY) >= TELL_EVERY:
+                told[job_id] = now
+                ctx.spawn("progress", job_id, self._generating(job_id, job_id in started))
+
+    async def _generating(self, job_id: str, started: bool) -> None:
+        """A job the list shows queued or running: ``started`` (its task runs, the job is
+        still ``submitted``) moves it to ``running``, as a status read would; its requester
+        is told it is generating."""
+        ctx = self.ctx
+        now = ctx.clock()
+        job = None
+        if started:
+            job = await ctx.transition(
+                job_id, JobStatus.RUNNING, now=now, only_from=[JobStatus.SUBMITTED]
+            )
+        if job is None:
+            job = await ctx.store.jobs.get(job_id, images=False)
+        if job is not None and job.status in TRACKED:
+            await ctx.report(job, Progress(Stage.GENERATING, elapsed=now - job.created_at))
+
+    async def _apply(self, finished: list[str], running: list[str], cover: float) -> None:
+        ctx = self.ctx
+        now = ctx.clock()
+        if finished:
+            for job_id in finished:
+                ctx.hint(job_id, "list")
+            await ctx.store.jobs.hasten_polls(finished, now)
+            ctx.wake()
+        running = [job_id for job_id in running if job_id not in ctx.hinted]
+        if running:
+            await ctx.store.jobs.defer_polls(running, now + cover)

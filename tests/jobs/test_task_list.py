@@ -1,0 +1,149 @@
+"""A provider's task list tells many waiting jobs' states for one request (bot.jobs.task_list):
+jobs it shows running are not read one by one, jobs it shows finished are read at once, and
+a list the provider does not answer leaves every job to its own schedule."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from bot.jobs.config import EngineConfig
+from bot.jobs.states import JobStatus
+from providers.magnific import MagnificProvider
+from tests.fakes._base import Recorded, provider_settings
+from tests.fakes.magnific import FakeMagnific
+from tests.jobs.harness import Harness, make_harness, spec
+
+LISTING = EngineConfig(
+    allowance=None,
+    per_user_active_limit=100,
+    provider_concurrency={"magnific": 20},
+    idle_tick=0.2,
+    deadline_seconds=60.0,
+    list_interval=0.2,
+    status_budget=None,
+)
+LIST_PATH = "/v1/ai/text-to-image/nano-banana-pro"
+
+
+def lists(fake: FakeMagnific) -> list[Recorded]:
+    return [r for r in fake.requests if r.method == "GET" and r.path == LIST_PATH]
+
+
+def reads(fake: FakeMagnific) -> list[Recorded]:
+    return [r for r in fake.requests if r.method == "GET" and r.path.startswith(LIST_PATH + "/")]
+
+
+def found_via(h: Harness, via: str) -> float:
+    value = h.engine.meters.registry.get_sample_value(
+        "bananabot_completions_total", {"provider": "magnific", "via": via, "state": "succeeded"}
+    )
+    return value or 0.0
+
+
+async def start(tmp_path: Path, fake: FakeMagnific, config: EngineConfig = LISTING) -> Harness:
+    """The engine on the fake, having learned that this model's tasks take 1–2 s (so a job
+    may have finished from its first second on)."""
+    provider = MagnificProvider(provider_settings(MagnificProvider, fake))
+    h = await make_harness(tmp_path, {"magnific": provider}, config=config)
+    model = provider.capabilities.model(None)
+    times = h.engine._running().tracking.completions.of(
+        "magnific", model.name, model.typical_seconds
+    )
+    times.extend([1.0 + (i % 10) / 10 for i in range(200)])
+    return h
+
+
+async def run_jobs(h: Harness, count: int) -> list[str]:
+    jobs = [
+        await h.engine.accept(spec(provider="magnific", user=f"u{i}", prompt=f"fox {i}"))
+        for i in range(count)
+    ]
+    for job in jobs:
+        done = await h.engine.wait(job.id, 30.0)
+        assert done.status is JobStatus.DELIVERED, done.failure_reason
+    return [job.id for job in jobs]
+
+
+async def test_jobs_the_list_shows_running_are_not_read_one_by_one(tmp_path: Path) -> None:
+    async with FakeMagnific() as fake:
+        fake.step_seconds, fake.steps_to_finish = 0.25, 12  # 3 s: many turns of the list
+        h = await start(tmp_path, fake)
+        try:
+            ids = await run_jobs(h, 6)
+            for job_id in ids:  # the list showed each task running: so did the job
+                assert ("submitted", "running") in await h.store.jobs.events(job_id)
+            # each job read once, after the list showed it finished (the read has the results)
+            assert len(reads(fake)) == 6
+            assert found_via(h, "list") == 6
+            assert len(lists(fake)) >= 5  # read every 0.2 s while the jobs ran
+        finally:
+            await h.close()
+
+
+async def test_too_few_jobs_waiting_are_read_one_by_one(tmp_path: Path) -> None:
+    async with FakeMagnific() as fake:
+        fake.step_seconds, fake.steps_to_finish = 0.25, 6
+        h = await start(tmp_path, fake)
+        try:
+            await run_jobs(h, 2)  # fewer than list_min_waiting (3)
+            assert lists(fake) == []
+            assert found_via(h, "poll") == 2
+        finally:
+            await h.close()
+
+
+async def test_a_list_not_answered_leaves_each_job_to_its_schedule(tmp_path: Path) -> None:
+    async with FakeMagnific() as fake:
+        fake.lists_tasks = False  # 404, as a live list was seen to answer
+        fake.step_seconds, fake.steps_to_finish = 0.25, 6
+        h = await start(tmp_path, fake)
+        try:
+            await run_jobs(h, 4)
+            assert len(lists(fake)) == 1  # asked once, then left alone for list_retry
+            assert found_via(h, "poll") == 4
+        finally:
+            await h.close()
+
+
+async def test_a_list_longer_than_a_page_is_read_page_by_page(tmp_path: Path) -> None:
+    config = dataclasses.replace(LISTING, list_page_size=2)
+    async with FakeMagnific() as fake:
+        fake.step_seconds, fake.steps_to_finish = 0.25, 12
+        h = await start(tmp_path, fake, config)
+        try:
+            await run_jobs(h, 5)
+            assert found_via(h, "list") == 5
+            pages = {r.query.get("page") for r in lists(fake)}
+            assert {"1", "2", "3"} <= pages
+            assert all(r.query.get("per_page") == "2" for r in lists(fake))
+        finally:
+            await h.close()
+
+
+class PageBlindMagnific(FakeMagnific):
+    """Answers every page of its list with the first one (a provider ignoring ``page``)."""
+
+    async def _list(self, request: web.Request) -> web.StreamResponse:
+        query: dict[str, Any] = dict(request.query)
+        query.pop("page", None)
+        return await super()._list(request.clone(rel_url=request.rel_url.with_query(query)))
+
+
+async def test_a_list_that_ignores_its_page_is_not_read_for_ever(tmp_path: Path) -> None:
+    config = dataclasses.replace(LISTING, list_page_size=2)
+    async with PageBlindMagnific() as fake:
+        fake.step_seconds, fake.steps_to_finish = 0.25, 8
+        h = await start(tmp_path, fake, config)
+        try:
+            await run_jobs(h, 5)
+            turns = len(lists(fake))
+            # each turn stops at the first page seen twice: two pages a turn at most
+            assert turns <= 2 * (2.5 / 0.2 + 5)
+            # the jobs the list never shows (not on its first page) were read on their own
+            assert found_via(h, "list") + found_via(h, "poll") == 5
+        finally:
+            await h.close()
