@@ -8,18 +8,9 @@ import math
 from bot.jobs.ports import Store
 from bot.jobs.states import JobStatus
 from providers.base import ResultImage
-from tests.storage.test_store_contract import NOW, admit, new_job
+from tests.storage.test_store_contract import NOW, admit, new_job, tracked
 
 LEASE = 30.0
-
-
-async def _tracked(store: Store, *, user: str, poll_at: float) -> str:
-    job = await admit(store, new_job(user=user))
-    await store.jobs.transition(job.id, JobStatus.SUBMITTING, now=NOW)
-    await store.jobs.transition(
-        job.id, JobStatus.SUBMITTED, now=NOW, task_id=f"t-{job.id}", next_poll_at=poll_at
-    )
-    return str(job.id)
 
 
 async def _succeeded(store: Store, *, user: str, deliver_at: float) -> str:
@@ -36,9 +27,9 @@ async def _succeeded(store: Store, *, user: str, deliver_at: float) -> str:
 
 
 async def test_a_claimed_poll_is_nobody_elses_until_its_lease_passes(store):
-    first = await _tracked(store, user="u1", poll_at=NOW + 1)
-    second = await _tracked(store, user="u2", poll_at=NOW + 2)
-    await _tracked(store, user="u3", poll_at=NOW + 60)
+    first = await tracked(store, user="u1", poll_at=NOW + 1)
+    second = await tracked(store, user="u2", poll_at=NOW + 2)
+    await tracked(store, user="u3", poll_at=NOW + 60)
     claimed = await store.leases.claim_polls("a", NOW + 5, NOW + 5 + LEASE, 10)
     assert [j.id for j in claimed] == [first, second]  # earliest due first
     assert [j.next_poll_at for j in claimed] == [NOW + 1, NOW + 2]  # as before the claim
@@ -53,7 +44,7 @@ async def test_a_claimed_poll_is_nobody_elses_until_its_lease_passes(store):
 
 async def test_claims_respect_the_limit(store):
     for n in range(3):
-        await _tracked(store, user=f"u{n}", poll_at=NOW)
+        await tracked(store, user=f"u{n}", poll_at=NOW)
     assert len(await store.leases.claim_polls("a", NOW, NOW + LEASE, 2)) == 2
     assert len(await store.leases.claim_polls("b", NOW, NOW + LEASE, 2)) == 1
 
@@ -115,7 +106,7 @@ async def test_submits_of_dead_and_unknown_workers_are_stranded(store):
 
 async def test_resume_leaves_live_workers_claims_alone(store):
     await store.leases.beat("live", NOW)
-    mine = await _tracked(store, user="u1", poll_at=NOW)
+    mine = await tracked(store, user="u1", poll_at=NOW)
     theirs = await _succeeded(store, user="u2", deliver_at=NOW)
     assert len(await store.leases.claim_polls("live", NOW, NOW + LEASE, 10)) == 1
     assert len(await store.leases.claim_deliveries("dead", NOW, NOW + LEASE, 10)) == 1

@@ -265,40 +265,41 @@ async def test_meta_and_ping(store):
     await store.ping()
 
 
-async def _tracked(store: Store, user: str, task_id: str, next_poll_at: float) -> str:
+async def tracked(store: Store, *, user: str, poll_at: float) -> str:
+    """A job submitted to its provider (task ``t-<job id>``), its next poll at ``poll_at``."""
     job = await admit(store, new_job(user=user))
     await store.jobs.transition(job.id, JobStatus.SUBMITTING, now=NOW)
     await store.jobs.transition(
         job.id,
         JobStatus.SUBMITTED,
         now=NOW,
-        task_id=task_id,
-        next_poll_at=next_poll_at,
+        task_id=f"t-{job.id}",
+        next_poll_at=poll_at,
         submitted_at=NOW - 1,
     )
     return str(job.id)
 
 
 async def test_waiting_lists_a_providers_tracked_jobs_with_their_tasks(store):
-    first = await _tracked(store, "u1", "task-1", NOW + 5)
-    second = await _tracked(store, "u2", "task-2", NOW + 6)
+    first = await tracked(store, user="u1", poll_at=NOW + 5)
+    second = await tracked(store, user="u2", poll_at=NOW + 6)
     await admit(store, new_job(user="u3"))  # queued: no task yet
     other = await admit(store, new_job(user="u4", provider="nanobananaapi"))
     await store.jobs.transition(other.id, JobStatus.SUBMITTING, now=NOW)
     await store.jobs.transition(other.id, JobStatus.SUBMITTED, now=NOW, task_id="elsewhere")
     waiting = await store.jobs.waiting("magnific")
     assert [(w.job_id, w.task_id, w.provider, w.model) for w in waiting] == [
-        (first, "task-1", "magnific", "nano-banana-pro"),
-        (second, "task-2", "magnific", "nano-banana-pro"),
+        (first, f"t-{first}", "magnific", "nano-banana-pro"),
+        (second, f"t-{second}", "magnific", "nano-banana-pro"),
     ]
     assert waiting[0].submitted_at == NOW - 1 and waiting[0].reference_count == 0
     assert waiting[0].status is JobStatus.SUBMITTED
 
 
 async def test_polls_are_put_off_and_brought_forward_only_one_way(store):
-    soon = await _tracked(store, "u1", "t1", NOW + 5)
-    late = await _tracked(store, "u2", "t2", NOW + 100)
-    hinted = await _tracked(store, "u3", "t3", NOW + 5)
+    soon = await tracked(store, user="u1", poll_at=NOW + 5)
+    late = await tracked(store, user="u2", poll_at=NOW + 100)
+    hinted = await tracked(store, user="u3", poll_at=NOW + 5)
     await store.jobs.hint(hinted, NOW + 5)  # a callback's hint is never put off
     queued = await admit(store, new_job(user="u4"))
     assert await store.jobs.defer_polls([soon, late, hinted, queued.id], NOW + 50) == 1
