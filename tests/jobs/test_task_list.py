@@ -8,6 +8,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 from bot.jobs.config import EngineConfig
@@ -109,9 +110,19 @@ async def test_a_list_not_answered_leaves_each_job_to_its_schedule(tmp_path: Pat
             await h.close()
 
 
-async def test_a_list_longer_than_a_page_is_read_page_by_page(tmp_path: Path) -> None:
-    config = dataclasses.replace(LISTING, list_page_size=2)
+@pytest.mark.parametrize(
+    ("asked", "held"),
+    [(2, 100), (100, 2)],
+    ids=["pages-of-two-asked", "provider-holds-two-a-page"],
+)
+async def test_a_list_longer_than_a_page_is_read_page_by_page(
+    tmp_path: Path, asked: int, held: int
+) -> None:
+    """Whether the engine asks for small pages or the provider holds fewer than asked (its
+    page size is not documented), a short page is not taken for the list's end."""
+    config = dataclasses.replace(LISTING, list_page_size=asked)
     async with FakeMagnific() as fake:
+        fake.max_per_page = held
         fake.step_seconds, fake.steps_to_finish = 0.25, 12
         h = await start(tmp_path, fake, config)
         try:
@@ -119,7 +130,7 @@ async def test_a_list_longer_than_a_page_is_read_page_by_page(tmp_path: Path) ->
             assert found_via(h, "list") == 5
             pages = {r.query.get("page") for r in lists(fake)}
             assert {"1", "2", "3"} <= pages
-            assert all(r.query.get("per_page") == "2" for r in lists(fake))
+            assert all(r.query.get("per_page") == str(asked) for r in lists(fake))
         finally:
             await h.close()
 
