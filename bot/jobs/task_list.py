@@ -69,6 +69,11 @@ class TaskLists:
         self._size: dict[tuple[str, str], int] = {}
         #: per provider: when each job its list showed there was last shown generating
         self._told: defaultdict[str, dict[str, float]] = defaultdict(dict)
+        #: per provider: the pages its lists may still read (their share of the budget saved
+        #: between turns), and when that was reckoned
+        self._saved: dict[str, tuple[float, float]] = {}
+        #: per provider: the pages this turn may still read
+        self._left: dict[str, int] = {}
         #: providers whose last turn read a list (the engine loop wakes for the next one)
         self._active: set[str] = set()
 
@@ -109,6 +114,7 @@ class TaskLists:
         told = self._told[name]
         for job_id in [j for j in told if j not in waiting]:
             del told[job_id]  # no longer waiting
+        self._left[name] = self._allowance(name, now)
         for model, tasks in models.items():
             if now < self._off.get((name, model), 0.0):
                 continue
@@ -117,14 +123,31 @@ class TaskLists:
             if likely >= ctx.config.list_min_waiting:
                 self._active.add(name)
                 await self._read_model(ctx.providers[name], model, tasks)
+        left = self._left.pop(name, 0)
+        if name in self._saved:  # pages not read are kept (within a budget)
+            saved, at = self._saved[name]
+            self._saved[name] = (saved + left, at)
 
-    def _pages_per_turn(self, name: str) -> int:
-        config = self.ctx.config
+    def _pages_rate(self, name: str) -> float | None:
+        """Pages a second the lists of ``name`` may take: their share of the provider's status
+        budget (this process's part of it; None: no budget, no limit)."""
         budget = self.tracking.budgets.get(name)
-        if budget is None or config.list_interval is None:
+        if budget is None:
+            return None
+        return budget.rate * self.ctx.config.list_budget_share
+
+    def _allowance(self, name: str, now: float) -> int:
+        """Pages this turn may read: the share of the budget saved since the last turn (at
+        most a turn's worth, and one page at least once saved)."""
+        rate = self._pages_rate(name)
+        if rate is None:
             return MAX_PAGES
-        share = budget.rate * config.list_interval * config.list_budget_share
-        return max(1, min(MAX_PAGES, int(share)))
+        interval = self.ctx.config.list_interval or 0.0
+        saved, at = self._saved.get(name, (1.0, now))
+        saved = min(max(1.0, rate * interval), saved + (now - at) * rate)
+        pages = int(saved)
+        self._saved[name] = (saved - pages, now)
+        return min(MAX_PAGES, pages)
 
     async def _read_model(
         self, provider: Provider, model: str, tasks: dict[str, WaitingTask]
@@ -134,7 +157,6 @@ class TaskLists:
         name = provider.name
         key = (name, model)
         asked = max(1, config.list_page_size)
-        per_turn = self._pages_per_turn(name)
         budget = self.tracking.budgets.get(name)
         page = self._page.get(key, 1)
         unseen = set(tasks)
@@ -142,10 +164,11 @@ class TaskLists:
         finished: list[str] = []
         started: list[str] = []
         first_ids: set[str] = set()
-        for _ in range(per_turn):
+        while self._left.get(name, 0) > 0:
             now = ctx.clock()
             if budget is not None and not budget.take(now):
                 break
+            self._left[name] -= 1
             try:
                 with ctx.meters.provider_call(name, model, "list"):
                     listed = await provider.list_tasks(model, page=page, per_page=asked)
@@ -184,8 +207,12 @@ class TaskLists:
                 break
             page += 1
         self._page[key] = page
-        turns = math.ceil(self._wanted(key, len(tasks)) / per_turn)
-        cover = 2 * turns * (config.list_interval or 0.0) + COVER_SLACK
+        # a list longer than a turn's pages is read over several: put polls off past two rounds
+        interval = config.list_interval or 0.0
+        rate = self._pages_rate(name)
+        wanted = self._wanted(key, len(tasks))
+        rounds = max(interval, wanted / rate) if rate else interval
+        cover = 2 * rounds + COVER_SLACK
         await self._apply(finished, seen_running, cover)
         self._tell(name, seen_running, started)
 

@@ -4,6 +4,7 @@ a list the provider does not answer leaves every job to its own schedule."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from pathlib import Path
 from typing import Any
@@ -156,5 +157,28 @@ async def test_a_list_that_ignores_its_page_is_not_read_for_ever(tmp_path: Path)
             assert turns <= 2 * (2.5 / 0.2 + 5)
             # the jobs the list never shows (not on its first page) were read on their own
             assert found_via(h, "list") + found_via(h, "poll") == 5
+        finally:
+            await h.close()
+
+
+async def test_list_pages_and_reads_stay_within_the_providers_budget(tmp_path: Path) -> None:
+    """Each page is a request from the status budget, and the pages take at most their share
+    of it (half): with 30 jobs waiting (7 pages of 5) and a turn every 0.2 s, the provider
+    still gets no more than the budget allows."""
+    config = dataclasses.replace(LISTING, status_budget=4.0, list_page_size=5)
+    async with FakeMagnific() as fake:
+        fake.step_seconds, fake.steps_to_finish = 0.5, 10**6  # running throughout
+        h = await start(tmp_path, fake, config)
+        try:
+            for i in range(30):
+                await h.engine.accept(spec(provider="magnific", user=f"u{i}", prompt=f"fox {i}"))
+            await asyncio.sleep(1.5)  # every job may have finished by now: lists are read
+            listed, read = len(lists(fake)), len(reads(fake))
+            await asyncio.sleep(3.0)
+            listed, read = len(lists(fake)) - listed, len(reads(fake)) - read
+            # the pages: their half of the budget (2 a second, a page ahead at most); all the
+            # requests: 4 a second, and at most a burst of 4 ahead
+            assert 1 <= listed <= 2 * 3.0 + 1, listed
+            assert listed + read <= 4 * 3.0 + 4, (listed, read)
         finally:
             await h.close()
