@@ -21,7 +21,8 @@ than that is read on over the next turns, from the page where the last one stopp
 - a job the list does not show (beyond the pages read) keeps its schedule.
 
 A provider that calls back on its tasks (a callback URL configured) is not listed: its
-callbacks tell each change as it happens, and the list would only add requests.
+callbacks tell each change as it happens, and the list would only add requests. Nor is any
+with a fixed poll interval configured (``POLL_INTERVAL_SECONDS``: each task read that often).
 
 A list the provider does not answer (not offered, or not as documented) is left alone for
 ``list_retry`` seconds; any other failure only ends that read. Every process sharing the
@@ -78,13 +79,16 @@ class TaskLists:
         self._active: set[str] = set()
 
     def _lists(self, provider: Provider) -> bool:
-        """Whether to read ``provider``'s list: it has one, and does not call back on its
-        tasks here (callbacks tell each change as it happens; a list would add requests)."""
+        """Whether to read ``provider``'s list: it has one, does not call back on its tasks
+        here (callbacks tell each change as it happens; a list would add requests), and no
+        fixed poll interval is configured (the operator's choice: each task read that often)."""
+        config = self.ctx.config
         capabilities = provider.capabilities
-        calls_back = bool(self.ctx.config.callback_base_url) and (
+        calls_back = bool(config.callback_base_url) and (
             capabilities.completion is Completion.CALLBACK
         )
-        return capabilities.lists_tasks and not calls_back
+        fixed = config.poll_interval is not None
+        return capabilities.lists_tasks and not calls_back and not fixed
 
     def due(self) -> None:
         """Start reading each list whose time has come (each pass of the engine loop)."""

@@ -213,3 +213,45 @@ async def test_live_processes_share_a_provider_read_budget(tmp_path):
         finally:
             await a.close()
             await b.close()
+
+
+async def test_processes_reading_the_task_list_deliver_each_job_once(tmp_path):
+    """Both processes read the list (each within its part of the budget) and move the same
+    jobs' polls: every job is still read, delivered and charged once."""
+    config = dataclasses.replace(
+        CONFIG,
+        poll_interval=None,
+        list_interval=0.2,
+        provider_concurrency={"magnific": 12},
+    )
+    async with shared_schema() as (url, fake):
+        fake.step_seconds, fake.steps_to_finish = 0.25, 10  # 2.5 s: several turns of the list
+        processes = [await open_process(url, fake, tmp_path / "out", config) for _ in range(2)]
+        try:
+            for process in processes:
+                await process.engine.start(process.notifier)
+                model = process.provider.capabilities.model(None)
+                times = process.engine._running().tracking.completions.of(
+                    "magnific", model.name, model.typical_seconds
+                )
+                times.extend([1.0 + (i % 10) / 10 for i in range(200)])  # 1–2 s: may be done
+            ids = []
+            for n in range(12):
+                via = processes[n % 2].engine
+                ids.append((await via.accept(spec(provider="magnific", user=f"u{n}"))).id)
+            done = await _final(processes[0].store, ids, timeout=60.0)
+            assert all(j.status is JobStatus.DELIVERED for j in done)
+            assert deliveries(processes) == Counter(dict.fromkeys(ids, 1))
+            listed = [r for r in fake.requests if r.path == "/v1/ai/text-to-image/nano-banana-pro"]
+            assert listed  # the list was read
+            labels = {"provider": "magnific", "via": "list", "state": "succeeded"}
+            found = [
+                p.engine.meters.registry.get_sample_value("bananabot_completions_total", labels)
+                for p in processes
+            ]
+            assert sum(n or 0 for n in found) >= 1  # and found finished tasks
+            spent = sum(j.cost for j in done)
+            await _ledger_exact(processes[0].store, [f"u{n}" for n in range(12)], spent=spent)
+        finally:
+            for process in processes:
+                await process.close()
