@@ -1,12 +1,13 @@
 """Polling, live: the real engine finding tasks that finish 10–90 s after their create request.
 
-    .venv/bin/python -m benchmarks.polling_live [--jobs 20] [--scale 1.0]
+    .venv/bin/python -m benchmarks.polling_live [--jobs 20] [--scale 1.0] [--spread even]
 
 The issue's measurement, run on the engine itself (not the simulation of
 :mod:`benchmarks.polling`): ``--jobs`` jobs are accepted at once (Nano Banana Pro Flash, 1K, no
 callbacks: found by reading only) on the Magnific fake, whose tasks finish spread evenly over
-10–90 s after their create request (times ``--scale``). The engine has learned completion
-times spread the same way (500 earlier jobs), and runs with its defaults (status budget 5 reads
+10–90 s after their create request (``--spread realistic``: log-normal around 30 s, as in the
+simulation; times ``--scale``). The engine has learned completion times spread the same way
+(500 earlier jobs), and runs with its defaults (status budget 5 reads
 a second, task list every 2 s) except that the provider takes all the jobs at once. Two runs:
 
 - **task list**: the engine as configured, reading Magnific's task list (``GET`` on the
@@ -27,19 +28,19 @@ import argparse
 import asyncio
 import dataclasses
 import math
+import random
 import statistics
 import sys
 import tempfile
-import time
-from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
+from benchmarks.polling_sim import SIGMA, TYPICAL
 from bot.jobs.config import EngineConfig
 from bot.jobs.states import JobStatus
 from providers.magnific import MagnificProvider
 from tests.fakes._base import provider_settings
-from tests.fakes.magnific import FakeMagnific, MagnificTask
+from tests.fakes.magnific import FakeMagnific
 from tests.jobs.harness import make_harness, spec
 
 MODEL = "nano-banana-pro-flash"
@@ -51,28 +52,19 @@ FIXED_POLL = 3.0
 Row = tuple[str, str, str, str]
 
 
-class SpreadMagnific(FakeMagnific):
-    """Magnific whose tasks each take the next of ``durations`` (seconds) to finish."""
-
-    def __init__(self, durations: Sequence[float]) -> None:
-        super().__init__()
-        self.durations = deque(durations)
-        self.finished_at: dict[str, float] = {}
-        self.created_at: dict[str, float] = {}
-
-    async def _progress(self, task: MagnificTask) -> None:
-        self.created_at[task.task_id] = time.time()
-        seconds = self.durations.popleft()
-        await asyncio.sleep(min(1.0, seconds / 2))
-        task.status = "IN_PROGRESS"
-        await asyncio.sleep(max(0.0, self.created_at[task.task_id] + seconds - time.time()))
-        self._finish(task)
-        self.finished_at[task.task_id] = time.time()
-
-
 def even(jobs: int, scale: float) -> list[float]:
     """Completion times spread evenly over 10–90 s (times ``scale``)."""
     return [scale * (10.0 + 80.0 * i / max(1, jobs - 1)) for i in range(jobs)]
+
+
+def realistic(jobs: int, scale: float, seed: int = 3) -> list[float]:
+    """Completion times of the simulation's realistic spread (log-normal, median 30 s, sigma
+    0.35: 95% within 15–60 s), times ``scale``."""
+    rng = random.Random(seed)
+    return [scale * rng.lognormvariate(math.log(TYPICAL), SIGMA) for _ in range(jobs)]
+
+
+SPREADS = {"even": even, "realistic": realistic}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,8 +75,8 @@ class Run:
     jobs: int
 
 
-async def measure(jobs: int, scale: float, *, listing: bool) -> Run:
-    durations = even(jobs, scale)
+async def measure(jobs: int, scale: float, *, listing: bool, spread: str = "even") -> Run:
+    durations = SPREADS[spread](jobs, scale)
     config = EngineConfig(
         allowance=None,
         per_user_active_limit=jobs,
@@ -92,8 +84,8 @@ async def measure(jobs: int, scale: float, *, listing: bool) -> Run:
         deadline_seconds=300.0 * max(1.0, scale),
         list_interval=EngineConfig.list_interval if listing else None,
     )
-    fake = SpreadMagnific(durations)
-    async with fake:
+    async with FakeMagnific() as fake:
+        fake.durations.extend(durations)
         with tempfile.TemporaryDirectory(prefix="bananabot-polling-") as scratch:
             provider = MagnificProvider(provider_settings(MagnificProvider, fake))
             h = await make_harness(Path(scratch), {"magnific": provider}, config=config)
@@ -102,7 +94,10 @@ async def measure(jobs: int, scale: float, *, listing: bool) -> Run:
                 learned = h.engine._running().tracking.completions.of(
                     "magnific", model.name, model.typical_seconds
                 )
-                earlier = [scale * (10.0 + 80.0 * ((i * 0.618) % 1.0)) for i in range(500)]
+                if spread == "even":
+                    earlier = [scale * (10.0 + 80.0 * ((i * 0.618) % 1.0)) for i in range(500)]
+                else:
+                    earlier = realistic(500, scale, seed=1)
                 learned.extend(earlier)
                 accepted = [
                     await h.engine.accept(
@@ -152,12 +147,19 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--jobs", type=int, default=20)
     parser.add_argument("--scale", type=float, default=1.0, help="completion times × this")
+    parser.add_argument(
+        "--spread",
+        choices=sorted(SPREADS),
+        default="even",
+        help="even: 10–90 s (the issue's); realistic: log-normal around 30 s",
+    )
     args = parser.parse_args(argv)
-    listed = asyncio.run(measure(args.jobs, args.scale, listing=True))
-    alone = asyncio.run(measure(args.jobs, args.scale, listing=False))
+    listed = asyncio.run(measure(args.jobs, args.scale, listing=True, spread=args.spread))
+    alone = asyncio.run(measure(args.jobs, args.scale, listing=False, spread=args.spread))
+    what = f"{args.jobs} jobs" + (f" ({args.spread})" if args.spread != "even" else "")
     table = [
-        *rows(f"{args.jobs} jobs, task list", listed),
-        *rows(f"{args.jobs} jobs, one by one (no list)", alone),
+        *rows(f"{what}, task list", listed),
+        *rows(f"{what}, one by one (no list)", alone),
     ]
     header = ("what", "measured", "goal", "met")
     widths = [max(len(r[i]) for r in (header, *table)) for i in range(4)]

@@ -18,7 +18,9 @@ than that is read on over the next turns, from the page where the last one stopp
   little after the list should have been read twice more (never one a callback hinted), so
   while the list is read its jobs are not, and if it stops being read (a failure, too few
   jobs waiting) they are polled on their own schedule again soon after;
-- a job the list does not show (beyond the pages read) keeps its schedule.
+- a job the list does not show (beyond the pages read) keeps its schedule;
+- once a model's list is no longer read (too few jobs left, or it stopped answering), the
+  jobs whose polls it put off are polled at once, then each on its own schedule.
 
 A provider that calls back on its tasks (a callback URL configured) is not listed: its
 callbacks tell each change as it happens, and the list would only add requests. Nor is any
@@ -73,6 +75,8 @@ class TaskLists:
         #: per provider: the pages its lists may still read (their share of the budget saved
         #: between turns), and when that was reckoned
         self._saved: dict[str, tuple[float, float]] = {}
+        #: the (provider, model) lists read at their last turn
+        self._listing: set[tuple[str, str]] = set()
         #: per provider: the pages this turn may still read
         self._left: dict[str, int] = {}
         #: providers whose last turn read a list (the engine loop wakes for the next one)
@@ -120,13 +124,21 @@ class TaskLists:
             del told[job_id]  # no longer waiting
         self._left[name] = self._allowance(name, now)
         for model, tasks in models.items():
-            if now < self._off.get((name, model), 0.0):
-                continue
+            key = (name, model)
             miss = ctx.config.poll_miss
             likely = sum(1 for t in tasks.values() if self.tracking.done_by_now(t, now) >= miss)
-            if likely >= ctx.config.list_min_waiting:
+            if now >= self._off.get(key, 0.0) and likely >= ctx.config.list_min_waiting:
                 self._active.add(name)
+                self._listing.add(key)
                 await self._read_model(ctx.providers[name], model, tasks)
+            elif key in self._listing:
+                # no longer read (too few jobs left, or it stopped answering): the jobs whose
+                # polls it put off are read now, then each on its own schedule
+                self._listing.discard(key)
+                await ctx.store.jobs.hasten_polls([t.job_id for t in tasks.values()], now)
+                ctx.wake()
+        for key in [k for k in self._listing if k[0] == name and k[1] not in models]:
+            self._listing.discard(key)  # nothing of it waits any more
         left = self._left.pop(name, 0)
         if name in self._saved:  # pages not read are kept (within a budget)
             saved, at = self._saved[name]

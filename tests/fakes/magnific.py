@@ -25,6 +25,7 @@ import json
 import re
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +83,11 @@ class FakeMagnific(FakeServer):
         #: per_page when none is given, and the most a page holds (ASSUMED: undocumented)
         self.default_per_page = 20
         self.max_per_page = 100
+        #: how long each next task takes to finish (seconds), while any are left; then
+        #: ``steps_to_finish`` steps of ``step_seconds``
+        self.durations: deque[float] = deque()
+        #: when each task timed by ``durations`` finished (``time.time()``)
+        self.finished_at: dict[str, float] = {}
         self.app.router.add_post("/v1/ai/text-to-image/{model}", self._create)
         self.app.router.add_get("/v1/ai/text-to-image/{model}", self._list)
         self.app.router.add_get("/v1/ai/text-to-image/{model}/{task_id}", self._status)
@@ -306,7 +312,11 @@ class FakeMagnific(FakeServer):
     # ------------------------------------------------------------------ progression
 
     async def _progress(self, task: MagnificTask) -> None:
-        """Advance the task one step every ``step_seconds``; call back on each change."""
+        """Advance the task one step every ``step_seconds`` (or, while ``durations`` has
+        any, take the next of them to finish); call back on each change."""
+        if self.durations:
+            await self._timed(task, self.durations.popleft())
+            return
         while task.step < self.steps_to_finish:
             await asyncio.sleep(self.step_seconds)
             task.step += 1
@@ -317,6 +327,20 @@ class FakeMagnific(FakeServer):
                 task.status = "IN_PROGRESS"
             if task.status != previous and task.callback_url and self.send_callbacks:
                 await self._callback(task)
+
+    async def _timed(self, task: MagnificTask, seconds: float) -> None:
+        """Run the task for ``seconds`` (in progress after half of it, at most 1 s), noting
+        when it finished in ``finished_at``."""
+        started = time.monotonic()
+        await asyncio.sleep(min(1.0, seconds / 2))
+        task.status = "IN_PROGRESS"
+        if task.callback_url and self.send_callbacks:
+            await self._callback(task)
+        await asyncio.sleep(max(0.0, started + seconds - time.monotonic()))
+        self._finish(task)
+        self.finished_at[task.task_id] = time.time()
+        if task.callback_url and self.send_callbacks:
+            await self._callback(task)
 
     def _finish(self, task: MagnificTask) -> None:
         outcome = task.outcome

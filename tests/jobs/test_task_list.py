@@ -17,7 +17,7 @@ from bot.jobs.states import JobStatus
 from providers.magnific import MagnificProvider
 from tests.fakes._base import Recorded, provider_settings
 from tests.fakes.magnific import FakeMagnific
-from tests.jobs.harness import Harness, make_harness, spec
+from tests.jobs.harness import Harness, make_harness, spec, until
 
 LISTING = EngineConfig(
     allowance=None,
@@ -180,5 +180,36 @@ async def test_list_pages_and_reads_stay_within_the_providers_budget(tmp_path: P
             # requests: 4 a second, and at most a burst of 4 ahead
             assert 1 <= listed <= 2 * 3.0 + 1, listed
             assert listed + read <= 4 * 3.0 + 4, (listed, read)
+        finally:
+            await h.close()
+
+
+async def test_jobs_left_when_the_list_stops_are_polled_at_once(tmp_path: Path) -> None:
+    """Three tasks finish early and one late: once only one job waits, the list is no longer
+    read, and that job is read on its own at once, not when the list would have read it."""
+    config = dataclasses.replace(LISTING, list_interval=1.0)  # polls put off 3 s past a turn
+    async with FakeMagnific() as fake:
+        fake.durations.extend([1.2, 1.2, 1.2, 6.0])
+        h = await start(tmp_path, fake, config)
+        try:
+            ids = [
+                (await h.engine.accept(spec(provider="magnific", user=f"u{i}"))).id
+                for i in range(4)
+            ]
+            for job_id in ids[:3]:
+                done = await h.engine.wait(job_id, 10.0)
+                assert done.status is JobStatus.DELIVERED
+            assert found_via(h, "list") == 3
+            late = await h.engine.get_job(ids[3])
+            assert late is not None and late.task_id is not None
+            before = len(reads(fake))
+
+            async def read_alone() -> bool:
+                return len(reads(fake)) > before
+
+            # within a turn of the list and the loop's pass, not the 3 s it put the poll off
+            await until(read_alone, timeout=2.0, what="the last job read on its own")
+            done = await h.engine.wait(ids[3], 15.0)
+            assert done.status is JobStatus.DELIVERED
         finally:
             await h.close()
