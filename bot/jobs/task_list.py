@@ -14,8 +14,9 @@ than that is read on over the next turns, from the page where the last one stopp
 
 - a job the list shows finished is polled at once, as a callback would have it (its own status
   read brings the results: the list has none), ranked first by the budget;
-- a job shown queued or running needs no read of its own: its next poll is put off until a
-  little after the list should have been read twice more (never one a callback hinted), so
+- a job shown queued or running needs no read of its own (it is shown generating, as a read
+  would show it): its next poll is put off until a little after the list should have been
+  read twice more (never one a callback hinted), so
   while the list is read its jobs are not, and if it stops being read (a failure, too few
   jobs waiting) they are polled on their own schedule again soon after;
 - a job the list does not show (beyond the pages read) keeps its schedule;
