@@ -28,9 +28,10 @@ callbacks tell each change as it happens, and the list would only add requests. 
 with a fixed poll interval configured (``POLL_INTERVAL_SECONDS``: each task read that often).
 
 A list the provider does not answer (not offered, or not as documented) is left alone for
-``list_retry`` seconds; any other failure only ends that read. Every process sharing the
-store reads the lists, each within its share of the budget; the store's moves of a job's poll
-are idempotent.
+``list_retry`` seconds; after any other failure it is left for two turns, twice as long after
+each failure in a row (a minute at most), its jobs polled on their own meanwhile. Every
+process sharing the store reads the lists, each within its share of the budget; the store's
+moves of a job's poll are idempotent.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ log = logging.getLogger(__name__)
 MAX_PAGES = 50
 #: seconds added to a deferred poll beyond the next two turns of the list
 COVER_SLACK = 1.0
+#: the longest a list that failed is left before it is tried again (seconds)
+FAILED_WAIT_MAX = 60.0
 #: a job the list shows at the provider is shown generating at most this often (seconds)
 TELL_EVERY = 5.0
 
@@ -76,6 +79,8 @@ class TaskLists:
         #: per provider: the pages its lists may still read (their share of the budget saved
         #: between turns), and when that was reckoned
         self._saved: dict[str, tuple[float, float]] = {}
+        #: per (provider, model): pages not read in a row (other than "not offered")
+        self._failures: dict[tuple[str, str], int] = {}
         #: the (provider, model) lists read at their last turn
         self._listing: set[tuple[str, str]] = set()
         #: per provider: the pages this turn may still read
@@ -203,8 +208,10 @@ class TaskLists:
                 break
             except ProviderError as exc:
                 ctx.meters.provider_error(name, "list", failure_kind(exc), exc)
-                log.info("%s task list for %s: page %d not read: %s", name, model, page, exc)
+                self._failed(key, now, exc)
                 break
+            if self._failures.pop(key, 0):
+                log.info("%s answers its task list for %s again", name, model)
             # the provider's own page size (it may hold fewer than asked; not documented)
             self._size[key] = max(self._size.get(key, 0), len(listed))
             ids = [item.task_id for item in listed]
@@ -232,6 +239,23 @@ class TaskLists:
         cover = 2 * rounds + COVER_SLACK
         await self._apply(finished, seen_running, cover)
         self._tell(name, seen_running, started)
+
+    def _failed(self, key: tuple[str, str], now: float, exc: ProviderError) -> None:
+        """A page was not read: the list is left for a while, longer after each failure in a
+        row (its jobs are polled on their own meanwhile); said once per streak."""
+        failures = self._failures.get(key, 0) + 1
+        self._failures[key] = failures
+        interval = self.ctx.config.list_interval or 0.0
+        wait = min(FAILED_WAIT_MAX, interval * 2**failures)
+        self._off[key] = now + wait
+        if failures == 1:
+            log.info(
+                "%s task list for %s not read (%s): its tasks are read one by one until it answers",
+                *key,
+                exc,
+            )
+        else:
+            log.debug("%s task list for %s not read again (%s): next in %.0f s", *key, exc, wait)
 
     def _wanted(self, key: tuple[str, str], waiting: int) -> int:
         """Pages enough to hold every waiting task, at the page size the provider was seen to

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from aiohttp import web
 from bot.jobs.config import EngineConfig
 from bot.jobs.states import JobStatus
 from providers.magnific import MagnificProvider
-from tests.fakes._base import Recorded, provider_settings
+from tests.fakes._base import FAST_RETRY, Fault, On, Recorded, provider_settings
 from tests.fakes.magnific import FakeMagnific
 from tests.jobs.harness import Harness, make_harness, spec, until
 
@@ -211,5 +212,28 @@ async def test_jobs_left_when_the_list_stops_are_polled_at_once(tmp_path: Path) 
             await until(read_alone, timeout=2.0, what="the last job read on its own")
             done = await h.engine.wait(ids[3], 15.0)
             assert done.status is JobStatus.DELIVERED
+        finally:
+            await h.close()
+
+
+async def test_a_list_failing_is_left_longer_each_time_and_said_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A list answering 503 again and again: its jobs are read on their own, the list is
+    tried again less and less often (not every turn), and the log says so once."""
+    async with FakeMagnific() as fake:
+        fake.step_seconds, fake.steps_to_finish = 0.25, 16  # 4 s
+        fake.inject(Fault.UNAVAILABLE, on=On.LIST, times=1000)
+        h = await start(tmp_path, fake)
+        try:
+            with caplog.at_level(logging.INFO, logger="bot.jobs.task_list"):
+                await run_jobs(h, 4)
+            assert found_via(h, "poll") == 4 and found_via(h, "list") == 0
+            # each try is one call (the provider client's own retries included): turns every
+            # 0.2 s would make well over 15 of them in 4 s
+            attempts = FAST_RETRY.attempts
+            assert len(lists(fake)) <= 6 * attempts, len(lists(fake))
+            said = [r for r in caplog.records if "not read" in r.getMessage()]
+            assert len(said) == 1
         finally:
             await h.close()
