@@ -56,8 +56,10 @@ MAX_PAGES = 50
 COVER_SLACK = 1.0
 #: the longest a list that failed is left before it is tried again (seconds)
 FAILED_WAIT_MAX = 60.0
-#: a job the list shows at the provider is shown generating at most this often (seconds)
+#: a job the list shows at the provider is shown generating at most this often (seconds),
+#: and at most this many jobs a turn
 TELL_EVERY = 5.0
+TELL_AT_ONCE = 10
 
 
 class TaskLists:
@@ -266,14 +268,18 @@ class TaskLists:
     def _tell(self, name: str, running: list[str], started: list[str]) -> None:
         """Show the jobs the list shows at the provider as generating (in the background), as
         a status read would; each job at most every :data:`TELL_EVERY` seconds (a status
-        edit the shared edit budget skipped is shown by the next)."""
+        edit the shared edit budget skipped is shown by the next), and at most
+        :data:`TELL_AT_ONCE` a turn, those never told first: status lines share a budget of a
+        few edits a second, which hundreds of reports at once would spend on a few and skip
+        for the rest."""
         ctx = self.ctx
         now = ctx.clock()
         told = self._told[name]
-        for job_id in running:
-            if now - told.get(job_id, -TELL_EVERY) >= TELL_EVERY:
-                told[job_id] = now
-                ctx.spawn("progress", job_id, self._generating(job_id, job_id in started))
+        due = [j for j in running if now - told.get(j, -TELL_EVERY) >= TELL_EVERY]
+        due.sort(key=lambda job_id: told.get(job_id, -math.inf))
+        for job_id in due[:TELL_AT_ONCE]:
+            told[job_id] = now
+            ctx.spawn("progress", job_id, self._generating(job_id, job_id in started))
 
     async def _generating(self, job_id: str, started: bool) -> None:
         """A job the list shows queued or running: ``started`` (its task runs, the job is
