@@ -43,6 +43,7 @@ from benchmarks.polling_sim import (
     discovery,
     hindsight,
     ok,
+    print_table,
     reads_row,
 )
 from bot.jobs.budget import Due, StatusBudget, choose
@@ -233,11 +234,7 @@ def main(argv: Sequence[str] | None = None) -> list[tuple[str, str, str, str]]:
         rows = run(jobs=20, even_jobs=4, waiting=(50,), seconds=5, seeds=2)
     else:
         rows = run(jobs=1_000, even_jobs=20, waiting=(1_000, 10_000), seconds=120, seeds=10)
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    header = ("what", "measured", "goal", "met")
-    widths = [max(w, len(h)) for w, h in zip(widths, header, strict=True)]
-    for row in (header, tuple("-" * w for w in widths), *rows):
-        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
+    print_table(rows)
     return rows
 
 

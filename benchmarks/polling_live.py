@@ -35,7 +35,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.polling_sim import SIGMA, TYPICAL
+from benchmarks.polling_sim import SIGMA, TYPICAL, ok, print_table
 from bot.jobs.config import EngineConfig
 from bot.jobs.states import JobStatus
 from providers.magnific import MagnificProvider
@@ -139,10 +139,6 @@ def rows(label: str, run: Run) -> list[Row]:
     ]
 
 
-def ok(met: bool) -> str:
-    return "yes" if met else "NO"
-
-
 def main(argv: Sequence[str] | None = None) -> list[Row]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--jobs", type=int, default=20)
@@ -161,10 +157,7 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
         *rows(f"{what}, task list", listed),
         *rows(f"{what}, one by one (no list)", alone),
     ]
-    header = ("what", "measured", "goal", "met")
-    widths = [max(len(r[i]) for r in (header, *table)) for i in range(4)]
-    for row in (header, tuple("-" * w for w in widths), *table):
-        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
+    print_table(table)
     if args.scale == 1.0 and any(r[3] == "NO" for r in table[:3]):
         sys.exit(1)
     return table

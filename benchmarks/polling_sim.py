@@ -73,3 +73,11 @@ def reads_row(what: str, per_job: float, fixed: float) -> tuple[str, str, str, s
 
 def ok(met: bool) -> str:
     return "yes" if met else "NO"
+
+
+def print_table(rows: Sequence[tuple[str, str, str, str]]) -> None:
+    """The rows as a Markdown table: what, measured, goal, met."""
+    header = ("what", "measured", "goal", "met")
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(4)]
+    for row in (header, tuple("-" * w for w in widths), *rows):
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")

@@ -41,7 +41,6 @@ import math
 from collections import defaultdict
 
 from bot.jobs.context import EngineContext, failure_kind
-from bot.jobs.models import Progress, Stage
 from bot.jobs.ports import WaitingTask
 from bot.jobs.states import TRACKED, JobStatus
 from bot.jobs.tracking import Tracking
@@ -83,12 +82,8 @@ class TaskLists:
         self._saved: dict[str, tuple[float, float]] = {}
         #: per (provider, model): pages not read in a row (other than "not offered")
         self._failures: dict[tuple[str, str], int] = {}
-        #: the (provider, model) lists read at their last turn
+        #: the (provider, model) lists read at their last turn (the loop wakes for the next)
         self._listing: set[tuple[str, str]] = set()
-        #: per provider: the pages this turn may still read
-        self._left: dict[str, int] = {}
-        #: providers whose last turn read a list (the engine loop wakes for the next one)
-        self._active: set[str] = set()
 
     def _lists(self, provider: Provider) -> bool:
         """Whether to read ``provider``'s list: it has one, does not call back on its tasks
@@ -115,7 +110,8 @@ class TaskLists:
 
     def next_at(self) -> float | None:
         """When the next turn of a list being read is due (None: no list is being read)."""
-        times = [self._next[name] for name in self._active if name in self._next]
+        active = {name for name, _ in self._listing}  # the engine loop wakes for them
+        times = [self._next[name] for name in active if name in self._next]
         return min(times) if times else None
 
     async def read(self, name: str) -> None:
@@ -125,20 +121,18 @@ class TaskLists:
         models: defaultdict[str, dict[str, WaitingTask]] = defaultdict(dict)
         for task in await ctx.store.jobs.waiting(name):
             models[task.model][task.task_id] = task
-        self._active.discard(name)
         waiting = {t.job_id for tasks in models.values() for t in tasks.values()}
         told = self._told[name]
         for job_id in [j for j in told if j not in waiting]:
             del told[job_id]  # no longer waiting
-        self._left[name] = self._allowance(name, now)
+        left = self._allowance(name, now)
         for model, tasks in models.items():
             key = (name, model)
             miss = ctx.config.poll_miss
             likely = sum(1 for t in tasks.values() if self.tracking.done_by_now(t, now) >= miss)
             if now >= self._off.get(key, 0.0) and likely >= ctx.config.list_min_waiting:
-                self._active.add(name)
                 self._listing.add(key)
-                await self._read_model(ctx.providers[name], model, tasks)
+                left -= await self._read_model(ctx.providers[name], model, tasks, left)
             elif key in self._listing:
                 # no longer read (too few jobs left, or it stopped answering): the jobs whose
                 # polls it put off are read now, then each on its own schedule
@@ -147,7 +141,6 @@ class TaskLists:
                 ctx.wake()
         for key in [k for k in self._listing if k[0] == name and k[1] not in models]:
             self._listing.discard(key)  # nothing of it waits any more
-        left = self._left.pop(name, 0)
         if name in self._saved:  # pages not read are kept (within a budget)
             saved, at = self._saved[name]
             self._saved[name] = (saved + left, at)
@@ -174,8 +167,10 @@ class TaskLists:
         return min(MAX_PAGES, pages)
 
     async def _read_model(
-        self, provider: Provider, model: str, tasks: dict[str, WaitingTask]
-    ) -> None:
+        self, provider: Provider, model: str, tasks: dict[str, WaitingTask], allowed: int
+    ) -> int:
+        """Read up to ``allowed`` pages of the model's list and act on what they show;
+        returns the pages asked for."""
         ctx = self.ctx
         config = ctx.config
         name = provider.name
@@ -188,11 +183,12 @@ class TaskLists:
         finished: list[str] = []
         started: list[str] = []
         first_ids: set[str] = set()
-        while self._left.get(name, 0) > 0:
+        asked_pages = 0
+        while asked_pages < allowed:
             now = ctx.clock()
             if budget is not None and not budget.take(now):
                 break
-            self._left[name] -= 1
+            asked_pages += 1
             try:
                 with ctx.meters.provider_call(name, model, "list"):
                     listed = await provider.list_tasks(model, page=page, per_page=asked)
@@ -241,6 +237,7 @@ class TaskLists:
         cover = 2 * rounds + COVER_SLACK
         await self._apply(finished, seen_running, cover)
         self._tell(name, seen_running, started)
+        return asked_pages
 
     def _failed(self, key: tuple[str, str], now: float, exc: ProviderError) -> None:
         """A page was not read: the list is left for a while, longer after each failure in a
@@ -286,16 +283,15 @@ class TaskLists:
         still ``submitted``) moves it to ``running``, as a status read would; its requester
         is told it is generating."""
         ctx = self.ctx
-        now = ctx.clock()
         job = None
         if started:
             job = await ctx.transition(
-                job_id, JobStatus.RUNNING, now=now, only_from=[JobStatus.SUBMITTED]
+                job_id, JobStatus.RUNNING, now=ctx.clock(), only_from=[JobStatus.SUBMITTED]
             )
         if job is None:
             job = await ctx.store.jobs.get(job_id, images=False)
         if job is not None and job.status in TRACKED:
-            await ctx.report(job, Progress(Stage.GENERATING, elapsed=now - job.created_at))
+            await self.tracking.generating(job)
 
     async def _apply(self, finished: list[str], running: list[str], cover: float) -> None:
         ctx = self.ctx

@@ -144,10 +144,13 @@ class Tracking:
     def started(self, job: Job) -> None:
         """A genuine callback says the job's task has started: shown to the requester (in
         the background); nothing is stored and nothing read, the job's polls stand."""
-        ctx = self.ctx
         if job.status in TRACKED:
-            progress = Progress(Stage.GENERATING, elapsed=ctx.clock() - job.created_at)
-            ctx.spawn("started", job.id, ctx.report(job, progress))
+            self.ctx.spawn("started", job.id, self.generating(job))
+
+    async def generating(self, job: Job) -> None:
+        """Tell the job's requester its task is being generated."""
+        ctx = self.ctx
+        await ctx.report(job, Progress(Stage.GENERATING, elapsed=ctx.clock() - job.created_at))
 
     def _due(self, job: Job, now: float) -> Due:
         times = self._job_times(job)
@@ -314,7 +317,7 @@ class Tracking:
             await ctx.store.jobs.update(
                 job.id, when=TRACKED, next_poll_at=next_at, poll_count=count
             )
-        await ctx.report(job, Progress(Stage.GENERATING, elapsed=now - job.created_at))
+        await self.generating(job)
 
     async def _reschedule(self, job: Job) -> None:
         count = job.poll_count + 1
